@@ -1,0 +1,1 @@
+"""Syntax-constrained decoding: incremental parsing and logits processing."""

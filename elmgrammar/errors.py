@@ -1,0 +1,31 @@
+"""The one error type of the core: a syntax error with its place in the source."""
+
+from __future__ import annotations
+
+
+class ElmSyntaxError(Exception):
+    """Elm source that does not parse, or input that cannot be Elm source.
+
+    ``line`` and ``column`` are 1-based (as editors and the Elm compiler count);
+    ``expected`` lists, in words, what would have been accepted there.
+
+    >>> str(ElmSyntaxError(3, 7, "unexpected `)`", ["an expression"]))
+    '3:7: unexpected `)` (expected an expression)'
+    """
+
+    def __init__(self, line: int, column: int, message: str, expected: list[str] | tuple[str, ...] = ()):
+        self.line = line
+        self.column = column
+        self.message = message
+        self.expected = list(expected)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.line}:{self.column}: {self.message}"
+        if self.expected:
+            where += " (expected " + ", ".join(self.expected) + ")"
+        return where
+
+    def as_dict(self) -> dict:
+        """The error as JSON-ready data: ``{"line", "column", "message", "expected"}``."""
+        return {"line": self.line, "column": self.column, "message": self.message, "expected": self.expected}

@@ -1,0 +1,1 @@
+"""Evaluation of Elm completions with accurate judges."""

@@ -1,0 +1,1 @@
+"""Fine-tuning causal language models on the Elm unit dataset."""
