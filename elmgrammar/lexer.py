@@ -1,0 +1,363 @@
+"""The Elm lexer: text in, Lark tokens out, fed in pieces if need be.
+
+The lexer is incremental from the start because constrained decoding feeds it a
+model's tokens, which split lexemes anywhere (``" foo"``, ``"(num"``, ``"\\"\\"\\""``).
+``feed(text)`` returns the tokens that are certainly finished; a lexeme that
+touches the end of the buffer is held back until more text (or ``finish()``)
+shows where it ends. Its state is a handful of scalars and the unfinished tail,
+so ``copy()`` is cheap.
+
+Trivia (spaces, newlines, comments) produce no tokens; doc comments ``{-| -}``
+are recorded in ``doc_comments`` for the AST to attach to declarations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lark import Token
+
+from .errors import ElmSyntaxError
+
+# Words the compiler reserves (elm/compiler Parse/Variable.hs). `alias`, `effect`,
+# `infix` are contextual and handled below.
+KEYWORDS = {
+    "if": "IF", "then": "THEN", "else": "ELSE", "case": "CASE", "of": "OF",
+    "let": "LET", "in": "IN", "type": "TYPE", "module": "MODULE", "where": "WHERE",
+    "import": "IMPORT", "exposing": "EXPOSING", "as": "AS", "port": "PORT",
+}
+
+# Symbols with a fixed meaning; any other run of operator characters is an OP.
+RESERVED_SYMBOLS = {
+    "=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS",
+}
+
+PUNCTUATION = {
+    "(": "LPAR", ")": "RPAR", "[": "LBRACK", "]": "RBRACK", "{": "LBRACE", "}": "RBRACE",
+    ",": "COMMA", "\\": "BACKSLASH",
+}
+
+# Tokens after which, with no space between, `.field` is a field access and `-`
+# is subtraction: they end an expression.
+EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX", "FLOAT",
+                               "CHAR", "STRING", "RPAR", "RBRACE", "RBRACK", "DOTFIELD"})
+FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
+
+_ID = r"[^\W\d_][\w]*"  # letters first, then letters, digits, underscores
+_LOWER = r"[a-z][\w]*"
+_UPPER = r"[A-Z][\w]*"
+
+# One alternation, tried at each position; group names are the lexeme kinds.
+# Order matters: longer or more specific forms first.
+_MASTER = re.compile(
+    "|".join(
+        f"(?P<{name}>{pattern})"
+        for name, pattern in [
+            ("SPACE", r"[ \r\n]+"),
+            ("LINECOMMENT", r"--[^\n]*"),
+            ("BLOCKCOMMENT", r"\{-"),
+            ("GLSL", r"\[glsl\|"),
+            ("TRIPLESTRING", r'"""'),
+            ("STRING", r'"'),
+            ("CHAR", r"'"),
+            ("NUMBER", r"[0-9]"),
+            ("QLOWER", rf"(?:{_UPPER}\.)+{_LOWER}"),
+            ("UPPER", rf"{_UPPER}(?:\.{_UPPER})*"),
+            ("LOWER", _LOWER),
+            ("UNDERSCORE", r"_(?![\w])"),
+            ("FIELD", rf"\.{_LOWER}"),
+            ("SYMBOL", r"[+\-/*=.<>:&|^?%!]+"),
+            ("PUNCT", r"[()\[\]{},\\]"),
+            ("TAB", r"\t"),
+        ]
+    )
+)
+
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NUMBER_TAIL = re.compile(r"|\.|[eE][+-]?|x|\.[0-9]+[eE][+-]?")
+_IDENT_CHAR = re.compile(r"[\w]")
+_STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
+_TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
+_CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
+_ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?|.?)")
+_BLOCK_PARTS = re.compile(r"\{-|-\}")
+_GLSL_END = re.compile(r"\|\]")
+_TERM_START = re.compile(r"[\w(\[{'\"]")
+
+
+@dataclass(frozen=True, slots=True)
+class DocComment:
+    """A ``{-| ... -}`` comment: its text and where it starts and ends (offsets)."""
+
+    text: str
+    offset: int
+    end_offset: int
+    line: int
+
+
+class Lexer:
+    """Turns Elm source into tokens; see the module docstring.
+
+    >>> [t.type for t in Lexer().tokenize("f x = x + 1")]
+    ['LOWER', 'LOWER', 'EQUALS', 'LOWER', 'OP', 'INT']
+    """
+
+    __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end",
+                 "prev_kind", "first", "doc_comments")
+
+    def __init__(self) -> None:
+        self.buffer = ""      # text not yet turned into tokens, from offset `base`
+        self.base = 0         # absolute offset of buffer[0]
+        self.pos = 0          # position in buffer of the next lexeme
+        self.line = 1
+        self.line_start = 0   # absolute offset of the current line's first character
+        self.prev_type: str | None = None   # type of the last token emitted
+        self.prev_end = -1                  # its absolute end offset
+        self.prev_kind: str | None = None   # last keyword seen (for `type alias`)
+        self.first = True                   # no token emitted yet
+        self.doc_comments: list[DocComment] = []
+
+    def copy(self) -> "Lexer":
+        """An independent copy of this lexer's state (cheap: scalars and the tail)."""
+        new = Lexer.__new__(Lexer)
+        for name in Lexer.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.doc_comments = list(self.doc_comments)
+        return new
+
+    # -- public API ---------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[Token]:
+        """All tokens of a complete text."""
+        return self.feed(text) + self.finish()
+
+    def feed(self, text: str) -> list[Token]:
+        """Add text; return the tokens that no further text could change."""
+        if self.pos:
+            self.base += self.pos
+            self.buffer = self.buffer[self.pos:]
+            self.pos = 0
+        self.buffer += text
+        return self._scan(final=False)
+
+    def finish(self) -> list[Token]:
+        """End of input: return the remaining tokens (or raise on an unfinished lexeme)."""
+        return self._scan(final=True)
+
+    @property
+    def pending(self) -> str:
+        """The text held back: an unfinished lexeme or trailing trivia."""
+        return self.buffer[self.pos:]
+
+    # -- scanning -----------------------------------------------------------
+
+    def _error(self, offset: int, message: str, expected: tuple[str, ...] = ()) -> ElmSyntaxError:
+        """An error at an absolute offset; the line is found by counting newlines."""
+        line, line_start = self.line, self.line_start
+        rel = offset - self.base
+        # offsets may lie beyond the current line (inside a multi-line lexeme)
+        newlines = self.buffer.count("\n", self.line_start - self.base if self.line_start >= self.base else 0, rel)
+        if newlines:
+            line += newlines
+            line_start = self.base + self.buffer.rfind("\n", 0, rel) + 1
+        return ElmSyntaxError(line, offset - line_start + 1, message, expected)
+
+    def _scan(self, final: bool) -> list[Token]:
+        buf = self.buffer
+        end = len(buf)
+        out: list[Token] = []
+        match = _MASTER.match
+        while self.pos < end:
+            pos = self.pos
+            m = match(buf, pos)
+            if m is None:
+                raise self._error(self.base + pos, f"unexpected character {buf[pos]!r}")
+            kind = m.lastgroup
+            stop = m.end()
+            if kind == "SPACE":
+                nl = buf.count("\n", pos, stop)
+                if nl:
+                    self.line += nl
+                    self.line_start = self.base + buf.rfind("\n", pos, stop) + 1
+                self.pos = stop
+                continue
+            if kind == "LINECOMMENT":
+                if stop == end and not final:
+                    break  # the comment may go on
+                self.pos = stop
+                continue
+            if kind == "BLOCKCOMMENT":
+                stop = self._block_comment_end(pos)
+                if stop < 0:
+                    if final:
+                        raise self._error(self.base + pos, "unfinished comment: `{-` without its `-}`")
+                    break
+                if buf.startswith("{-|", pos):
+                    self.doc_comments.append(DocComment(buf[pos:stop], self.base + pos,
+                                                        self.base + stop, self.line))
+                self._consume_multiline(pos, stop)
+                self.pos = stop
+                continue
+            if kind == "TAB":
+                raise self._error(self.base + pos, "tab characters are not allowed in Elm; use spaces")
+            tok = self._lexeme(kind, pos, stop, final)
+            if tok is None:
+                break  # needs more text
+            out.append(tok)
+        return out
+
+    def _consume_multiline(self, pos: int, stop: int) -> None:
+        nl = self.buffer.count("\n", pos, stop)
+        if nl:
+            self.line += nl
+            self.line_start = self.base + self.buffer.rfind("\n", pos, stop) + 1
+
+    def _block_comment_end(self, pos: int) -> int:
+        """End offset of the nested block comment starting at pos, or -1 if unfinished."""
+        depth = 0
+        for m in _BLOCK_PARTS.finditer(self.buffer, pos):
+            if m.group() == "{-":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    return m.end()
+        return -1
+
+    def _lexeme(self, kind: str, pos: int, stop: int, final: bool) -> Token | None:
+        """Finish one lexeme that starts at pos; None when more text is needed."""
+        buf = self.buffer
+        end = len(buf)
+        ttype = kind
+        if kind == "NUMBER":
+            m = _NUMBER.match(buf, pos)
+            stop = m.end()
+            if not final and _NUMBER_TAIL.fullmatch(buf, stop):
+                return None  # `1.`, `1e`, `0x`: more digits may follow
+            if stop < end and _IDENT_CHAR.match(buf, stop):
+                raise self._error(self.base + stop, "a number must not run into a letter or `_`")
+            text = m.group()
+            if text.startswith("0x"):
+                ttype = "HEX"
+            elif "." in text or "e" in text or "E" in text:
+                ttype = "FLOAT"
+            else:
+                ttype = "INT"
+                if len(text) > 1 and text[0] == "0":
+                    raise self._error(self.base + pos, "a number must not start with 0 (write 0x for hexadecimal)")
+        elif kind in ("QLOWER", "UPPER", "LOWER", "FIELD", "SYMBOL") and stop == end and not final:
+            return None
+        elif kind == "LOWER":
+            text = buf[pos:stop]
+            ttype = KEYWORDS.get(text, "LOWER")
+            if ttype == "LOWER":
+                col = self.base + pos - self.line_start
+                if text == "alias" and self.prev_type == "TYPE":
+                    ttype = "ALIAS"
+                elif text == "effect" and self.first:
+                    ttype = "EFFECT"
+                elif text == "infix" and col == 0:
+                    ttype = "INFIX"
+        elif kind == "UPPER":
+            ttype = "QUPPER" if "." in buf[pos:stop] else "UPPER"
+        elif kind == "FIELD":
+            adjacent = self.prev_end == self.base + pos
+            ttype = "DOTFIELD" if adjacent and self.prev_type in FIELD_TARGETS else "ACCESSOR"
+        elif kind == "SYMBOL":
+            text = buf[pos:stop]
+            ttype = RESERVED_SYMBOLS.get(text, "OP")
+            if text == "-" and self._is_negation(pos, stop):
+                ttype = "NEG"
+            elif text == ".":
+                raise self._error(self.base + pos, "unexpected `.`", ("a field name right after the dot",))
+        elif kind == "PUNCT":
+            ttype = PUNCTUATION[buf[pos]]
+        elif kind == "STRING":
+            stop = self._quoted_end(pos, 1, _STRING_BODY, '"', final, "string")
+            if stop is None:
+                return None
+        elif kind == "TRIPLESTRING":
+            stop = self._quoted_end(pos, 3, _TRIPLE_BODY, '"""', final, "multi-line string")
+            if stop is None:
+                return None
+            ttype = "STRING"
+        elif kind == "CHAR":
+            stop = self._quoted_end(pos, 1, _CHAR_BODY, "'", final, "character")
+            if stop is None:
+                return None
+            self._check_char(pos, stop)
+        elif kind == "GLSL":
+            m = _GLSL_END.search(buf, stop)
+            if m is None:
+                if final:
+                    raise self._error(self.base + pos, "unfinished GLSL block: `[glsl|` without its `|]`")
+                return None
+            stop = m.end()
+        elif kind == "UNDERSCORE":
+            if stop == end and not final:
+                return None
+        return self._token(ttype, pos, stop)
+
+    def _is_negation(self, pos: int, stop: int) -> bool:
+        """`-x` is negation when `-` touches what follows and not an expression before it.
+
+        The compiler reads `f -x` as `f (-x)` and `a - x`, `a-x` as subtraction.
+        """
+        buf = self.buffer
+        if stop >= len(buf) or not _TERM_START.match(buf, stop):
+            return False
+        gap = self.prev_end != self.base + pos
+        return gap or self.prev_type not in EXPRESSION_ENDERS
+
+    def _quoted_end(self, pos: int, width: int, body: re.Pattern, close: str,
+                    final: bool, what: str) -> int | None:
+        buf = self.buffer
+        m = body.match(buf, pos + width)
+        stop = m.end()
+        if buf.startswith(close, stop):
+            self._check_escapes(pos, stop)
+            return stop + len(close)
+        if stop < len(buf) and buf[stop] == "\n" and width == 1:
+            raise self._error(self.base + pos, f"this {what} is missing its closing {close}")
+        if final:
+            raise self._error(self.base + pos, f"this {what} is missing its closing {close}")
+        return None
+
+    def _check_escapes(self, pos: int, stop: int) -> None:
+        buf = self.buffer
+        i = buf.find("\\", pos, stop)
+        while i >= 0:
+            m = _ESCAPE.match(buf, i)
+            if m.group(3) is not None:
+                raise self._error(self.base + i, f"unknown escape `{m.group()}`",
+                                  ("\\n", "\\r", "\\t", '\\"', "\\'", "\\\\", "\\u{XXXX}"))
+            if m.group(1) is not None and int(m.group(1), 16) > 0x10FFFF:
+                raise self._error(self.base + i, f"escape `{m.group()}` is beyond the last Unicode code point")
+            i = buf.find("\\", m.end(), stop)
+
+    def _check_char(self, pos: int, stop: int) -> None:
+        inner = self.buffer[pos + 1:stop - 1]
+        if inner.startswith("\\"):
+            ok = _ESCAPE.fullmatch(inner) is not None
+        else:
+            ok = len(inner) == 1
+        if not ok:
+            raise self._error(self.base + pos, "a character literal holds exactly one character")
+
+    def _token(self, ttype: str, pos: int, stop: int) -> Token:
+        base = self.base
+        start = base + pos
+        text = self.buffer[pos:stop]
+        line = self.line
+        column = start - self.line_start + 1
+        nl = text.count("\n") if ttype in ("STRING", "GLSL") else 0
+        if nl:
+            self.line += nl
+            self.line_start = start + text.rfind("\n") + 1
+        tok = Token(ttype, text, start, line, column, self.line, base + stop - self.line_start + 1, base + stop)
+        self.pos = stop
+        self.prev_type = ttype
+        self.prev_end = base + stop
+        self.first = False
+        return tok

@@ -1,0 +1,338 @@
+"""The Elm 0.19.1 compiler's parser as the ground truth for "is this Elm syntax?".
+
+The official binary runs offline in a throw-away workspace: ``ELM_HOME`` holds a
+``registry.dat`` of 16 zero bytes (an empty package registry) and ``elm.json`` describes
+a package named ``elm/core`` with no dependencies, so nothing is downloaded and the
+core-only syntax (``infix`` declarations, effect modules, kernel imports) parses.
+
+``elm make --report=json`` stops a module at its first syntax error and reports it with
+one of the titles in :data:`SYNTAX_TITLES` (taken from elm/compiler's
+``Reporting/Error/Syntax.hs``, 0.19.1 and master) and the place where the parser got
+stuck. Every other outcome -- success, a naming or type error, a module name that does
+not match the file, ports in a package, missing imports -- happens after the whole file
+parsed, so the verdict is valid.
+
+Each text is written to a file named by the workspace (not by its own ``module``
+header), so a header naming any module, or no header at all, is judged on syntax alone
+("MODULE NAME MISMATCH" / "MODULE NAME MISSING" count as parsed). Many texts are
+judged in one ``elm make`` call (one module per text; the compiler reports each
+module's problems separately), and verdicts are cached on disk by sha256 of the text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import tools
+from .verdict import Verdict, VerdictCache, encode_source
+
+JUDGE = "compiler"
+
+# Report titles of parse errors in Elm 0.19.1 (compiler/src/Reporting/Error/Syntax.hs,
+# toParseErrorReport and everything below it). "UNEXPECTED <term>" and "STRAY <term>"
+# are built from the bracket the parser ran into; "PROBLEM IN <thing>" and
+# "UNFINISHED <thing>" from the kind of type being parsed.
+SYNTAX_TITLES: frozenset[str] = frozenset(
+    line.strip()
+    for line in """
+    BAD INFIX
+    BAD MODULE DECLARATION
+    BAD UNICODE ESCAPE
+    ENDLESS COMMENT
+    ENDLESS SHADER
+    ENDLESS STRING
+    EXPECTING DECLARATION
+    EXPECTING DEFINITION
+    EXPECTING IMPORT ALIAS
+    EXPECTING IMPORT NAME
+    EXPECTING MODULE NAME
+    EXPECTING RECORD ACCESSOR
+    EXPECTING TYPE ALIAS NAME
+    EXPECTING TYPE NAME
+    EXTRA COMMA
+    LEADING ZEROS
+    LET PROBLEM
+    MISSING ARGUMENT
+    MISSING ARROW
+    MISSING COLON?
+    MISSING EXPRESSION
+    MISSING SINGLE QUOTE
+    NAME MISMATCH
+    NEED MORE INDENTATION
+    NEEDS DOUBLE QUOTES
+    NO TABS
+    PORT PROBLEM
+    PROBLEM EXPOSING CUSTOM TYPE VARIANTS
+    PROBLEM IN CUSTOM TYPE
+    PROBLEM IN DEFINITION
+    PROBLEM IN EXPOSING
+    PROBLEM IN PATTERN
+    PROBLEM IN PORT
+    PROBLEM IN RECORD
+    PROBLEM IN RECORD TYPE
+    PROBLEM IN TYPE ALIAS
+    PROBLEM IN TYPE ANNOTATION
+    RESERVED SYMBOL
+    RESERVED WORD
+    SHADER PROBLEM
+    STRAY CURLY BRACE
+    STRAY PARENTHESIS
+    STRAY SQUARE BRACKET
+    SYNTAX PROBLEM
+    TOO MUCH INDENTATION
+    UNEXPECTED ARROW
+    UNEXPECTED CAPITAL LETTER
+    UNEXPECTED CHARACTER
+    UNEXPECTED COMMA
+    UNEXPECTED CURLY BRACE
+    UNEXPECTED EQUALS
+    UNEXPECTED NAME
+    UNEXPECTED OPERATOR
+    UNEXPECTED PARENTHESIS
+    UNEXPECTED PATTERN
+    UNEXPECTED SEMICOLON
+    UNEXPECTED SQUARE BRACKET
+    UNEXPECTED SYMBOL
+    UNFINISHED ANONYMOUS FUNCTION
+    UNFINISHED CASE
+    UNFINISHED CUSTOM TYPE
+    UNFINISHED DEFINITION
+    UNFINISHED EXPOSING
+    UNFINISHED IF
+    UNFINISHED IMPORT
+    UNFINISHED LET
+    UNFINISHED LIST
+    UNFINISHED LIST PATTERN
+    UNFINISHED MODULE DECLARATION
+    UNFINISHED OPERATOR FUNCTION
+    UNFINISHED PARENTHESES
+    UNFINISHED PATTERN
+    UNFINISHED PORT
+    UNFINISHED PORT MODULE DECLARATION
+    UNFINISHED RECORD
+    UNFINISHED RECORD PATTERN
+    UNFINISHED RECORD TYPE
+    UNFINISHED TUPLE
+    UNFINISHED TUPLE PATTERN
+    UNFINISHED TUPLE TYPE
+    UNFINISHED TYPE ALIAS
+    UNFINISHED TYPE ANNOTATION
+    UNKNOWN ESCAPE
+    WEIRD DECLARATION
+    WEIRD ELSE BRANCH
+    WEIRD HEXIDECIMAL
+    WEIRD NUMBER
+    """.strip().splitlines()
+)
+
+# Reports of Syntax.hs that come after a complete parse (checkModule, the crawler).
+PARSED_SYNTAX_HS_TITLES = frozenset(
+    {
+        "MODULE NAME MISSING",
+        "MODULE NAME MISMATCH",
+        "UNEXPECTED PORTS",
+        "NO PORTS",
+        "PACKAGES CANNOT HAVE PORTS",
+        "INVALID EFFECT MODULE",
+    }
+)
+
+ELM_JSON = {
+    "type": "package",
+    "name": "elm/core",
+    "summary": "elmgrammar's syntax oracle workspace",
+    "license": "BSD-3-Clause",
+    "version": "1.0.0",
+    "exposed-modules": [],
+    "elm-version": "0.19.0 <= v < 0.20.0",
+    "dependencies": {},
+    "test-dependencies": {},
+}
+
+
+class CompilerError(RuntimeError):
+    """The compiler failed in a way that says nothing about the text's syntax."""
+
+
+class CompilerTimeout(CompilerError):
+    """``elm make`` ran past its time limit."""
+
+
+def is_syntax_title(title: str) -> bool:
+    """True iff an ``elm make`` report title means the module did not parse."""
+    return title in SYNTAX_TITLES
+
+
+class ElmCompiler:
+    """Judge Elm source texts with the Elm 0.19.1 compiler's parser.
+
+    >>> judge = ElmCompiler()                                   # doctest: +SKIP
+    >>> judge.check("module Main exposing (..)\\nx = (1,\\n")    # doctest: +SKIP
+    Verdict(judge='compiler', valid=False, line=2, column=8, message='UNFINISHED TUPLE')
+
+    ``batch_size`` texts go to one ``elm make`` call; ``timeout`` bounds one call for a
+    single text (a batch gets more in proportion, and a batch that times out is judged
+    again one text at a time). ``cache=False`` skips the disk cache.
+    """
+
+    def __init__(
+        self,
+        tools_folder: str | os.PathLike | None = None,
+        *,
+        cache: bool = True,
+        timeout: float = 30.0,
+        batch_size: int = 64,
+    ):
+        self.elm = tools.elm_binary(tools_folder)
+        self.timeout = timeout
+        self.batch_size = max(1, batch_size)
+        self.cache = VerdictCache(tools.cache_dir(JUDGE, tools_folder)) if cache else None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._token = secrets.token_hex(4)
+
+    # -- public API ---------------------------------------------------------------
+
+    def check(self, text: str) -> Verdict:
+        """The compiler's verdict on one source text (cached)."""
+        return self.check_many([text])[0]
+
+    def check_many(self, texts: Sequence[str], progress: bool = False) -> list[Verdict]:
+        """Verdicts for many texts, in order; batched, deduplicated and cached.
+
+        ``progress`` shows a tqdm bar over the texts that were not in the cache.
+        """
+        verdicts: list[Verdict | None] = [None] * len(texts)
+        todo: dict[str, list[int]] = {}
+        keys = [VerdictCache.key(t) for t in texts]
+        for i, key in enumerate(keys):
+            cached = self.cache.get(key) if self.cache else None
+            if cached is not None:
+                verdicts[i] = cached
+            else:
+                todo.setdefault(key, []).append(i)
+        pending = [(key, idx) for key, idx in todo.items()]
+        bar = _progress(len(pending), progress)
+        try:
+            for start in range(0, len(pending), self.batch_size):
+                chunk = pending[start : start + self.batch_size]
+                results = self._judge([texts[idx[0]] for _, idx in chunk])
+                for (key, idx), verdict in zip(chunk, results):
+                    if self.cache:
+                        self.cache.put(key, verdict)
+                    for i in idx:
+                        verdicts[i] = verdict
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        return verdicts  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Remove the temporary workspace (a later call makes a new one)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "ElmCompiler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the workspace ------------------------------------------------------------
+
+    def _workspace(self) -> Path:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="elmgrammar-elm-")
+            root = Path(self._tmp.name)
+            packages = root / "home" / "0.19.1" / "packages"
+            packages.mkdir(parents=True)
+            (packages / "registry.dat").write_bytes(bytes(16))
+            project = root / "project"
+            (project / "src").mkdir(parents=True)
+            (project / "elm.json").write_text(json.dumps(ELM_JSON, indent=4) + "\n")
+        return Path(self._tmp.name)
+
+    def _judge(self, texts: list[str]) -> list[Verdict]:
+        try:
+            return self._run(texts)
+        except CompilerError:
+            if len(texts) == 1:
+                raise
+        # A batch that failed as a whole: find the culprit by judging one at a time.
+        return [self._run([t])[0] for t in texts]
+
+    def _run(self, texts: list[str]) -> list[Verdict]:
+        root = self._workspace()
+        project = root / "project"
+        src = project / "src"
+        # Fresh sources and no build cache: a stale .elmi must never stand in for a text.
+        shutil.rmtree(project / "elm-stuff", ignore_errors=True)
+        shutil.rmtree(src, ignore_errors=True)
+        src.mkdir()
+        names = [f"Oracle{self._token}N{i}" for i in range(len(texts))]
+        for name, text in zip(names, texts):
+            (src / f"{name}.elm").write_bytes(encode_source(text))
+        limit = self.timeout * (1 + len(texts) / 16)
+        env = dict(os.environ, ELM_HOME=str(root / "home"))
+        env.pop("ELM_HOME_OVERRIDE", None)
+        cmd = [str(self.elm), "make", *(f"src/{n}.elm" for n in names), "--output=/dev/null", "--report=json"]
+        try:
+            done = subprocess.run(
+                cmd, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit
+            )
+        except subprocess.TimeoutExpired:
+            raise CompilerTimeout(
+                f"elm make did not finish within {limit:.0f} s on {len(texts)} file(s)"
+            ) from None
+        if done.returncode == 0:
+            return [Verdict(JUDGE, True) for _ in texts]
+        report = _parse_report(done.stderr, done.stdout)
+        if report.get("type") != "compile-errors":
+            title = report.get("title", "unknown error")
+            raise CompilerError(f"elm make failed without judging the files: {title}: {_plain(report.get('message'))}")
+        by_name = {entry.get("name"): entry.get("problems", []) for entry in report.get("errors", [])}
+        return [_verdict(by_name.get(name, [])) for name in names]
+
+
+def _verdict(problems: list[dict]) -> Verdict:
+    """The verdict on one module from its reported problems."""
+    for problem in problems:
+        title = problem.get("title", "")
+        if is_syntax_title(title):
+            start = problem.get("region", {}).get("start", {})
+            return Verdict(JUDGE, False, start.get("line"), start.get("column"), title)
+    if not problems:
+        return Verdict(JUDGE, True)
+    return Verdict(JUDGE, True, message=", ".join(sorted({p.get("title", "?") for p in problems})))
+
+
+def _parse_report(stderr: bytes, stdout: bytes) -> dict:
+    raw = (stderr or stdout).decode("utf-8", "replace")
+    try:
+        # The report quotes source lines verbatim, control characters included.
+        return json.loads(raw, strict=False)
+    except ValueError:
+        raise CompilerError(f"elm make gave no JSON report: {raw[:500]!r}") from None
+
+
+def _plain(message) -> str:
+    if isinstance(message, list):
+        return "".join(part if isinstance(part, str) else part.get("string", "") for part in message)[:500]
+    return str(message)[:500]
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="elm make", unit="file")
