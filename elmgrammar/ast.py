@@ -447,3 +447,52 @@ def to_dict(node: Any) -> Any:
             out[f.name] = to_dict(getattr(node, f.name))
         return out
     return node
+
+
+def format_tree(node: Any, indent: str = "") -> str:
+    """A readable, indented outline of a node: one line per node with its position.
+
+    >>> print(format_tree(Var("x", Span(1, 5, 1, 6, 4, 5))))
+    Var x  @1:5
+    """
+    lines: list[str] = []
+    _outline(node, indent, lines, None)
+    return "\n".join(lines)
+
+
+def _outline(node: Any, indent: str, lines: list[str], label: str | None) -> None:
+    prefix = f"{indent}{label}: " if label else indent
+    if isinstance(node, list):
+        if not node:
+            return
+        for item in node:
+            _outline(item, indent, lines, label)
+        return
+    if isinstance(node, tuple):  # a (name, value) field
+        name, value = node
+        if hasattr(value, "__dataclass_fields__"):
+            lines.append(f"{prefix}{name} =")
+            _outline(value, indent + "  ", lines, None)
+        else:
+            lines.append(f"{prefix}{name}")
+        return
+    if not hasattr(node, "__dataclass_fields__"):
+        lines.append(f"{prefix}{node!r}")
+        return
+    scalars = []
+    children = []
+    for f in fields(node):
+        if f.name == "span":
+            continue
+        value = getattr(node, f.name)
+        if value is None or value == [] or value == {}:
+            continue
+        if isinstance(value, (str, int, float, bool)) and not isinstance(value, Span):
+            scalars.append(repr(value) if f.name in ("value", "doc") else str(value))
+        else:
+            children.append((f.name, value))
+    span = getattr(node, "span", None)
+    where = f"  @{span.line}:{span.column}" if isinstance(span, Span) else ""
+    lines.append(f"{prefix}{type(node).__name__} {' '.join(scalars)}".rstrip() + where)
+    for name, value in children:
+        _outline(value, indent + "  ", lines, name)

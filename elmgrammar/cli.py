@@ -1,0 +1,102 @@
+"""The ``elmgrammar`` command: one subcommand per job, each a thin shell over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import ast as A
+from .errors import ElmSyntaxError
+from .files import elm_files, read_source
+from .parser import parse_module
+
+
+def check_paths(paths: list[str]) -> list[dict]:
+    """Parse every Elm file under ``paths``; one result dict per file:
+    ``{"path", "valid", "error": {"line", "column", "message"} | None}``."""
+    results = []
+    for path in elm_files(paths):
+        source = read_source(path)
+        error = source.error
+        if error is None:
+            try:
+                parse_module(source.text)
+            except ElmSyntaxError as e:
+                error = e
+        results.append({
+            "path": str(path),
+            "valid": error is None,
+            "error": None if error is None else {"line": error.line, "column": error.column, "message": error.message},
+        })
+    return results
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    results = check_paths(args.paths)
+    for r in results:
+        if args.json:
+            print(json.dumps(r))
+        elif r["error"]:
+            e = r["error"]
+            print(f"{r['path']}:{e['line']}:{e['column']}: {e['message']}")
+    valid = sum(r["valid"] for r in results)
+    print(f"checked {len(results)} files: {valid} valid, {len(results) - valid} invalid")
+    return 0 if valid == len(results) else 1
+
+
+def _cmd_ast(args: argparse.Namespace) -> int:
+    source = read_source(Path(args.file))
+    try:
+        if source.error:
+            raise source.error
+        module = parse_module(source.text)
+    except ElmSyntaxError as e:
+        print(f"{args.file}:{e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(A.to_dict(module)))
+    else:
+        print(A.format_tree(module))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``elmgrammar`` program."""
+    parser = argparse.ArgumentParser(
+        prog="elmgrammar",
+        description="Elm code completion on a real grammar: parse, check and compare Elm code.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check", help="parse Elm files and report syntax errors",
+                       description="Parse Elm files (directories are searched recursively) and report "
+                                   "each syntax error as PATH:LINE:COLUMN: MESSAGE. Exit status 0 iff all are valid.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="Elm files or directories")
+    p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.set_defaults(run=_cmd_check)
+
+    p = sub.add_parser("ast", help="print the syntax tree of an Elm file",
+                       description="Parse one Elm file and print its syntax tree.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="the tree as JSON")
+    p.set_defaults(run=_cmd_ast)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the program; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except FileNotFoundError as e:
+        print(f"elmgrammar: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("elmgrammar: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
