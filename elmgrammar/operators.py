@@ -47,8 +47,9 @@ def resolve(operands: list[T], operators: list[str],
     """Build the tree of ``operands[0] op[0] operands[1] ...`` by precedence climbing.
 
     ``combine(op, left, right, index)`` makes a node for operator ``index``;
-    ``report(message, index)`` is called for an operator outside the table and
-    for a chain of non-associative operators (``a < b < c``).
+    ``report(message, index)`` is called for an operator outside the table, for a
+    chain of non-associative operators (``a < b < c``) and for operators of one
+    precedence that group differently (``f << g >> h``), as the compiler does.
 
     >>> resolve([1, 2, 3], ["-", "*"], lambda o, a, b, i: f"({a}{o}{b})", print)
     '(1-(2*3))'
@@ -74,13 +75,24 @@ def resolve(operands: list[T], operators: list[str],
             if top.precedence > fix.precedence or (
                 top.precedence == fix.precedence and fix.associativity != "right"
             ):
-                if top.precedence == fix.precedence and fix.associativity == "non" == top.associativity:
-                    report(f"`{operators[pending[-1]]}` and `{op}` are non-associative: add parentheses", i)
+                if top.precedence == fix.precedence:
+                    _check_mix(operators[pending[-1]], top, op, fix, i, report)
                 reduce()
             else:
+                if top.precedence == fix.precedence:
+                    _check_mix(operators[pending[-1]], top, op, fix, i, report)
                 break
         pending.append(i)
         out.append(operands[i + 1])
     while pending:
         reduce()
     return out[0]
+
+
+def _check_mix(left_op: str, left: Fixity, op: str, fix: Fixity, i: int,
+               report: Callable[[str, int], None]) -> None:
+    """Same precedence side by side: fine only when both group the same way."""
+    if left.associativity == "non" and fix.associativity == "non":
+        report(f"`{left_op}` and `{op}` are non-associative: add parentheses", i)
+    elif left.associativity != fix.associativity:
+        report(f"`{left_op}` and `{op}` have the same precedence but group differently: add parentheses", i)
