@@ -20,13 +20,12 @@ from .operators import resolve
 
 @dataclass
 class ParseContext:
-    """What one parse collects besides the tree: problems (operators outside the
-    table...) and the lexer (for its doc comments). A context variable keeps
-    concurrent parses apart; parser.py sets it per parse."""
+    """What one parse needs besides the tokens (is it a bare expression?) and
+    collects besides the tree (problems such as operators outside the table).
+    A context variable keeps concurrent parses apart; parser.py sets it per parse."""
 
     expression: bool = False
     problems: list[A.Problem] = field(default_factory=list)
-    lexer: object = None
 
 
 context_var: ContextVar[ParseContext] = ContextVar("elmgrammar_parse_context")
@@ -93,18 +92,36 @@ class AstBuilder(Transformer):
     # ---- module ----------------------------------------------------------------
 
     def module(self, c):
-        header = None
-        imports = []
-        decls = []
-        for x in c:
-            if isinstance(x, A.ModuleHeader):
-                header = x
-            elif isinstance(x, A.Import):
-                imports.append(x)
+        header = c[0] if isinstance(c[0], A.ModuleHeader) else None
+        items = c[1:] if header else c
+        module = A.Module(header, [], [], span(c[0], c[-1]))
+        doc = None  # a doc comment waiting for its declaration
+        for k, item in enumerate(items):
+            if isinstance(item, Token):  # DOC
+                if doc is not None:
+                    raise _error(item, "a doc comment must be followed by a declaration, not another doc comment")
+                if k == 0 and header is not None:
+                    module.doc = item.value
+                else:
+                    doc = item
+            elif isinstance(item, A.Import):
+                if doc is not None or module.declarations:
+                    raise _error(item, "imports must come before the declarations and their doc comments")
+                module.imports.append(item)
             else:
-                decls.append(x)
-        sp = span(c[0], c[-1]) if c else A.Span(1, 1, 1, 1, 0, 0)
-        return A.Module(header, imports, decls, sp)
+                if doc is not None:
+                    item.doc = doc.value
+                    item.span = span(doc, item)
+                    doc = None
+                module.declarations.append(item)
+        if doc is not None:
+            raise _error(doc, "a doc comment must be followed by a declaration")
+        if not module.declarations:
+            raise _error(c[-1], "a module needs at least one declaration", end=True)
+        return module
+
+    def doc(self, c):
+        return c[0]
 
     def plain_header(self, c):
         return A.ModuleHeader("module", str(c[1]), c[2], {}, span(c[0], c[2]))
@@ -387,6 +404,14 @@ class AstBuilder(Transformer):
 # Rule names that are Python keywords or builtins get a trailing underscore.
 setattr(AstBuilder, "import", AstBuilder.import_)
 setattr(AstBuilder, "lambda", AstBuilder.lambda_)
+
+
+def _error(at, message: str, end: bool = False) -> ElmSyntaxError:
+    """An error at the start (or end) of a token or node."""
+    s = span(at, at)
+    if end:
+        return ElmSyntaxError(s.end_line, s.end_column, message, ["a declaration"])
+    return ElmSyntaxError(s.line, s.column, message)
 
 
 def _annotate(annotation: A.Annotation, decl: A.ValueDeclaration) -> A.ValueDeclaration:

@@ -7,14 +7,14 @@ touches the end of the buffer is held back until more text (or ``finish()``)
 shows where it ends. Its state is a handful of scalars and the unfinished tail,
 so ``copy()`` is cheap.
 
-Trivia (spaces, newlines, comments) produce no tokens; doc comments ``{-| -}``
-are recorded in ``doc_comments`` for the AST to attach to declarations.
+Trivia (spaces, newlines, comments) produce no tokens. Doc comments ``{-| -}``
+are tokens (``DOC``): the compiler only allows them before a declaration and
+after the module header, so the grammar must see them.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from lark import Token
 
@@ -86,16 +86,6 @@ _GLSL_END = re.compile(r"\|\]")
 _TERM_START = re.compile(r"[\w(\[{'\"]")
 
 
-@dataclass(frozen=True, slots=True)
-class DocComment:
-    """A ``{-| ... -}`` comment: its text and where it starts and ends (offsets)."""
-
-    text: str
-    offset: int
-    end_offset: int
-    line: int
-
-
 class Lexer:
     """Turns Elm source into tokens; see the module docstring.
 
@@ -103,8 +93,7 @@ class Lexer:
     ['LOWER', 'LOWER', 'EQUALS', 'LOWER', 'OP', 'INT']
     """
 
-    __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end",
-                 "prev_kind", "first", "doc_comments")
+    __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end", "first")
 
     def __init__(self) -> None:
         self.buffer = ""      # text not yet turned into tokens, from offset `base`
@@ -114,16 +103,13 @@ class Lexer:
         self.line_start = 0   # absolute offset of the current line's first character
         self.prev_type: str | None = None   # type of the last token emitted
         self.prev_end = -1                  # its absolute end offset
-        self.prev_kind: str | None = None   # last keyword seen (for `type alias`)
         self.first = True                   # no token emitted yet
-        self.doc_comments: list[DocComment] = []
 
     def copy(self) -> "Lexer":
         """An independent copy of this lexer's state (cheap: scalars and the tail)."""
         new = Lexer.__new__(Lexer)
         for name in Lexer.__slots__:
             setattr(new, name, getattr(self, name))
-        new.doc_comments = list(self.doc_comments)
         return new
 
     # -- public API ---------------------------------------------------------
@@ -194,8 +180,8 @@ class Lexer:
                         raise self._error(self.base + pos, "unfinished comment: `{-` without its `-}`")
                     break
                 if buf.startswith("{-|", pos):
-                    self.doc_comments.append(DocComment(buf[pos:stop], self.base + pos,
-                                                        self.base + stop, self.line))
+                    out.append(self._token("DOC", pos, stop))
+                    continue
                 self._consume_multiline(pos, stop)
                 self.pos = stop
                 continue
@@ -351,7 +337,7 @@ class Lexer:
         text = self.buffer[pos:stop]
         line = self.line
         column = start - self.line_start + 1
-        nl = text.count("\n") if ttype in ("STRING", "GLSL") else 0
+        nl = text.count("\n") if ttype in ("STRING", "GLSL", "DOC") else 0
         if nl:
             self.line += nl
             self.line_start = start + text.rfind("\n") + 1

@@ -54,8 +54,7 @@ class _Tokens(LarkLexer):
 
     def lex(self, text: str) -> Iterator[Token]:
         context = context_var.get()
-        context.lexer = Lexer()
-        return layout_tokens(text, expression=context.expression, lexer=context.lexer)
+        return layout_tokens(text, expression=context.expression)
 
 
 def layout_tokens(text: str, expression: bool = False, lexer: Lexer | None = None) -> Iterator[Token]:
@@ -130,7 +129,6 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
         context_var.reset(token)
     if isinstance(result, A.Module):
         result.problems = context.problems
-        _attach_docs(result, context.lexer.doc_comments)
     return result
 
 
@@ -139,8 +137,6 @@ def parse_module(text: str) -> A.Module:
 
     Raises ``ElmSyntaxError`` with line, column, message and what was expected.
     """
-    if not text.strip() and "\t" not in text:
-        return A.Module(None, [], [], A.Span(1, 1, 1, 1, 0, 0))
     return _run(text, "module")
 
 
@@ -157,24 +153,3 @@ def parse_declarations(text: str) -> list[A.Declaration]:
 def parse_expression(text: str) -> A.Expr:
     """Parse one expression, e.g. ``parse_expression("f x |> g")``."""
     return _run(text, "expr")
-
-
-def _attach_docs(module: A.Module, lexer_docs: list) -> None:
-    """Give each declaration the ``{-| -}`` comment right before it, and the module
-    the one right after its header."""
-    if not lexer_docs:
-        return
-    previous_end = module.header.span.end_offset if module.header else 0
-    items = iter(lexer_docs)
-    doc = next(items, None)
-    if module.header is not None and doc is not None:
-        first = (module.imports or module.declarations or [None])[0]
-        if doc.offset >= previous_end and (first is None or doc.end_offset <= first.span.offset):
-            module.doc = doc.text
-            doc = next(items, None)
-    for decl in module.declarations:
-        while doc is not None and doc.end_offset <= decl.span.offset:
-            if doc.offset >= previous_end:
-                decl.doc = doc.text
-            doc = next(items, None)
-        previous_end = decl.span.end_offset
