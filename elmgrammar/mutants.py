@@ -2,8 +2,8 @@
 
 Used to judge parsers on invalid code: each mutant is compared with the Elm
 compiler's verdict. The edits are the slips people and models make: a token
-deleted or inserted, a line dedented to column 1, two lines swapped, a file cut
-off in the middle of a declaration.
+deleted, inserted or replaced, a line dedented to column 1 or moved a few
+columns, two lines swapped, a file cut off in the middle of a declaration.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from .errors import ElmSyntaxError
 from .lexer import Lexer
 
-KINDS = ("delete-token", "insert-token", "dedent-line", "swap-lines", "truncate")
+KINDS = ("delete-token", "insert-token", "replace-token", "dedent-line", "shift-line", "swap-lines",
+         "truncate")
 
 # Tokens worth inserting: brackets, keywords, operators and names.
 INSERTIONS = ["(", ")", "[", "]", "{", "}", ",", "=", "->", "|", ":", "::", "+", "in", "of", "let",
@@ -69,6 +70,20 @@ def _mutate(kind: str, rng: random.Random, text: str, tokens, lines: list[str]) 
         new = rng.choice(INSERTIONS)
         return Mutant(kind, f"inserted `{new}` before {t.line}:{t.column}",
                       text[:t.start_pos] + new + " " + text[t.start_pos:])
+    if kind == "replace-token" and tokens:
+        t = rng.choice(tokens)
+        new = rng.choice(INSERTIONS)
+        return Mutant(kind, f"replaced `{t.value[:20]}` at {t.line}:{t.column} by `{new}`",
+                      text[:t.start_pos] + new + text[t.end_pos:])
+    if kind == "shift-line":
+        code = [i for i, line in enumerate(lines) if line.strip() and not line.strip().startswith("--")]
+        if code:
+            i = rng.choice(code)
+            shift = rng.choice([-4, -2, -1, 1, 2, 4])
+            indent = len(lines[i]) - len(lines[i].lstrip(" "))
+            new_lines = list(lines)
+            new_lines[i] = " " * max(0, indent + shift) + lines[i].lstrip(" ")
+            return Mutant(kind, f"moved line {i + 1} by {shift} columns", "\n".join(new_lines))
     if kind == "dedent-line":
         indented = [i for i, line in enumerate(lines) if line.startswith(" ") and line.strip()
                     and not line.strip().startswith("--")]

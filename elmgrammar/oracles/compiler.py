@@ -224,7 +224,7 @@ class ElmCompiler:
                 verdicts[i] = cached
             else:
                 todo.setdefault(key, []).append(i)
-        pending = [(key, idx) for key, idx in todo.items()]
+        pending = list(todo.items())
         bar = _progress(len(pending), progress)
         try:
             for start in range(0, len(pending), self.batch_size):
@@ -281,33 +281,47 @@ class ElmCompiler:
         root = self._workspace()
         project = root / "project"
         src = project / "src"
-        # Fresh sources and no build cache: a stale .elmi must never stand in for a text.
-        shutil.rmtree(project / "elm-stuff", ignore_errors=True)
         shutil.rmtree(src, ignore_errors=True)
         src.mkdir()
         names = [f"Oracle{self._token}N{i}" for i in range(len(texts))]
         for name, text in zip(names, texts):
             (src / f"{name}.elm").write_bytes(encode_source(text))
+        cmd = [str(self.elm), "make", *(f"src/{n}.elm" for n in names), "--output=/dev/null", "--report=json"]
         limit = self.timeout + 0.25 * (len(texts) - 1)
         env = dict(os.environ, ELM_HOME=str(root / "home"))
-        env.pop("ELM_HOME_OVERRIDE", None)
-        cmd = [str(self.elm), "make", *(f"src/{n}.elm" for n in names), "--output=/dev/null", "--report=json"]
-        try:
-            done = subprocess.run(
-                cmd, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit
-            )
-        except subprocess.TimeoutExpired:
-            raise CompilerTimeout(
-                f"elm make did not finish within {limit:.0f} s on {len(texts)} file(s)"
-            ) from None
-        if done.returncode == 0:
-            return [Verdict(JUDGE, True) for _ in texts]
-        report = _parse_report(done.stderr, done.stdout)
-        if report.get("type") != "compile-errors":
-            title = report.get("title", "unknown error")
-            raise CompilerError(f"elm make failed without judging the files: {title}: {_plain(report.get('message'))}")
-        by_name = {entry.get("name"): entry.get("problems", []) for entry in report.get("errors", [])}
-        return [_verdict(by_name.get(name, [])) for name in names]
+        for attempt in range(1, _ATTEMPTS + 1):
+            # No build cache: Elm trusts file times, and a stale .elmi must never stand in
+            # for a new text written under the same name.
+            shutil.rmtree(project / "elm-stuff", ignore_errors=True)
+            try:
+                done = subprocess.run(
+                    cmd, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit
+                )
+            except subprocess.TimeoutExpired:
+                raise CompilerTimeout(
+                    f"elm make did not finish within {limit:.0f} s on {len(texts)} file(s)"
+                ) from None
+            if done.returncode == 0:
+                return [Verdict(JUDGE, True) for _ in texts]
+            output = (done.stderr or done.stdout).decode("utf-8", "replace")
+            if _FLAKY in output and attempt < _ATTEMPTS:
+                # Elm 0.19.1 sometimes races with itself on elm-stuff/0.19.1/*.dat
+                # ("openBinaryFile: resource busy (file is locked)", elm/compiler#2258).
+                continue
+            report = _parse_report(output)
+            if report.get("type") != "compile-errors":
+                title = report.get("title", "unknown error")
+                raise CompilerError(
+                    f"elm make failed without judging the files: {title}: {_plain(report.get('message'))}"
+                )
+            by_name = {entry.get("name"): entry.get("problems", []) for entry in report.get("errors", [])}
+            return [_verdict(by_name.get(name, [])) for name in names]
+        raise AssertionError("unreachable")
+
+
+_ATTEMPTS = 4
+# Elm's wrapper for exceptions that escaped its error reporting; only seen for races.
+_FLAKY = "bypassed the normal error reporting"
 
 
 def _verdict(problems: list[dict]) -> Verdict:
@@ -322,8 +336,7 @@ def _verdict(problems: list[dict]) -> Verdict:
     return Verdict(JUDGE, True, message=", ".join(sorted({p.get("title", "?") for p in problems})))
 
 
-def _parse_report(stderr: bytes, stdout: bytes) -> dict:
-    raw = (stderr or stdout).decode("utf-8", "replace")
+def _parse_report(raw: str) -> dict:
     try:
         # The report quotes source lines verbatim, control characters included.
         return json.loads(raw, strict=False)
