@@ -61,10 +61,13 @@ def _cmd_ast(args: argparse.Namespace) -> int:
     except ElmSyntaxError as e:
         print(f"{args.file}:{e}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(A.to_dict(module)))
-    else:
-        print(A.format_tree(module))
+    try:
+        out = json.dumps(A.to_dict(module)) if args.json else A.format_tree(module)
+    except RecursionError:
+        # legal but absurd code (thousands of chained `else if`) nests too deep to print
+        print(f"{args.file}: the syntax tree is nested too deeply to print", file=sys.stderr)
+        return 1
+    print(out)
     return 0
 
 

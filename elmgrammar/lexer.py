@@ -232,7 +232,7 @@ class Lexer:
                 ttype = "INT"
                 if len(text) > 1 and text[0] == "0":
                     raise self._error(self.base + pos, "a number must not start with 0 (write 0x for hexadecimal)")
-        elif kind in ("QLOWER", "UPPER", "LOWER", "FIELD", "SYMBOL") and stop == end and not final:
+        elif not final and _may_grow(kind, buf, pos, stop):
             return None
         elif kind == "LOWER":
             text = buf[pos:stop]
@@ -280,9 +280,6 @@ class Lexer:
                     raise self._error(self.base + pos, "unfinished GLSL block: `[glsl|` without its `|]`")
                 return None
             stop = m.end()
-        elif kind == "UNDERSCORE":
-            if stop == end and not final:
-                return None
         return self._token(ttype, pos, stop)
 
     def _is_negation(self, pos: int, stop: int) -> bool:
@@ -347,3 +344,17 @@ class Lexer:
         self.prev_end = base + stop
         self.first = False
         return tok
+
+
+def _may_grow(kind: str, buf: str, pos: int, stop: int) -> bool:
+    """Could more text change the lexeme at ``buf[pos:stop]`` (which ends the buffer
+    or nearly)? ``Html.`` may become ``Html.text``, ``{`` may open a comment ``{-``,
+    ``[gl`` may open ``[glsl|``, ``""`` may open ``\"\"\"``."""
+    end = len(buf)
+    if kind in ("QLOWER", "UPPER", "LOWER", "FIELD", "SYMBOL", "UNDERSCORE"):
+        return stop == end or (kind == "UPPER" and stop + 1 == end and buf[stop] == ".")
+    if kind == "PUNCT":
+        return (buf[pos] == "{" and stop == end) or (buf[pos] == "[" and "[glsl|".startswith(buf[pos:end]))
+    if kind == "STRING":
+        return buf[pos:end] == '""'
+    return False

@@ -69,7 +69,7 @@ def layout_tokens(text: str, expression: bool = False, lexer: Lexer | None = Non
         yield from layout.process(tok)
         last = tok
     if last is None:
-        return
+        raise ElmSyntaxError(1, 1, "empty input: nothing but spaces and comments", ["a declaration"])
     end = Token("$END", "", last.end_pos, last.end_line, last.end_column, last.end_line, last.end_column, last.end_pos)
     yield from layout.finish(end)
 
@@ -116,8 +116,6 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
         result = lark_parser().parse(text, start=start)
     except UnexpectedToken as e:
         tok = e.token
-        if tok.type == "$END" and not text.strip():
-            raise ElmSyntaxError(1, 1, "empty input", _describe(e.expected)) from None
         raise ElmSyntaxError(tok.line, tok.column, f"unexpected {_found(tok)}", _describe(e.expected)) from None
     except UnexpectedInput as e:  # pragma: no cover - our lexer raises its own errors
         raise ElmSyntaxError(e.line, e.column, "unexpected input") from None

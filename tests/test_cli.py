@@ -1,0 +1,59 @@
+"""The command-line program: output formats and exit statuses users script against."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from elmgrammar.cli import main
+
+VALID = "module A exposing (x)\n\nx : Int\nx =\n    1 + 2\n"
+INVALID = "module B exposing (y)\n\ny =\n    let\n        a = 1\n         b = 2\n    in\n    a\n"
+
+
+def test_check_json_lines_and_summary(tmp_path, capsys):
+    (tmp_path / "A.elm").write_text(VALID)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "B.elm").write_text(INVALID)
+    (tmp_path / "elm-stuff").mkdir()
+    (tmp_path / "elm-stuff" / "Skipped.elm").write_text("not elm")
+    assert main(["check", "--json", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines[:-1]]
+    assert [(r["path"].endswith("A.elm"), r["valid"]) for r in records] == [(True, True), (False, False)]
+    assert records[1]["error"]["line"] == 6 and records[1]["error"]["column"] == 12
+    assert set(records[1]["error"]) == {"line", "column", "message"}
+    assert lines[-1] == "checked 2 files: 1 valid, 1 invalid"
+
+
+def test_check_exit_status_and_readable_errors(tmp_path, capsys):
+    a = tmp_path / "A.elm"
+    a.write_text(VALID)
+    assert main(["check", str(a)]) == 0
+    assert capsys.readouterr().out.strip() == "checked 1 files: 1 valid, 0 invalid"
+    b = tmp_path / "B.elm"
+    b.write_text(INVALID)
+    assert main(["check", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert f"{b}:6:12: unexpected `=`" in out
+
+
+def test_ast_readable_and_json(tmp_path, capsys):
+    a = tmp_path / "A.elm"
+    a.write_text(VALID)
+    assert main(["ast", str(a)]) == 0
+    out = capsys.readouterr().out
+    assert "ValueDeclaration x" in out and "BinOp +" in out
+    assert main(["ast", "--json", str(a)]) == 0
+    tree = json.loads(capsys.readouterr().out)
+    decl = tree["declarations"][0]
+    assert decl["node"] == "ValueDeclaration" and decl["body"]["op"] == "+"
+    assert decl["span"]["line"] == 3 and decl["span"]["end_line"] == 5
+
+
+def test_console_script_and_help():
+    result = subprocess.run([sys.executable, "-m", "elmgrammar.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("check", "ast", "crosscheck", "bench", "setup"):
+        assert command in result.stdout

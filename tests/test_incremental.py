@@ -1,0 +1,64 @@
+"""The lexer and layout run incrementally: text fed in any pieces gives the same tokens."""
+
+from __future__ import annotations
+
+import random
+
+from elmgrammar.layout import Layout
+from elmgrammar.lexer import Lexer
+from elmgrammar.parser import layout_tokens
+
+
+def _key(tokens):
+    return [(t.type, t.value, t.start_pos, t.line, t.column, t.end_line, t.end_column) for t in tokens]
+
+
+def _pieces(text: str, rng: random.Random):
+    i = 0
+    while i < len(text):
+        n = rng.choice([1, 1, 2, 3, 5, 8, 20])
+        yield text[i:i + n]
+        i += n
+
+
+def test_feeding_pieces_gives_the_same_tokens_on_real_files(real_files):
+    for path in real_files:
+        text = path.read_text(encoding="utf-8")
+        whole = _key(Lexer().tokenize(text))
+        rng = random.Random(str(path.name))
+        lexer = Lexer()
+        tokens = []
+        for piece in _pieces(text, rng):
+            tokens += lexer.feed(piece)
+            if rng.random() < 0.05:
+                lexer = lexer.copy()  # a copy carries on exactly where the original was
+        tokens += lexer.finish()
+        assert _key(tokens) == whole, path
+
+
+def test_lexemes_split_anywhere():
+    text = 'view model = Html.text (String.fromInt model.count) -- c\n    |> f """a"b""" -1 [glsl| x |] {- c -} 0x1F 1.5e-3'
+    whole = _key(Lexer().tokenize(text))
+    for cut in range(1, len(text)):
+        lexer = Lexer()
+        assert _key(lexer.feed(text[:cut]) + lexer.feed(text[cut:]) + lexer.finish()) == whole, cut
+
+
+def test_pending_lexeme_is_held_back():
+    lexer = Lexer()
+    assert [t.value for t in lexer.feed("x = Html.")] == ["x", "="]
+    assert lexer.pending == "Html."
+    assert [t.type for t in lexer.feed("text")] == []
+    assert [t.type for t in lexer.finish()] == ["QLOWER"]
+
+
+def test_layout_copy_is_independent():
+    tokens = Lexer().tokenize("x =\n    case a of\n        A -> 1\n        B -> 2\n")
+    layout = Layout()
+    for t in tokens[:6]:
+        layout.process(t)
+    fork = layout.copy()
+    rest_a = [v.type for t in tokens[6:] for v in layout.process(t)]
+    rest_b = [v.type for t in tokens[6:] for v in fork.process(t)]
+    assert rest_a == rest_b and "_SEP" in rest_a
+    assert [t.type for t in layout_tokens("x = 1\ny = 2\n")] == ["_D", "LOWER", "EQUALS", "INT", "_D", "LOWER", "EQUALS", "INT"]
