@@ -36,7 +36,7 @@ _ENDERS = frozenset({"RPAR", "RBRACK", "RBRACE", "COMMA", "IN", "THEN", "ELSE", 
 
 def _virtual(kind: str, at: Token) -> Token:
     """A virtual token placed at the real token that caused it (for error messages)."""
-    return Token(kind, "", at.start_pos, at.line, at.column, at.line, at.column, at.start_pos)
+    return Token(kind, at.value, at.start_pos, at.line, at.column, at.line, at.column, at.start_pos)
 
 
 class Layout:

@@ -82,16 +82,34 @@ def lark_parser() -> Lark:
                 transformer=AstBuilder(), maybe_placeholders=False)
 
 
+# Terminals that can start an expression: named as a group in messages.
+_TERM_STARTS = frozenset({"LOWER", "UPPER", "QLOWER", "QUPPER", "INT", "HEX", "FLOAT", "CHAR", "STRING",
+                          "GLSL", "ACCESSOR", "LPAR", "LBRACK", "LBRACE"})
+
+
 def _describe(token_types) -> list[str]:
-    words = sorted({DESCRIPTIONS.get(t, f"`{t.lower()}`") for t in token_types})
+    """What the parser would have accepted, in words, with groups collapsed."""
+    types = set(token_types)
+    words = []
+    if _TERM_STARTS <= types:
+        words.append("an expression")
+        types -= _TERM_STARTS | {"NEG", "BACKSLASH", "IF", "CASE", "LET"}
+    if {"OP", "CONS"} <= types:
+        words.append("an operator")
+        types -= {"OP", "CONS", "NEG"}
+    if "DOTFIELD" in types:
+        types.discard("DOTFIELD")
+    if {"_D", "_SEP"} <= types:  # LALR lookaheads shared by top level and blocks
+        types.discard("_SEP")
+    words += sorted({DESCRIPTIONS.get(t, f"`{t.lower()}`") for t in types})
     return words
 
 
 def _found(tok: Token) -> str:
     if tok.type == "$END":
-        return "the end of the input"
+        return "end of input"
     if tok.type == "_D":
-        return "a new declaration at column 1 (is the one above unfinished?)"
+        return f"`{tok.value}` at column 1, which starts a new declaration (is the one above unfinished?)"
     if tok.type == "_SEP":
         return "a new line aligned with the block above (is the item above unfinished?)"
     if tok.type == "_CLOSE":
@@ -116,7 +134,10 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
         result = lark_parser().parse(text, start=start)
     except UnexpectedToken as e:
         tok = e.token
-        raise ElmSyntaxError(tok.line, tok.column, f"unexpected {_found(tok)}", _describe(e.expected)) from None
+        message = f"unexpected {_found(tok)}"
+        if tok.type in ("EQUALS", "ARROW", "COLON"):
+            message += " (if it starts a new definition or branch, align it with the one above)"
+        raise ElmSyntaxError(tok.line, tok.column, message, _describe(e.expected)) from None
     except UnexpectedInput as e:  # pragma: no cover - our lexer raises its own errors
         raise ElmSyntaxError(e.line, e.column, "unexpected input") from None
     except VisitError as e:
