@@ -93,9 +93,12 @@ class Lexer:
     ['LOWER', 'LOWER', 'EQUALS', 'LOWER', 'OP', 'INT']
     """
 
-    __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end", "first")
+    __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end", "first",
+                 "comments")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_comments: bool = False) -> None:
+        """``keep_comments=True`` records the (start, end) offsets of every ``--`` and
+        ``{- -}`` comment in ``comments`` (doc comments are tokens, not comments)."""
         self.buffer = ""      # text not yet turned into tokens, from offset `base`
         self.base = 0         # absolute offset of buffer[0]
         self.pos = 0          # position in buffer of the next lexeme
@@ -104,12 +107,15 @@ class Lexer:
         self.prev_type: str | None = None   # type of the last token emitted
         self.prev_end = -1                  # its absolute end offset
         self.first = True                   # no token emitted yet
+        self.comments: list[tuple[int, int]] | None = [] if keep_comments else None
 
     def copy(self) -> "Lexer":
         """An independent copy of this lexer's state (cheap: scalars and the tail)."""
         new = Lexer.__new__(Lexer)
         for name in Lexer.__slots__:
             setattr(new, name, getattr(self, name))
+        if self.comments is not None:
+            new.comments = list(self.comments)
         return new
 
     # -- public API ---------------------------------------------------------
@@ -171,6 +177,8 @@ class Lexer:
             if kind == "LINECOMMENT":
                 if stop == end and not final:
                     break  # the comment may go on
+                if self.comments is not None:
+                    self.comments.append((self.base + pos, self.base + stop))
                 self.pos = stop
                 continue
             if kind == "BLOCKCOMMENT":
@@ -182,6 +190,8 @@ class Lexer:
                 if buf.startswith("{-|", pos):
                     out.append(self._token("DOC", pos, stop))
                     continue
+                if self.comments is not None:
+                    self.comments.append((self.base + pos, self.base + stop))
                 self._consume_multiline(pos, stop)
                 self.pos = stop
                 continue
