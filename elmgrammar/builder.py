@@ -231,7 +231,9 @@ class AstBuilder(Transformer):
         return A.TupleType([], span(c[0], c[1]))
 
     def paren_type(self, c):
-        return c[1]
+        inner = c[1]
+        inner.span = span(c[0], c[2])  # the brackets belong to the type as written
+        return inner
 
     def tuple_type(self, c):
         return A.TupleType(_items(c), span(c[0], c[-1]))
@@ -389,7 +391,9 @@ class AstBuilder(Transformer):
         return A.TuplePattern([], span(c[0], c[1]))
 
     def paren_pattern(self, c):
-        return c[1]
+        inner = c[1]
+        inner.span = span(c[0], c[2])
+        return inner
 
     def tuple_pattern(self, c):
         return A.TuplePattern(_items(c), span(c[0], c[-1]))

@@ -45,6 +45,11 @@ def read_source(path: Path) -> Source:
         data = path.read_bytes()
     except OSError as e:
         return Source(path, None, ElmSyntaxError(1, 1, f"cannot read: {e.strerror}"))
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        return Source(path, None, ElmSyntaxError(line, nul - (data.rfind(b"\n", 0, nul) + 1) + 1,
+                                                 "a NUL byte: this looks like a binary file, not Elm source"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -1,0 +1,220 @@
+"""Parsing speed: our parser against tree-sitter-elm, the Elm compiler and elm-format.
+
+All judges parse the same files; the table gives wall time, lines per second and the
+ratio to our parser (their lines/s over ours), side by side from one run. In-process
+parsers (ours, tree-sitter) are timed best of ``repeat`` after a warm-up; the external
+programs run once (a process per file, or the compiler's batches), as they are slow.
+
+>>> rows = bench_parse(["src/Main.elm"], repeat=1, judges=("ours",))   # doctest: +SKIP
+>>> rows[0]["lines_per_s"] > 0                                           # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+from elmgrammar.errors import ElmSyntaxError
+from elmgrammar.files import elm_files, read_source
+from elmgrammar.oracles import ElmCompiler, ElmFormat, TreeSitterElm, tools
+from elmgrammar.parser import lark_parser, parse_module
+
+BENCH_JUDGES: tuple[str, ...] = ("ours", "tree-sitter", "compiler-per-file", "compiler-batched", "elm-format")
+DESCRIPTIONS = {
+    "ours": "elmgrammar, in process",
+    "tree-sitter": "tree-sitter-elm, in process",
+    "compiler-per-file": "elm make, one process per file",
+    "compiler-batched": "elm make, default batches (256 files per process)",
+    "elm-format": "elm-format --stdin, one process per file",
+}
+IN_PROCESS = frozenset({"ours", "tree-sitter"})
+CORPUS_LINES = 1_200_000
+"""Lines in the user's scraped corpus, for the extrapolated time to parse it all."""
+
+_WARMUP = "module Warm exposing (..)\n\nx : Int\nx =\n    let\n        y = 1\n    in\n    y + 1\n"
+
+
+def _count_lines(text: str) -> int:
+    return text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+
+
+def _ours(texts: Sequence[str]) -> None:
+    for text in texts:
+        try:
+            parse_module(text)
+        except ElmSyntaxError:
+            pass  # a rejected file costs its parse all the same
+
+
+def _runner(judge: str, progress: bool) -> Callable[[Sequence[str]], None]:
+    """A function that parses all texts with ``judge``, already warmed up.
+
+    Warm-up matters: our LALR tables are built once per process (``lark_parser`` is
+    cached), tree-sitter loads its language, and the first run of a binary pays for
+    reading it from disk. None of that is parsing.
+    """
+    if judge == "ours":
+        lark_parser()
+        _ours([_WARMUP])
+        return _ours
+    if judge == "tree-sitter":
+        ts = TreeSitterElm()
+        ts.parse(_WARMUP)
+
+        def tree_sitter_all(texts: Sequence[str]) -> None:
+            for text in texts:
+                ts.parse(text)
+
+        return tree_sitter_all
+    if judge in ("compiler-per-file", "compiler-batched"):
+        # No verdict cache: every text must really be compiled.
+        options = {"batch_size": 1} if judge == "compiler-per-file" else {}  # else the default batch
+        with ElmCompiler(cache=False) as warm:
+            warm.check(_WARMUP)
+
+        def compile_all(texts: Sequence[str]) -> None:
+            with ElmCompiler(cache=False, **options) as compiler:
+                compiler.check_many(texts, progress=progress)
+
+        return compile_all
+    if judge == "elm-format":
+        fmt = ElmFormat()
+        fmt.check(_WARMUP)
+
+        def format_all(texts: Sequence[str]) -> None:
+            from tqdm import tqdm
+
+            for text in tqdm(texts, desc="elm-format", unit="file", disable=not progress):
+                fmt.check(text)
+
+        return format_all
+    raise ValueError(f"unknown judge {judge!r}; choose from {', '.join(BENCH_JUDGES)}")
+
+
+def read_texts(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """The readable Elm files under ``paths`` (unreadable ones are skipped, with a note)."""
+    texts = []
+    for path in elm_files(paths):
+        source = read_source(path)
+        if source.error is not None:
+            print(f"elmgrammar: skipping {path}: {source.error}", file=sys.stderr)
+            continue
+        texts.append(source.text)
+    return texts
+
+
+def bench_parse(paths: Iterable[str | os.PathLike], repeat: int = 3, judges: Sequence[str] = BENCH_JUDGES,
+                progress: bool = False) -> list[dict]:
+    """Time each judge parsing all Elm files under ``paths``; one row per judge.
+
+    A row: ``{"judge", "description", "files", "lines", "seconds", "lines_per_s",
+    "vs_ours", "runs"}``; ``vs_ours`` is the judge's lines/s over ours (None when our
+    parser is not among ``judges``). In-process judges: best of ``repeat`` runs;
+    external programs: one run. Raises ``ToolMissing`` if an oracle's tool is missing.
+    """
+    texts = read_texts(paths)
+    lines = sum(_count_lines(t) for t in texts)
+    runners = {judge: _runner(judge, progress) for judge in judges}  # ToolMissing before any timing
+    rows = []
+    for judge, run in runners.items():
+        runs = max(1, repeat) if judge in IN_PROCESS else 1
+        best = float("inf")
+        for _ in range(runs):
+            start = time.perf_counter()
+            run(texts)
+            best = min(best, time.perf_counter() - start)
+        rows.append({
+            "judge": judge,
+            "description": DESCRIPTIONS[judge],
+            "files": len(texts),
+            "lines": lines,
+            "seconds": best,
+            "lines_per_s": lines / best if best > 0 else float("inf"),
+            "runs": runs,
+        })
+    ours = next((r["lines_per_s"] for r in rows if r["judge"] == "ours"), None)
+    for r in rows:
+        r["vs_ours"] = r["lines_per_s"] / ours if ours else None
+    return rows
+
+
+def extrapolate(ours_lines_per_s: float, lines: int = CORPUS_LINES, cores: Sequence[int] = (1, 2)) -> dict[int, float]:
+    """Seconds to parse ``lines`` with our parser on each number of cores.
+
+    Files parse independently, so N worker processes take 1/N of one core's time
+    (ideal scaling; process start-up and grammar building add about a second each).
+    """
+    return {n: lines / ours_lines_per_s / n for n in cores}
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows as an aligned text table, then our speed and the corpus extrapolation."""
+    out = [f"{'judge':<19}{'files':>7}{'lines':>9}{'seconds':>10}{'lines/s':>12}{'vs ours':>10}  runs  how"]
+    for r in rows:
+        vs = "" if r["vs_ours"] is None else f"{r['vs_ours']:.2f}x"
+        out.append(f"{r['judge']:<19}{r['files']:>7}{r['lines']:>9}{r['seconds']:>10.3f}"
+                   f"{r['lines_per_s']:>12,.0f}{vs:>10}  {r['runs']:>4}  {r['description']}")
+    ours = next((r for r in rows if r["judge"] == "ours"), None)
+    if ours is not None:
+        out.append("")
+        for r in rows:
+            if r is not ours and r["vs_ours"]:
+                ratio = r["vs_ours"]
+                word = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
+                out.append(f"{r['judge']} is {word} than our parser")
+        out.append(f"our parser: {ours['lines_per_s']:,.0f} lines/s on one core")
+        times = extrapolate(ours["lines_per_s"])
+        out.append(f"the {CORPUS_LINES / 1e6:.1f} M-line corpus with our parser: "
+                   + ", ".join(f"{s:,.1f} s on {n} core{'s' if n > 1 else ''}" for n, s in times.items())
+                   + " (extrapolated, ideal scaling over processes)")
+    return "\n".join(out)
+
+
+# ---- the subcommand --------------------------------------------------------------------
+
+
+def add_subcommand(sub) -> None:
+    """Register ``elmgrammar bench`` (with ``bench parse``) on the CLI's subparsers."""
+    bench = sub.add_parser("bench", help="benchmarks (parsing speed)",
+                           description="Benchmarks that print a table; see `elmgrammar bench parse -h`.")
+    what = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    p = what.add_parser("parse", help="parsing speed: ours vs tree-sitter, the compiler and elm-format",
+                        description="Parse the same Elm files with our parser, tree-sitter-elm, the Elm "
+                                    "compiler (a process per file, and batched) and elm-format; print "
+                                    "wall time, lines/s and the ratio to our parser.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
+    p.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
+    p.add_argument("--repeat", type=int, default=3, metavar="N",
+                   help="runs of the in-process parsers; the best counts (default 3)")
+    p.add_argument("--judges", default=",".join(BENCH_JUDGES), metavar="LIST",
+                   help=f"comma-separated (default: {','.join(BENCH_JUDGES)})")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(run=lambda args: _cmd_parse(args, p))
+
+
+def _cmd_parse(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not args.paths and not args.corpus:
+        parser.error("give Elm files or directories, or --corpus")
+    judges = [j.strip() for j in args.judges.split(",") if j.strip()]
+    unknown = [j for j in judges if j not in BENCH_JUDGES]
+    if unknown or not judges:
+        parser.error(f"unknown judge(s) {', '.join(unknown) or '(none)'}; choose from {','.join(BENCH_JUDGES)}")
+    paths: list[str | os.PathLike] = list(args.paths)
+    if args.corpus:
+        paths += tools.real_elm_files()
+    rows = bench_parse(paths, repeat=args.repeat, judges=judges, progress=True)
+    if args.json:
+        ours = next((r["lines_per_s"] for r in rows if r["judge"] == "ours"), None)
+        print(json.dumps({
+            "table": rows,
+            "corpus_lines": CORPUS_LINES,
+            "corpus_seconds_by_cores": None if ours is None else extrapolate(ours),
+        }))
+    else:
+        print(format_table(rows))
+    return 0
