@@ -374,11 +374,6 @@ class AstBuilder(Transformer):
         value = int(t.value, 16) if t.type == "HEX" else int(t.value)
         return A.LiteralPattern("int", -value if len(c) == 2 else value, span(c[0], t))
 
-    def float_pattern(self, c):
-        t = c[0]
-        raise ElmSyntaxError(t.line, t.column, "float patterns are not allowed: floats are not exact",
-                             ["an integer, character or string pattern"])
-
     def char_pattern(self, c):
         t = c[0]
         return A.LiteralPattern("char", unescape(t.value[1:-1]), span(t, t))

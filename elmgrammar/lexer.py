@@ -81,6 +81,13 @@ _STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
 _TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
 _CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
 _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?|.?)")
+# What a held-back literal may look like so far (escapes may be cut short).
+_ESCAPE_PREFIX = r"(?:\\(?:u(?:\{[0-9a-fA-F]{0,6})?)?)?"
+_GOOD_ESCAPE = r"\\(?:[nrt\"'\\]|u\{[0-9a-fA-F]{4,6}\})"
+_STRING_PREFIX = re.compile(rf'(?:[^"\\\n]|{_GOOD_ESCAPE})*{_ESCAPE_PREFIX}')
+_TRIPLE_PREFIX = re.compile(rf'(?:[^"\\]|{_GOOD_ESCAPE}|"(?!""))*"{{0,2}}{_ESCAPE_PREFIX}', re.DOTALL)
+_CHAR_PREFIX = re.compile(rf"(?:[^'\\\n]|{_GOOD_ESCAPE}|{_ESCAPE_PREFIX})")
+_DIGITS = re.compile(r"[0-9]+")
 _BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
 _TERM_START = re.compile(r"[\w(\[{'\"]")
@@ -141,6 +148,79 @@ class Lexer:
     def pending(self) -> str:
         """The text held back: an unfinished lexeme or trailing trivia."""
         return self.buffer[self.pos:]
+
+    def pending_candidates(self) -> list[list[Token]] | None:
+        """What the held-back lexeme may still become, for viability checks.
+
+        None when nothing is held or the held text may be (or start) a comment,
+        which more text can always complete. Otherwise a list of alternatives, each
+        a list of tokens (usually one) placed where the lexeme starts; an empty list
+        means no continuation can make a valid lexeme of it (``"\\q``, ``'ab``).
+        """
+        p = self.buffer[self.pos:]
+        if not p or p.startswith("--") or p == "-" or p == "{" or (p.startswith("{-") and not p.startswith("{-|")):
+            return None
+        start = self.base + self.pos
+        column = start - self.line_start + 1
+
+        def tok(ttype: str, offset: int = 0) -> Token:
+            return Token(ttype, p, start + offset, self.line, column + offset, self.line, column + offset, start + offset)
+
+        # (the one two-token alternative, `[` then a name, has the name one column on)
+        return [[tok(t, i) for i, t in enumerate(seq)] for seq in self._pending_types(p, column)]
+
+    def _pending_types(self, p: str, column: int) -> list[tuple[str, ...]]:
+        c = p[0]
+        if p.startswith("{-|"):
+            return [("DOC",)]
+        if p.startswith("[glsl|"):
+            return [("GLSL",)]
+        if c == "[":  # a prefix of `[glsl|`
+            return [("LBRACK",), ("GLSL",)] if p == "[" else [("GLSL",), ("LBRACK", "LOWER")]
+        if p == '""':  # the empty string, or the start of a multi-line one
+            return [("STRING",)]
+        if p.startswith('"""'):
+            return [("STRING",)] if _TRIPLE_PREFIX.fullmatch(p, 3) else []
+        if c == '"':
+            return [("STRING",)] if _STRING_PREFIX.fullmatch(p, 1) else []
+        if c == "'":
+            return [("CHAR",)] if _CHAR_PREFIX.fullmatch(p, 1) else []
+        if c.isdigit():
+            if p.startswith("0x"):
+                return [("HEX",)]
+            if _DIGITS.fullmatch(p):
+                return [("INT",), ("FLOAT",)] + ([("HEX",)] if p == "0" else [])
+            return [("FLOAT",)]
+        if c == "_":
+            return [("UNDERSCORE",)]
+        if c == ".":
+            if len(p) > 1 and p[1].isalpha():
+                adjacent = self.prev_end == self.base + self.pos
+                return [("DOTFIELD" if adjacent and self.prev_type in FIELD_TARGETS else "ACCESSOR",)]
+            return [("DOTDOT",), ("OP",), ("DOTFIELD" if self.prev_end == self.base + self.pos
+                                              and self.prev_type in FIELD_TARGETS else "ACCESSOR",)]
+        if c.isupper():
+            if p.endswith("."):
+                return [("QUPPER",), ("QLOWER",)]
+            return [("QUPPER" if "." in p else "UPPER",), ("QUPPER",), ("QLOWER",)]
+        if c.isalpha():
+            out = [("LOWER",)]
+            for word, ttype in KEYWORDS.items():
+                if word.startswith(p):
+                    out.append((ttype,))
+            if self.prev_type == "TYPE" and "alias".startswith(p):
+                out.append(("ALIAS",))
+            if self.first and "effect".startswith(p):
+                out.append(("EFFECT",))
+            if column == 1 and "infix".startswith(p):
+                out.append(("INFIX",))
+            return out
+        # a run of operator characters
+        out = [("OP",)]
+        for symbol, ttype in RESERVED_SYMBOLS.items():
+            if symbol.startswith(p):
+                out.append((ttype,))
+        return out
 
     # -- scanning -----------------------------------------------------------
 

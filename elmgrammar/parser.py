@@ -135,7 +135,9 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
     except UnexpectedToken as e:
         tok = e.token
         message = f"unexpected {_found(tok)}"
-        if tok.type in ("EQUALS", "ARROW", "COLON"):
+        if tok.type == "FLOAT" and "INT" in e.expected and "LOWER" not in e.expected:
+            message = "float patterns are not allowed: floats are not exact"
+        elif tok.type in ("EQUALS", "ARROW", "COLON"):
             message += " (if it starts a new definition or branch, align it with the one above)"
         raise ElmSyntaxError(tok.line, tok.column, message, _describe(e.expected)) from None
     except UnexpectedInput as e:  # pragma: no cover - our lexer raises its own errors

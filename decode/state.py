@@ -1,0 +1,283 @@
+"""The incremental parse state of one partial Elm program, for constrained decoding.
+
+A state is the core lexer (with its held-back lexeme), the layout post-lexer and
+an LALR recognizer, plus the few rules the compiler enforces outside the
+context-free grammar (an annotation is followed by the definition of the same
+name; doc comments and imports go where the compiler allows them).
+
+>>> s = ElmParseState("declarations")
+>>> s.advance("view model =\\n    ")
+True
+>>> s.copy().advance("text model.name")
+True
+>>> s.copy().advance(")")
+False
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from lark import Token
+
+from elmgrammar.errors import ElmSyntaxError
+from elmgrammar.layout import Layout
+from elmgrammar.lexer import Lexer
+from elmgrammar.parser import parse_expression, parse_module
+
+from .recognizer import Recognizer
+
+MODES = ("module", "declarations", "expression")
+
+# One completion of a partial UTF-8 character per lead byte, all letters (so
+# that they may continue a name, and go anywhere inside strings and comments).
+_STAND_INS = {2: "é", 3: "中", 4: "\U0001D400"}
+
+
+class ItemRules:
+    """The compiler's rules that the context-free grammar leaves out, checked token
+    by token: annotation names, and where doc comments and imports may stand.
+
+    Blocks are mirrored from the token stream: ``let`` and ``of`` open one,
+    ``_CLOSE`` closes one; ``_D``, ``_SEP`` and the first token after ``let``
+    start an item in the innermost block.
+    """
+
+    __slots__ = ("blocks", "top")
+
+    def __init__(self) -> None:
+        # per open block: [annotation name awaited, first token, item start pending]
+        self.blocks: list[list] = [[None, None, False]]
+        # where the top level is: start, header, module_doc, imports, doc, decls
+        self.top = "start"
+
+    def copy(self) -> "ItemRules":
+        new = ItemRules.__new__(ItemRules)
+        new.blocks = [b[:] for b in self.blocks]
+        new.top = self.top
+        return new
+
+    def feed(self, tok: Token, partial: bool = False) -> str | None:
+        """Check one token (virtual or real); the reason it breaks a rule, or None.
+        ``partial``: the token is a held-back lexeme that may still grow."""
+        ttype = tok.type
+        if ttype in ("_D", "_SEP"):
+            self.blocks[-1][2] = True
+            return None
+        if ttype == "_CLOSE":
+            if len(self.blocks) > 1:
+                self.blocks.pop()
+            return None
+        block = self.blocks[-1]
+        if block[2]:  # the first token of an item
+            block[2] = False
+            awaited = block[0]
+            block[0] = None
+            if awaited is not None:
+                ok = ttype == "LOWER" and (awaited.startswith(tok.value) if partial else tok.value == awaited)
+                if not ok:
+                    return f"the type annotation of `{awaited}` must be followed by its definition"
+            block[1] = tok
+            if len(self.blocks) == 1:
+                reason = self._top_item(tok)
+                if reason:
+                    return reason
+        elif block[1] is not None:
+            first = block[1]
+            block[1] = None
+            if ttype == "COLON" and first.type == "LOWER":
+                block[0] = first.value
+            elif first.type == "PORT" and ttype == "MODULE":
+                self.top = "header"
+            elif first.type == "INFIX" and ttype == "LOWER":
+                if not any(w.startswith(tok.value) if partial else w == tok.value for w in ("left", "right", "non")):
+                    return "an infix declaration needs `left`, `right` or `non`"
+        if ttype in ("LET", "OF"):
+            self.blocks.append([None, None, ttype == "LET"])
+        return None
+
+    def _top_item(self, tok: Token) -> str | None:
+        ttype = tok.type
+        if ttype == "DOC":
+            if self.top == "header":
+                self.top = "module_doc"
+            elif self.top == "doc":
+                return "a doc comment must be followed by a declaration"
+            else:
+                self.top = "doc"
+        elif ttype == "IMPORT":
+            if self.top in ("doc", "decls"):
+                return "imports must come before the declarations"
+            self.top = "imports"
+        elif ttype in ("MODULE", "EFFECT"):
+            self.top = "header"
+        else:
+            self.top = "decls"
+        return None
+
+    def complete(self) -> bool:
+        """May the text end here (as far as these rules go)?"""
+        return self.top == "decls" and self.blocks[0][0] is None
+
+
+class ElmParseState:
+    """The state of one partial program; see the module docstring.
+
+    ``mode``: "module" or "declarations" (top-level items; the header is optional
+    in both) or "expression". ``prompt``: text the program starts with.
+    """
+
+    __slots__ = ("mode", "lexer", "layout", "recognizer", "rules", "text", "error", "decoder",
+                 "_complete_cache")
+
+    def __init__(self, mode: str = "declarations", prompt: str = "") -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.mode = mode
+        self.lexer = Lexer()
+        self.layout = Layout(expression=mode == "expression")
+        self.recognizer = Recognizer("expr" if mode == "expression" else "module")
+        self.rules = ItemRules()
+        self.text = ""
+        self.error: str | None = None   # why the text is not a viable prefix
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self._complete_cache: tuple[int, bool] | None = None
+        if prompt:
+            self.advance(prompt)
+
+    def copy(self) -> "ElmParseState":
+        """An independent copy (cheap: the stacks are short lists)."""
+        new = ElmParseState.__new__(ElmParseState)
+        new.mode = self.mode
+        new.lexer = self.lexer.copy()
+        new.layout = self.layout.copy()
+        new.recognizer = self.recognizer.copy()
+        new.rules = self.rules.copy()
+        new.text = self.text
+        new.error = self.error
+        new.decoder = codecs.getincrementaldecoder("utf-8")()
+        new.decoder.setstate(self.decoder.getstate())
+        new._complete_cache = self._complete_cache
+        return new
+
+    # -- advancing ------------------------------------------------------------------
+
+    def advance(self, text: str) -> bool:
+        """Append text; return whether the whole text is still a viable prefix.
+        Once not viable, a state stays dead (``error`` says why)."""
+        if self.error is not None:
+            return False
+        self.text += text
+        try:
+            for tok in self.lexer.feed(text):
+                self._feed(tok)
+        except ElmSyntaxError as e:
+            self.error = str(e)
+            return False
+        if not self._pending_viable():
+            self.error = f"`{self.lexer.pending[:20]}` cannot begin anything valid here"
+            return False
+        return True
+
+    def advance_bytes(self, data: bytes) -> bool:
+        """Append bytes (a model token may end inside a UTF-8 character)."""
+        if self.error is not None:
+            return False
+        try:
+            text = self.decoder.decode(data)
+        except UnicodeDecodeError:
+            self.error = "invalid UTF-8"
+            return False
+        if text and not self.advance(text):
+            return False
+        pending_bytes = self.decoder.getstate()[0]
+        if pending_bytes:
+            # viable if some completion of the character is: try a letter
+            width = 2 if pending_bytes[0] < 0xE0 else 3 if pending_bytes[0] < 0xF0 else 4
+            if not self.copy_text_free().advance(_STAND_INS[width]):
+                self.error = "no character completes these bytes validly"
+                return False
+        return True
+
+    def copy_text_free(self) -> "ElmParseState":
+        """A copy that forgets pending UTF-8 bytes (for trying completions)."""
+        new = self.copy()
+        new.decoder = codecs.getincrementaldecoder("utf-8")()
+        return new
+
+    def _feed(self, tok: Token, partial: bool = False) -> None:
+        for v in self.layout.process(tok):
+            if not self.recognizer.feed(v.type):
+                raise ElmSyntaxError(v.line, v.column, f"unexpected `{tok.value[:20]}`")
+            reason = self.rules.feed(v, partial)
+            if reason:
+                raise ElmSyntaxError(v.line, v.column, reason)
+
+    def _pending_viable(self) -> bool:
+        alternatives = self.lexer.pending_candidates()
+        if alternatives is None:
+            return True
+        for seq in alternatives:
+            layout, recognizer, rules = self.layout.copy(), self.recognizer.copy(), self.rules.copy()
+            if _feeds(seq, layout, recognizer, rules):
+                return True
+        return False
+
+    # -- questions ------------------------------------------------------------------
+
+    @property
+    def viable(self) -> bool:
+        """Is the text so far a prefix of some valid program?"""
+        return self.error is None
+
+    def is_complete(self) -> bool:
+        """Does the text so far parse as a whole (module, declarations or expression)?"""
+        if self.error is not None or self.decoder.getstate()[0]:
+            return False
+        cached = self._complete_cache
+        if cached is not None and cached[0] == len(self.text):
+            return cached[1]
+        result = self._complete()
+        self._complete_cache = (len(self.text), result)
+        return result
+
+    def _complete(self) -> bool:
+        lexer, layout, recognizer, rules = self.lexer.copy(), self.layout.copy(), self.recognizer.copy(), self.rules.copy()
+        try:
+            tokens = lexer.finish()
+        except ElmSyntaxError:
+            return False
+        if not _feeds(tokens, layout, recognizer, rules, partial=False):
+            return False
+        end = Token("$END", "", 0, 1, 1)
+        for v in layout.finish(end):
+            if not recognizer.feed(v.type):
+                return False
+            rules.feed(v)
+        if not recognizer.accepts_end():
+            return False
+        if self.mode != "expression" and not rules.complete():
+            return False
+        # The recognizer knows the grammar; the full parser also runs the few checks
+        # it does not (a cheap confirmation, only when everything else says yes).
+        try:
+            (parse_expression if self.mode == "expression" else parse_module)(self.text)
+        except ElmSyntaxError:
+            return False
+        return True
+
+    def allows(self, text: str) -> bool:
+        """Would appending ``text`` keep the program viable? (The state is unchanged.)"""
+        return self.copy().advance(text)
+
+
+def _feeds(tokens, layout: Layout, recognizer: Recognizer, rules: ItemRules, partial: bool = True) -> bool:
+    """Feed tokens through copies of the layout, recognizer and rules; False on an error."""
+    try:
+        for tok in tokens:
+            for v in layout.process(tok):
+                if not recognizer.feed(v.type) or rules.feed(v, partial) is not None:
+                    return False
+    except ElmSyntaxError:
+        return False
+    return True
