@@ -1,0 +1,163 @@
+"""Hugging Face integration: a LogitsProcessor that never lets the model write
+unparseable Elm, and a stopping rule that ends a sequence at the end of its unit.
+
+The processor keeps one parse state per generated sequence, keyed by the tokens
+generated so far, so it follows greedy search, sampling, beam search (whose rows
+are reordered every step), ``num_return_sequences`` and batches of different
+prompts with left padding alike. The mask is built on the CPU once per step and
+applied to the scores with one masked fill, on the scores' own device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor, StoppingCriteria
+
+from .masks import Masker
+from .state import ElmParseState
+from .vocab import Vocab, vocab_from_tokenizer
+
+
+@dataclass
+class _Row:
+    state: ElmParseState
+    dead_end: bool = False
+
+
+class ElmGrammarLogitsProcessor(LogitsProcessor):
+    """Masks every token that would make the program unparseable.
+
+    ``prompts``: the prompt text of each batch entry (rows beyond them, from
+    ``num_return_sequences`` or beams, are matched to prompts in order).
+    ``strategy``: "lazy" judges candidates in score order until ``top_k`` allowed
+    tokens are found (exact for greedy search and top-k sampling); "full" judges
+    the whole vocabulary (needed for top-p, plain sampling and beam search);
+    "auto" picks lazy when ``top_k`` is given, else full.
+
+    A dead end (no token allowed) cannot happen with a sound mask; if it does, the
+    row is allowed EOS only, so generation ends cleanly, and ``dead_ends`` counts it.
+    """
+
+    def __init__(self, tokenizer, prompts: list[str] | str, mode: str = "declarations",
+                 strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
+                 masker: Masker | None = None) -> None:
+        if strategy not in ("auto", "lazy", "full"):
+            raise ValueError("strategy must be auto, lazy or full")
+        self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        self.mode = mode
+        self.vocab = vocab or vocab_from_tokenizer(tokenizer)
+        self.masker = masker or Masker(self.vocab)
+        self.strategy = "lazy" if strategy == "auto" and top_k else strategy
+        if self.strategy == "auto":
+            self.strategy = "full"
+        self.top_k = top_k or 1
+        self.eos_id = self.vocab.eos_id
+        self._base = [ElmParseState(mode, prompt=p) for p in self.prompts]
+        self._states: dict[tuple, _Row] = {}
+        self._prompt_len: int | None = None
+        self.dead_ends = 0
+
+    def _row_state(self, row: int, rows: int, generated: tuple) -> _Row:
+        key = (row * len(self.prompts) // rows, generated)
+        found = self._states.get(key)
+        if found is not None:
+            return found
+        if not generated:
+            found = _Row(self._base[key[0]].copy())
+        else:
+            parent = self._row_state(row, rows, generated[:-1])
+            found = _Row(parent.state.copy())
+            piece = self.vocab.pieces[generated[-1]] if generated[-1] < len(self.vocab) else None
+            if piece is not None:
+                found.state.advance_bytes(piece)
+        self._states[key] = found
+        return found
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        rows, length = input_ids.shape
+        if self._prompt_len is None:
+            self._prompt_len = length
+        ids = input_ids[:, self._prompt_len:].tolist()
+        allowed = np.zeros((rows, scores.shape[1]), dtype=bool)
+        width = min(scores.shape[1], len(self.vocab))
+        live: dict[tuple, _Row] = {}
+        for r in range(rows):
+            generated = tuple(ids[r])
+            row = self._row_state(r, rows, generated)
+            live[(r * len(self.prompts) // rows, generated)] = row
+            if self.strategy == "lazy":
+                order = torch.argsort(scores[r, :width], descending=True).tolist()
+                chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
+                allowed[r, chosen] = True
+            else:
+                allowed[r, :width] = self.masker.full_mask(row.state)[:width]
+            if not allowed[r].any():
+                self.dead_ends += 1
+                row.dead_end = True
+                if self.eos_id is not None:
+                    allowed[r, self.eos_id] = True
+        # keep only the states of live sequences (and their parents for the next step)
+        self._states = live
+        mask = torch.from_numpy(allowed).to(scores.device)
+        return scores.masked_fill(~mask, float("-inf"))
+
+
+@dataclass
+class UnitStop(StoppingCriteria):
+    """Ends a sequence once its program is complete and the model starts the next
+    top-level item (a line at column 1), instead of cutting at a token budget or
+    at a blank line (which elm-format puts inside ``let`` blocks).
+
+    ``stopped[row]`` is the length of the completion text to keep for that row.
+    """
+
+    tokenizer: object
+    prompts: list[str]
+    mode: str = "declarations"
+    prompt_len: int | None = None
+    stopped: dict[int, int] = field(default_factory=dict)
+    _checked: dict[int, int] = field(default_factory=dict)  # newlines already looked at
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        rows, length = input_ids.shape
+        if self.prompt_len is None:
+            self.prompt_len = length - 1  # called once the first new token is there
+        done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+        for r in range(rows):
+            if r not in self.stopped:
+                text = self.tokenizer.decode(input_ids[r, self.prompt_len:], skip_special_tokens=True)
+                prompt = self.prompts[r * len(self.prompts) // rows]
+                cut, self._checked[r] = unit_end(prompt, text, self.mode, self._checked.get(r, 0))
+                if cut is not None:
+                    self.stopped[r] = cut
+            done[r] = r in self.stopped
+        return done
+
+
+def unit_end(prompt: str, completion: str, mode: str = "declarations", start: int = 0) -> tuple[int | None, int]:
+    """Where the unit ends in ``completion``: the offset of the end of its last line
+    when a new top-level item begins after it and the text up to there is
+    complete; else None. Also returns where to resume looking next time (newlines
+    before it have been judged).
+
+    >>> unit_end("x =", " 1\n\ny = 2")
+    (2, 4)
+    """
+    if mode == "expression":
+        return None, start
+    while True:
+        nl = completion.find("\n", start)
+        if nl < 0:
+            return None, start
+        rest = completion[nl + 1:].lstrip("\n")
+        if not rest or "{-|".startswith(rest):
+            return None, start  # the next line has not begun, or may be a doc comment
+        is_comment = rest.startswith(("--", "{-")) and not rest.startswith("{-|")
+        if not rest[0].isspace() and not is_comment:
+            head = prompt + completion[:nl]
+            if ElmParseState(mode, prompt=head).is_complete():
+                return len(completion[:nl].rstrip()), nl + 1
+        start = nl + 1
