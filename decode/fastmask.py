@@ -1,0 +1,594 @@
+"""The exact full mask, fast: the vocabulary precomputed into lexical classes.
+
+Judging 49,152 entries one by one costs ~15 µs each. But almost every entry is
+some whitespace and one unfinished lexeme (`` foo``, ``(``, ``Html``), and what
+decides it is only: where that lexeme starts (its column, relative to the open
+layout blocks) and what token types it may become. So, once per tokenizer:
+
+- for each way the held-back lexeme ``p`` of a state can continue (a name, an
+  upper-case name, an operator, a string, a line comment...), how many leading
+  characters of each entry continue it (``cont``), and
+- the lexical *class* of what follows: its leading whitespace, and the token
+  types its one unfinished lexeme may become ("tail"), or "trivia", "error",
+  or "several tokens" (judged one by one, exactly).
+
+Per step, the held-back lexeme is completed once (its token fed to a copy of the
+state), the classes are judged with a small table of (column bucket, token type)
+answers, and numpy spreads the answers over the vocabulary. Entries the classes
+cannot decide go through the exact one-by-one check (``Masker.allowed``). A test
+checks the result equals the one-by-one mask on real decoding states.
+"""
+
+from __future__ import annotations
+
+import bisect
+import codecs
+import re
+
+import numpy as np
+from lark import Token
+
+from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, Lexer
+from elmgrammar.errors import ElmSyntaxError
+
+from .masks import Masker
+from .state import _STAND_INS, ElmParseState, _feeds
+from .vocab import Vocab
+
+_WS = re.compile(r"[ \r\n]*")
+_IDENT_CONT = re.compile(r"\w*")
+_UPPER_CONT_WORD = re.compile(r"\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?")
+_UPPER_CONT_DOT = re.compile(r"(?:[A-Z]\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?|[a-z]\w*)?")
+_SYMBOL_CONT = re.compile(r"[+\-/*=.<>:&|^?%!]*")
+_TERM_START = re.compile(r"[\w(\[{'\"]")
+
+# How a held-back lexeme continues, by kind: the regex of its continuation.
+CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_dot": _UPPER_CONT_DOT,
+                 "symbol": _SYMBOL_CONT}
+
+# class kinds
+WS, TAIL, MULTI, ERR, EMPTY = range(5)
+
+
+class VocabIndex:
+    """The per-tokenizer precomputation (see the module docstring)."""
+
+    def __init__(self, vocab: Vocab) -> None:
+        self.vocab = vocab
+        n = len(vocab)
+        # The text each entry appends. A piece that ends inside a UTF-8 character
+        # is judged as its complete characters plus the letter that stands in for
+        # the unfinished one, exactly as ElmParseState.advance_bytes judges it.
+        self.texts: list[str | None] = [_effective_text(piece) for piece in vocab.pieces]
+        self.decodable = np.array([t is not None for t in self.texts])
+        self.classes: list[tuple] = []
+        self._class_ids: dict[tuple, int] = {}
+        self._suffix_class: dict[str, int] = {}
+        self.by_text = {t: i for i, t in enumerate(self.texts) if t}
+        self.lengths = np.array([len(t) if t else 0 for t in self.texts], dtype=np.int32)
+        # boundary: nothing held back; the whole entry is the suffix
+        self.cls = {"boundary": self._classes_of(lambda t: 0)}
+        self.cont: dict[str, np.ndarray] = {}
+        for kind, regex in CONTINUATIONS.items():
+            lengths = [regex.match(t).end() if t else 0 for t in self.texts]
+            self.cont[kind] = np.array(lengths, dtype=np.int32)
+            self.cls[kind] = self._classes_of(lambda t, r=regex: r.match(t).end())
+        # a line comment ends at the first newline; a string at its first quote
+        self.first_nl = self._first_index("\n")
+        self.first_quote = self._first_index('"')
+        self.first_backslash = self._first_index("\\")
+        self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
+        self.cls["string"] = self._classes_of(lambda t: t.find('"') + 1 if '"' in t else len(t))
+        self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
+        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "]", "}", '"', ".")}
+        self.first_term_start = np.array([bool(t) and _TERM_START.match(t) is not None for t in self.texts])
+        self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
+        self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
+        self.first_ident = np.array([bool(t) and (t[0].isalnum() or t[0] == "_") for t in self.texts])
+        self.first_upper = np.array([bool(t) and "A" <= t[0] <= "Z" for t in self.texts])
+        runs = self.cont["ident"]
+        by_run: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            if t and runs[i] > 0:
+                by_run.setdefault(t[:runs[i]], []).append(i)
+        self.runs = {run: np.array(ids) for run, ids in by_run.items()}
+        self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
+        self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
+        self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
+        self.class_kind = np.array([c[0] for c in self.classes], dtype=np.int8)
+
+    def _first_index(self, s: str) -> np.ndarray:
+        return np.array([t.find(s) if t else -1 for t in self.texts], dtype=np.int32)
+
+    def _classes_of(self, split) -> np.ndarray:
+        out = np.full(len(self.texts), -1, dtype=np.int32)
+        for i, t in enumerate(self.texts):
+            if t:
+                out[i] = self._class_of(t[split(t):])
+        return out
+
+    def _class_of(self, s: str) -> int:
+        found = self._suffix_class.get(s)
+        if found is None:
+            key = _classify(s)
+            found = self._class_ids.get(key)
+            if found is None:
+                found = self._class_ids[key] = len(self.classes)
+                self.classes.append(key)
+            self._suffix_class[s] = found
+        return found
+
+
+def _effective_text(piece: bytes | None) -> str | None:
+    """The text a piece appends in a state with no unfinished character: None for
+    special tokens and for pieces that cannot follow a complete character."""
+    if not piece:
+        return None
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        text = decoder.decode(piece)
+    except UnicodeDecodeError:
+        return None
+    pending = decoder.getstate()[0]
+    width = 2 if pending[0] < 0xE0 else 3 if pending[0] < 0xF0 else 4
+    return text + _STAND_INS[width]
+
+
+def _classify(s: str) -> tuple:
+    """The lexical class of text that starts at a token boundary."""
+    if not s:
+        return (EMPTY,)
+    lead = _WS.match(s).end()
+    ws, body = s[:lead], s[lead:]
+    if "\n" in ws:
+        where = ("nl", lead - ws.rfind("\n"))        # the column on the new line
+    else:
+        where = ("same", lead)                        # spaces after the cursor
+    if not body:
+        return (WS, where)
+    lexer = Lexer()
+    lexer.first = False
+    try:
+        tokens = lexer.feed(body)
+    except ElmSyntaxError:
+        return (ERR, where)
+    if tokens:
+        # Several tokens: the first one's type may depend on what came before (the
+        # judge resolves it); the others are fixed by the entry itself. Positions:
+        # ("same", offset from the first) or ("nl", lines down, column).
+        first = tokens[0]
+        flags = (first.value == "alias", first.value == "effect", first.value == "infix",
+                 first.type in ("DOTFIELD", "ACCESSOR"), first.type == "NEG")
+        rest = tuple((("same", t.column - 1) if t.line == 1 else ("nl", t.line - 1, t.column), t.type)
+                     for t in tokens[1:])
+        alternatives = lexer.pending_candidates()
+        if alternatives is None:
+            tail = None
+        else:
+            at = len(body) - len(lexer.pending)
+            line = body.count("\n", 0, at)
+            pos = ("same", at) if line == 0 else ("nl", line, at - body.rfind("\n", 0, at))
+            tail = (pos, tuple(tuple(t.type for t in seq) for seq in alternatives))
+        fragile = any(t.type == "COLON" for t in tokens) and "\n" in body  # names by value
+        return (MULTI, where, (first.type,), flags, rest, tail, fragile)
+    p = lexer.pending
+    alternatives = lexer.pending_candidates()
+    if alternatives is None:
+        return (WS, where)
+    if any(len(seq) > 1 for seq in alternatives):
+        return (MULTI, where)
+    types = tuple(sorted({seq[0].type for seq in alternatives} - {"INFIX", "EFFECT", "ALIAS"}))
+    flags = ("alias".startswith(p), "effect".startswith(p), "infix".startswith(p),
+             p.startswith(".") and len(p) > 1, False)
+    return (TAIL, where, types, flags)
+
+
+class FastMasker(Masker):
+    """The exact full mask from the precomputed classes; the lazy path and single
+    judgements are those of ``Masker``."""
+
+    def __init__(self, vocab: Vocab, index: VocabIndex | None = None) -> None:
+        super().__init__(vocab)
+        self.index = index or VocabIndex(vocab)
+        self.fallbacks = 0  # entries judged one by one in the last full_mask
+
+    def full_mask(self, state: ElmParseState) -> np.ndarray:
+        """Exactly ``Masker.full_mask(state)``, in a fraction of the time."""
+        ix = self.index
+        mask = np.zeros(self.size, dtype=bool)
+        self.fallbacks = 0
+        if not state.viable:
+            return mask
+        individual = np.zeros(self.size, dtype=bool)
+        if state.decoder.getstate()[0] or _infix_pending(state):
+            individual[:] = True
+        else:
+            self._classes(state, mask, individual)
+        individual &= ~mask
+        for i in np.flatnonzero(individual):
+            mask[i] = self.allowed(state, int(i))
+        self.fallbacks = int(individual.sum())
+        if self.vocab.eos_id is not None:
+            mask[self.vocab.eos_id] = state.is_complete()
+        for i in self.vocab.special_ids:
+            if i != self.vocab.eos_id:
+                mask[i] = False
+        return mask
+
+    # -- the per-step work ------------------------------------------------------------
+
+    def _classes(self, state: ElmParseState, mask: np.ndarray, individual: np.ndarray) -> None:
+        ix = self.index
+        lexer = state.lexer
+        p = lexer.pending
+        dec = ix.decodable
+        if not p:
+            self._judge(state, state, "boundary", np.ones(self.size, dtype=bool) & dec, mask, individual)
+            return
+        head = p[0]
+        if p.startswith("--"):
+            absorbed = dec & (ix.first_nl < 0)
+            mask |= absorbed
+            self._judge(state, state, "comment", dec & ~absorbed, mask, individual, trivia_end=True)
+            return
+        if p.startswith("{-") or p.startswith("[glsl|"):
+            if head == "{":
+                stop = ix.has["-}"] | ix.has["{-"] | ix.starts["}"] | ix.starts["-"]
+            else:
+                stop = ix.has["|"] | ix.starts["]"]
+            mask |= dec & ~stop
+            individual |= dec & stop
+            return
+        if head == '"' and p != '""' and not p.startswith('"""'):
+            self._string(state, p, mask, individual)
+            return
+        if p.startswith('"""'):
+            if p.endswith("\\"):
+                individual |= dec
+                return
+            stop = ix.has['"'] | ix.has["\\"]
+            mask |= dec & ~stop
+            individual |= dec & stop
+            return
+        if head.isalpha() and head.islower():
+            self._ident(state, p, mask, individual, "LOWER")
+            return
+        if head == "." and len(p) > 1:
+            adjacent = lexer.prev_end == lexer.base + lexer.pos
+            self._ident(state, p, mask, individual,
+                        "DOTFIELD" if adjacent and lexer.prev_type in FIELD_TARGETS else "ACCESSOR")
+            return
+        if head.isupper():
+            self._upper(state, p, mask, individual)
+            return
+        if head in "+-/*=.<>:&|^?%!":
+            self._symbol(state, p, mask, individual)
+            return
+        if head == "{":
+            cont = ix.starts["-"]
+            individual |= dec & cont
+            self._terminated(state, "LBRACE", "boundary", dec & ~cont, mask, individual)
+            return
+        if p == '""':
+            cont = ix.starts['"']
+            individual |= dec & cont
+            self._terminated(state, "STRING", "boundary", dec & ~cont, mask, individual)
+            return
+        if head == "_":
+            dead = ix.first_ident
+            self._terminated(state, "UNDERSCORE", "boundary", dec & ~dead, mask, individual)
+            return
+        # numbers, characters, `[g`: rare states, judged one by one
+        individual |= dec
+
+    def _complete_pending(self, state: ElmParseState, ttype: str | None = None) -> ElmParseState | None:
+        """A copy of the state with the held-back lexeme finished where it stands,
+        as the lexer would classify it (or as ``ttype``)."""
+        new = state.copy()
+        lx = new.lexer
+        try:
+            kind = _MASTER.match(lx.buffer, lx.pos).lastgroup
+            tok = lx._lexeme(kind, lx.pos, len(lx.buffer), final=True)
+            if ttype is not None:
+                tok.type = ttype
+            new._feed(tok)
+        except ElmSyntaxError:
+            return None
+        return new
+
+    def _terminated(self, state, ttype, kind, selection, mask, individual) -> None:
+        base = self._complete_pending(state, ttype)
+        if base is not None:
+            self._judge(state, base, kind, selection, mask, individual)
+
+    def _ident(self, state, p, mask, individual, ttype) -> None:
+        ix = self.index
+        dec = ix.decodable
+        cont = ix.cont["ident"]
+        absorbed = dec & (cont == ix.lengths)
+        grows = dec & (cont > 0) & ~absorbed       # the name goes on, then something else
+        if ttype != "LOWER":                       # a field name: its value never matters
+            mask |= absorbed
+            self._terminated(state, ttype, "ident", dec & ~absorbed, mask, individual)
+            return
+        # Words whose value matters: keywords the name may still become (`le` ->
+        # `let`), and the name an annotation awaits, when this name is where its
+        # definition starts. Entries that may spell them are judged one by one.
+        words = [w for w in (*KEYWORDS, "alias", "effect", "infix") if w.startswith(p)]
+        plain = self._pending_as(state, "x")
+        awaited = _awaited_name(state)
+        name_matters = awaited is not None and self._pending_as(state, awaited) != plain
+        if name_matters:
+            words.append(awaited)
+        spelled = np.zeros(self.size, dtype=bool)
+        for w in words:
+            for j in range(len(p) + 1, len(w) + 1):
+                ids = ix.runs.get(w[len(p):j])
+                if ids is not None:
+                    spelled[ids] = True
+        individual |= spelled
+        if plain:
+            mask |= absorbed & ~spelled
+        if not name_matters:
+            self._terminated(state, "LOWER", "ident", grows & ~spelled, mask, individual)
+        self._terminated(state, None, "ident", dec & (cont == 0), mask, individual)
+
+    def _pending_as(self, state: ElmParseState, value: str) -> bool:
+        """Would the held-back name be viable as a LOWER token of this value?"""
+        alternatives = state.lexer.pending_candidates() or []
+        for seq in alternatives:
+            if seq[0].type == "LOWER":
+                tok = Token("LOWER", value, seq[0].start_pos, seq[0].line, seq[0].column,
+                            seq[0].line, seq[0].column, seq[0].start_pos)
+                return _feeds([tok], state.layout.copy(), state.recognizer.copy(), state.rules.copy())
+        return False
+
+    def _upper(self, state, p, mask, individual) -> None:
+        ix = self.index
+        dec = ix.decodable
+        run = ix.cont["ident"]
+        absorbed = dec & (run == ix.lengths)
+        qualified = dec & ix.dot_after_run   # `Html` + `.text`, `Html.` + `Attributes.`
+        if p.endswith("."):
+            # the next part of a qualified name: `Html.` + `Attributes` or `Html.` + `text`;
+            # `Html.` + `!` is `Html` and an operator `.!`
+            individual |= qualified | (dec & ix.first_symbol)
+            for part, letter in ((ix.first_upper, "X"), (ix.first_lower, "x")):
+                # `Html.` + `Attr` goes on as a qualified name, `Html.` + `text` ends
+                # as one: judge the kind once, with a stand-in letter
+                part = dec & part & ~qualified
+                grown = state.copy()
+                if not grown.advance(letter):
+                    continue
+                mask |= part & absorbed
+                self._terminated(grown, None, "ident", part & ~absorbed, mask, individual)
+            return
+        mask |= absorbed
+        individual |= qualified & ~absorbed
+        ttype = "QUPPER" if "." in p else "UPPER"
+        self._terminated(state, ttype, "ident", dec & ~absorbed & ~qualified, mask, individual)
+
+    def _symbol(self, state, p, mask, individual) -> None:
+        ix = self.index
+        dec = ix.decodable
+        cont = ix.cont["symbol"] > 0
+        individual |= dec & cont
+        rest = dec & ~cont
+        if p == "." :
+            # `.` + a lower-case name is a field; anything else after a lone dot fails
+            individual |= rest & ix.first_lower
+            return
+        ttype = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}.get(p, "OP")
+        if p == "-":
+            lexer = state.lexer
+            gap = lexer.prev_end != lexer.base + lexer.pos
+            negation_context = gap or lexer.prev_type not in EXPRESSION_ENDERS
+            if negation_context:
+                self._terminated(state, "NEG", "boundary", rest & ix.first_term_start, mask, individual)
+                rest = rest & ~ix.first_term_start
+        self._terminated(state, ttype, "boundary", rest, mask, individual)
+
+    def _string(self, state, p, mask, individual) -> None:
+        ix = self.index
+        dec = ix.decodable
+        if p.endswith("\\"):
+            individual |= dec  # an escape in progress
+            return
+        if p == '"':
+            individual |= dec & ix.starts['"']  # `"` + `"...` may open `"""`
+        q, b, n = ix.first_quote, ix.first_backslash, ix.first_nl
+        big = np.int32(1 << 30)
+        qq = np.where(q < 0, big, q)
+        bb = np.where(b < 0, big, b)
+        nn = np.where(n < 0, big, n)
+        absorbed = dec & (qq == big) & (bb == big) & (nn == big)
+        mask |= absorbed
+        closes = dec & (qq < bb) & (qq < nn) & ~individual
+        individual |= dec & (bb < qq) & (bb < nn)  # escapes: one by one
+        # a newline before the closing quote is an error: those stay False
+        self._terminated_string(state, closes, mask, individual)
+
+    def _terminated_string(self, state, selection, mask, individual) -> None:
+        # the string closes inside the entry: finish it with the closing quote once,
+        # then judge what follows the quote
+        if not selection.any():
+            return
+        new = state.copy()
+        if not new.advance('"'):
+            return
+        base = self._complete_pending(new, "STRING") if new.lexer.pending else new
+        if base is not None:
+            self._judge(state, base, "string", selection, mask, individual)
+
+    # -- judging classes ------------------------------------------------------------
+
+    def _judge(self, state, base, kind, selection, mask, individual, trivia_end: bool = False) -> None:
+        """Judge the suffixes (after the continuation of ``kind``) of the selected
+        entries against ``base``, the state with the held-back lexeme finished."""
+        ix = self.index
+        cls = ix.cls[kind]
+        chosen = np.flatnonzero(selection)
+        if not len(chosen):
+            return
+        ids = cls[chosen]
+        kinds = ix.class_kind[ids]
+        ws_or_empty = (kinds == WS) | (kinds == EMPTY)
+        mask[chosen[ws_or_empty]] = True
+        judged = (kinds == TAIL) | (kinds == MULTI)
+        if not judged.any():
+            return
+        verdicts = np.zeros(len(ix.classes), dtype=np.int8)  # 0 no, 1 yes, 2 one by one
+        judge = _ClassJudge(base, trivia_end)
+        for c in np.unique(ids[judged]).tolist():
+            verdicts[c] = judge.verdict(ix.classes[c])
+        v = verdicts[ids[judged]]
+        mask[chosen[judged][v == 1]] = True
+        undecided = chosen[judged][v == 2]
+        awaited = _awaited_name(base)
+        if awaited is not None and len(undecided) > 64:
+            # a definition must start with the awaited name: a lone name that is a
+            # prefix of it fits (the judge said the name itself does); the rest
+            # are judged one by one
+            cont = ix.cont[kind] if kind in ix.cont else None
+            for i in undecided.tolist():
+                if ix.class_kind[cls[i]] == TAIL:
+                    text = ix.texts[i]
+                    body = text[int(cont[i]) if cont is not None else 0:].lstrip(" \r\n")
+                    if awaited.startswith(body):
+                        mask[i] = True
+                else:
+                    individual[i] = True
+        else:
+            individual[undecided] = True
+
+
+class _ClassJudge:
+    """Judges TAIL classes against one base state, sharing work between them."""
+
+    def __init__(self, base: ElmParseState, trivia_end: bool) -> None:
+        self.base = base
+        lexer = base.lexer
+        end = lexer.base + len(lexer.buffer)
+        self.cursor_col = end - lexer.line_start + 1
+        self.cursor_line = lexer.line
+        if trivia_end:  # after a line comment: judged from the comment's end
+            self.cursor_col = None
+        self.gap = lexer.prev_end != end
+        layout = base.layout
+        crit = sorted({indent for _, indent in layout.stack} | {1} |
+                      ({layout.pending[1]} if layout.pending else set()))
+        self.critical = crit
+        self.answers: dict[tuple, bool] = {}
+
+    def _bucket(self, col: int) -> tuple:
+        i = bisect.bisect_left(self.critical, col)
+        exact = i < len(self.critical) and self.critical[i] == col
+        return (i, exact)
+
+    def verdict(self, cls: tuple) -> int:
+        """1: allowed, 0: not, 2: judge one by one."""
+        where, types, flags = cls[1], cls[2], cls[3]
+        if where[0] == "nl":
+            col, newline = where[1], True
+        else:
+            if self.cursor_col is None:
+                return 2
+            col, newline = self.cursor_col + where[1], False
+        gap = self.gap or where[1] > 0 or newline
+        lexer = self.base.lexer
+        candidates = list(types)
+        alias, effect, infix, field, negation = flags
+        if field:
+            candidates = [t for t in candidates if t not in ("DOTFIELD", "ACCESSOR")]
+            candidates.append("DOTFIELD" if not gap and lexer.prev_type in FIELD_TARGETS else "ACCESSOR")
+        if negation and not gap and lexer.prev_type in EXPRESSION_ENDERS:
+            candidates = ["OP"]  # `a-x` is a subtraction
+        if alias and lexer.prev_type == "TYPE":
+            candidates.append("ALIAS")
+        if effect and lexer.first:
+            candidates.append("EFFECT")
+        if infix and col == 1:
+            candidates.append("INFIX")
+        bucket = self._bucket(col)
+        if cls[0] == MULTI:
+            return self._sequence(cls, candidates, col, newline)
+        verdict = 0
+        for ttype in candidates:
+            key = (bucket, ttype)
+            ok = self.answers.get(key)
+            if ok is None:
+                ok = self.answers[key] = self._accepts(ttype, col)
+            if ok == 1:
+                return 1
+            verdict = max(verdict, ok)
+        return verdict
+
+    def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
+        """Judge an entry of several tokens by feeding all of them."""
+        _, where, _, _, rest, tail, fragile = cls
+        base = self.base
+        if fragile or _awaits_name(base):
+            return 2
+        line = self.cursor_line + (where[1] > 0 and newline and 0)
+        if newline:
+            line = self.cursor_line + 1  # only the relative line matters to layout
+
+        def place(pos) -> tuple[int, int]:
+            if pos[0] == "same":
+                return line, col + pos[1]
+            return line + pos[1], pos[2]
+
+        for first in firsts:
+            layout, recognizer, rules = base.layout.copy(), base.recognizer.copy(), base.rules.copy()
+            tokens = [Token(first, "x", 0, line, col, line, col, 0)]
+            for pos, ttype in rest:
+                ln, cl = place(pos)
+                tokens.append(Token(ttype, "x", 0, ln, cl, ln, cl, 0))
+            if not _feeds(tokens, layout, recognizer, rules, partial=False):
+                continue
+            if tail is None:
+                return 1
+            ln, cl = place(tail[0])
+            for alternative in tail[1]:
+                seq = [Token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
+                if _feeds(seq, layout.copy(), recognizer.copy(), rules.copy()):
+                    return 1
+        return 0
+
+    def _accepts(self, ttype: str, col: int) -> int:
+        """1 if a ``ttype`` token at ``col`` may come next, 0 if not, 2 if it depends
+        on the name (a definition must be named as its annotation)."""
+        base = self.base
+
+        def feeds(value: str) -> bool:
+            tok = Token(ttype, value, 0, self.cursor_line, col, self.cursor_line, col, 0)
+            return _feeds([tok], base.layout.copy(), base.recognizer.copy(), base.rules.copy())
+
+        if feeds("x"):
+            return 1
+        if ttype == "LOWER" and _awaits_name(base):
+            awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
+            return 2 if feeds(awaited) else 0
+        return 0
+
+
+def _awaits_name(state: ElmParseState) -> bool:
+    """Does an annotation await its definition (whose name must match)?"""
+    return _awaited_name(state) is not None
+
+
+def _awaited_name(state: ElmParseState) -> str | None:
+    for block in reversed(state.rules.blocks):
+        if block[0] is not None:
+            return block[0]
+    return None
+
+
+def _infix_pending(state: ElmParseState) -> bool:
+    """Is an infix declaration waiting for its associativity (a name by value)?"""
+    first = state.rules.blocks[0][1]
+    return first is not None and first.type == "INFIX"
