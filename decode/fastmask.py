@@ -46,6 +46,8 @@ _TERM_START = re.compile(r"[\w(\[{'\"]")
 CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_dot": _UPPER_CONT_DOT,
                  "symbol": _SYMBOL_CONT}
 
+RESERVED = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}
+
 # class kinds
 WS, TAIL, MULTI, ERR, EMPTY = range(5)
 
@@ -80,7 +82,7 @@ class VocabIndex:
         self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
         self.cls["string"] = self._classes_of(lambda t: t.find('"') + 1 if '"' in t else len(t))
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
-        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "]", "}", '"', ".")}
+        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "]", "}", '"', '""', ".")}
         self.first_term_start = np.array([bool(t) and _TERM_START.match(t) is not None for t in self.texts])
         self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
         self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
@@ -92,6 +94,12 @@ class VocabIndex:
             if t and runs[i] > 0:
                 by_run.setdefault(t[:runs[i]], []).append(i)
         self.runs = {run: np.array(ids) for run, ids in by_run.items()}
+        symbol_runs = self.cont["symbol"]
+        by_symbols: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            if t and symbol_runs[i] > 0:
+                by_symbols.setdefault(t[:symbol_runs[i]], []).append(i)
+        self.symbol_runs = {run: np.array(ids) for run, ids in by_symbols.items()}
         self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
         self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
         self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
@@ -163,15 +171,17 @@ def _classify(s: str) -> tuple:
         first = tokens[0]
         flags = (first.value == "alias", first.value == "effect", first.value == "infix",
                  first.type in ("DOTFIELD", "ACCESSOR"), first.type == "NEG")
-        rest = tuple((("same", t.column - 1) if t.line == 1 else ("nl", t.line - 1, t.column), t.type)
-                     for t in tokens[1:])
+        # Same-line offsets only need to grow (later tokens on the line are
+        # continuations), so they are numbered 1, 2, 3...: more entries share a class.
+        rest = tuple((("same", k + 1) if t.line == 1 else ("nl", t.line - 1, t.column), t.type)
+                     for k, t in enumerate(tokens[1:]))
         alternatives = lexer.pending_candidates()
         if alternatives is None:
             tail = None
         else:
             at = len(body) - len(lexer.pending)
             line = body.count("\n", 0, at)
-            pos = ("same", at) if line == 0 else ("nl", line, at - body.rfind("\n", 0, at))
+            pos = ("same", len(tokens)) if line == 0 else ("nl", line, at - body.rfind("\n", 0, at))
             tail = (pos, tuple(tuple(t.type for t in seq) for seq in alternatives))
         fragile = any(t.type == "COLON" for t in tokens) and "\n" in body  # names by value
         return (MULTI, where, (first.type,), flags, rest, tail, fragile)
@@ -237,7 +247,11 @@ class FastMasker(Masker):
             return
         if p.startswith("{-") or p.startswith("[glsl|"):
             if head == "{":
-                stop = ix.has["-}"] | ix.has["{-"] | ix.starts["}"] | ix.starts["-"]
+                stop = ix.has["-}"] | ix.has["{-"]
+                if p.endswith("-"):
+                    stop = stop | ix.starts["}"]
+                if p.endswith("{"):
+                    stop = stop | ix.starts["-"]
             else:
                 stop = ix.has["|"] | ix.starts["]"]
             mask |= dec & ~stop
@@ -356,7 +370,8 @@ class FastMasker(Masker):
         if p.endswith("."):
             # the next part of a qualified name: `Html.` + `Attributes` or `Html.` + `text`;
             # `Html.` + `!` is `Html` and an operator `.!`
-            individual |= qualified | (dec & ix.first_symbol)
+            individual |= qualified
+            self._dot_operator(state, mask, individual)
             for part, letter in ((ix.first_upper, "X"), (ix.first_lower, "x")):
                 # `Html.` + `Attr` goes on as a qualified name, `Html.` + `text` ends
                 # as one: judge the kind once, with a stand-in letter
@@ -372,17 +387,42 @@ class FastMasker(Masker):
         ttype = "QUPPER" if "." in p else "UPPER"
         self._terminated(state, ttype, "ident", dec & ~absorbed & ~qualified, mask, individual)
 
+    def _dot_operator(self, state, mask, individual) -> None:
+        """``Html.`` + ``!``: the name ``Html``, then an operator that starts with the dot."""
+        ix = self.index
+        dec = ix.decodable
+        run = ix.cont["symbol"]
+        symbols = dec & ix.first_symbol
+        dotdot = np.zeros(self.size, dtype=bool)
+        if "." in ix.symbol_runs:
+            dotdot[ix.symbol_runs["."]] = True
+        for group, letter in ((symbols & ~dotdot, "!"), (symbols & dotdot, ".")):
+            grown = state.copy()
+            if grown.advance(letter):
+                absorbed = group & (run == ix.lengths)
+                mask |= absorbed & ~dotdot if letter == "!" else False
+                individual |= absorbed & dotdot  # `Html.` + `.` may grow into `...`
+                self._terminated(grown, None, "symbol", group & ~absorbed, mask, individual)
+
     def _symbol(self, state, p, mask, individual) -> None:
         ix = self.index
         dec = ix.decodable
-        cont = ix.cont["symbol"] > 0
-        individual |= dec & cont
-        rest = dec & ~cont
-        if p == "." :
-            # `.` + a lower-case name is a field; anything else after a lone dot fails
-            individual |= rest & ix.first_lower
+        run = ix.cont["symbol"]
+        grows = dec & (run > 0)
+        rest = dec & ~grows
+        if p == ".":
+            # `.` + a lower-case name is a field (judged with a stand-in name);
+            # `.` + other operator characters is an operator; anything else fails
+            grown = state.copy()
+            if grown.advance("x"):
+                field = rest & ix.first_lower
+                absorbed = field & (ix.cont["ident"] == ix.lengths)
+                mask |= absorbed
+                self._terminated(grown, None, "ident", field & ~absorbed, mask, individual)
+            self._operator_run(state, p, grows, mask, individual)
             return
-        ttype = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}.get(p, "OP")
+        self._operator_run(state, p, grows, mask, individual)
+        ttype = RESERVED.get(p, "OP")
         if p == "-":
             lexer = state.lexer
             gap = lexer.prev_end != lexer.base + lexer.pos
@@ -392,6 +432,30 @@ class FastMasker(Masker):
                 rest = rest & ~ix.first_term_start
         self._terminated(state, ttype, "boundary", rest, mask, individual)
 
+    def _operator_run(self, state, p, grows, mask, individual) -> None:
+        """Entries that continue the operator ``p`` (``=`` + ``=``): one operator
+        token, then what follows it."""
+        ix = self.index
+        run = ix.cont["symbol"]
+        # spellings whose type is not OP (`-` + `>`, `.` + `.`), or that open a
+        # comment (`-` + `-`): one by one
+        special = np.zeros(self.size, dtype=bool)
+        for word in (*RESERVED, "--"):
+            for j in range(len(p) + 1, len(word) + 1):
+                if word[:len(p)] == p:
+                    ids = ix.symbol_runs.get(word[len(p):j])
+                    if ids is not None:
+                        special[ids] = True
+        if p == "-":
+            special |= ix.starts["-"]
+        individual |= grows & special
+        grows = grows & ~special
+        absorbed = grows & (run == ix.lengths)
+        grown = state.copy()
+        if grown.advance("!"):          # any operator spelling beyond p is an OP
+            mask |= absorbed
+            self._terminated(grown, "OP", "symbol", grows & ~absorbed, mask, individual)
+
     def _string(self, state, p, mask, individual) -> None:
         ix = self.index
         dec = ix.decodable
@@ -399,7 +463,7 @@ class FastMasker(Masker):
             individual |= dec  # an escape in progress
             return
         if p == '"':
-            individual |= dec & ix.starts['"']  # `"` + `"...` may open `"""`
+            individual |= dec & ix.starts['""']  # `"` + `""` opens `"""`
         q, b, n = ix.first_quote, ix.first_backslash, ix.first_nl
         big = np.int32(1 << 30)
         qq = np.where(q < 0, big, q)
@@ -482,7 +546,8 @@ class _ClassJudge:
         crit = sorted({indent for _, indent in layout.stack} | {1} |
                       ({layout.pending[1]} if layout.pending else set()))
         self.critical = crit
-        self.answers: dict[tuple, bool] = {}
+        self.answers: dict[tuple, int] = {}
+        self.prefixes: dict[tuple, tuple | None] = {}
 
     def _bucket(self, col: int) -> tuple:
         i = bisect.bisect_left(self.critical, col)
@@ -518,46 +583,72 @@ class _ClassJudge:
             return self._sequence(cls, candidates, col, newline)
         verdict = 0
         for ttype in candidates:
-            key = (bucket, ttype)
-            ok = self.answers.get(key)
-            if ok is None:
-                ok = self.answers[key] = self._accepts(ttype, col)
+            ok = self._answer(bucket, ttype, col)
             if ok == 1:
                 return 1
             verdict = max(verdict, ok)
         return verdict
 
+    def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
+        key = (bucket, ttype)
+        ok = self.answers.get(key)
+        if ok is None:
+            ok = self.answers[key] = self._accepts(ttype, col)
+        return ok
+
     def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
         """Judge an entry of several tokens by feeding all of them."""
         _, where, _, _, rest, tail, fragile = cls
         base = self.base
-        if fragile or _awaits_name(base):
+        if fragile:
             return 2
+        if _awaits_name(base) and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
+                                   or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
+            return 2  # a name at an item start must be the awaited one: by value
+        bucket = self._bucket(col)
+        firsts = [t for t in firsts if self._answer(bucket, t, col) != 0]
+        if not firsts:
+            return 0
         line = self.cursor_line + (where[1] > 0 and newline and 0)
         if newline:
             line = self.cursor_line + 1  # only the relative line matters to layout
 
-        def place(pos) -> tuple[int, int]:
-            if pos[0] == "same":
-                return line, col + pos[1]
-            return line + pos[1], pos[2]
-
         for first in firsts:
-            layout, recognizer, rules = base.layout.copy(), base.recognizer.copy(), base.rules.copy()
-            tokens = [Token(first, "x", 0, line, col, line, col, 0)]
-            for pos, ttype in rest:
-                ln, cl = place(pos)
-                tokens.append(Token(ttype, "x", 0, ln, cl, ln, cl, 0))
-            if not _feeds(tokens, layout, recognizer, rules, partial=False):
+            after = self._after(bucket, first, col, line, rest)
+            if after is None:
                 continue
             if tail is None:
                 return 1
-            ln, cl = place(tail[0])
+            ln, cl = _place(tail[0], line, col)
+            layout, recognizer, rules = after
             for alternative in tail[1]:
                 seq = [Token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
                 if _feeds(seq, layout.copy(), recognizer.copy(), rules.copy()):
                     return 1
         return 0
+
+    def _after(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
+        """The (layout, recognizer, rules) after the first token and ``tokens``,
+        or None if they do not fit; shared between entries with a common start."""
+        key = (bucket, first, tokens)
+        if key in self.prefixes:
+            return self.prefixes[key]
+        if tokens:
+            parent = self._after(bucket, first, col, line, tokens[:-1])
+            pos, ttype = tokens[-1]
+            ln, cl = _place(pos, line, col)
+            tok = Token(ttype, "x", 0, ln, cl, ln, cl, 0)
+        else:
+            base = self.base
+            parent = (base.layout, base.recognizer, base.rules)
+            tok = Token(first, "x", 0, line, col, line, col, 0)
+        result = None
+        if parent is not None:
+            layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
+            if _feeds([tok], layout, recognizer, rules, partial=False):
+                result = (layout, recognizer, rules)
+        self.prefixes[key] = result
+        return result
 
     def _accepts(self, ttype: str, col: int) -> int:
         """1 if a ``ttype`` token at ``col`` may come next, 0 if not, 2 if it depends
@@ -574,6 +665,14 @@ class _ClassJudge:
             awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
             return 2 if feeds(awaited) else 0
         return 0
+
+
+def _place(pos: tuple, line: int, col: int) -> tuple[int, int]:
+    """Line and column of a token at ``pos`` in an entry whose first token is at
+    (line, col): ("same", k) is k columns on, ("nl", d, c) is d lines down at c."""
+    if pos[0] == "same":
+        return line, col + pos[1]
+    return line + pos[1], pos[2]
 
 
 def _awaits_name(state: ElmParseState) -> bool:
