@@ -1,0 +1,54 @@
+"""Counting tokens with a local Hugging Face tokenizer (StarCoder2's by default).
+
+Only the light ``tokenizers`` package is used, on a local ``tokenizer.json``: nothing is
+fetched from a hub. The path is an option; its default is ``$ELMGRAMMAR_TOKENIZER``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .errors import TokenizerMissing
+
+ENV_VAR = "ELMGRAMMAR_TOKENIZER"
+
+
+def tokenizer_path(path: str | os.PathLike | None = None) -> Path:
+    """The ``tokenizer.json`` to use: ``path`` (a file, or a model folder holding one),
+    else ``$ELMGRAMMAR_TOKENIZER``; ``TokenizerMissing`` with a clear message if neither."""
+    given = path if path is not None else os.environ.get(ENV_VAR)
+    if not given:
+        raise TokenizerMissing(
+            f"no tokenizer: pass --tokenizer PATH (a model folder with tokenizer.json, such as "
+            f"../shared/models/starcoder2-3b) or set ${ENV_VAR}; --no-tokens skips token counts")
+    p = Path(given).expanduser()
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.is_file():
+        raise TokenizerMissing(f"tokenizer not found: {p} (expected a tokenizer.json or a folder holding one)")
+    return p
+
+
+class TokenCounter:
+    """Counts tokens of texts in batches (the Rust tokenizer runs a batch on all cores).
+
+    >>> TokenCounter("../shared/models/starcoder2-3b").count(["x = 1"])   # doctest: +SKIP
+    [4]
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise TokenizerMissing("the `tokenizers` package is not installed: pip install 'elmgrammar[corpus]'") from None
+        self.path = tokenizer_path(path)
+        try:
+            self._tokenizer = Tokenizer.from_file(str(self.path))
+        except Exception as e:  # the Rust side raises a bare Exception on a bad file
+            raise TokenizerMissing(f"cannot load the tokenizer {self.path}: {e}") from None
+
+    def count(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of each text, without special tokens (BOS/EOS are added by training)."""
+        return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
