@@ -271,7 +271,7 @@ class FastMasker(Masker):
         if head.isalpha() and head.islower():
             self._ident(state, p, mask, individual, "LOWER")
             return
-        if head == "." and len(p) > 1:
+        if head == "." and len(p) > 1 and p[1].isalpha():
             adjacent = lexer.prev_end == lexer.base + lexer.pos
             self._ident(state, p, mask, individual,
                         "DOTFIELD" if adjacent and lexer.prev_type in FIELD_TARGETS else "ACCESSOR")
