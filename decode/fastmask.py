@@ -23,7 +23,11 @@ from __future__ import annotations
 
 import bisect
 import codecs
+import hashlib
+import os
+import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 from lark import Token
@@ -197,13 +201,47 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
+INDEX_VERSION = 1  # bump when VocabIndex or the classes change
+
+
+def index_key(vocab: Vocab) -> str:
+    """The cache key of a vocabulary's index: tokenizer, grammar and this code."""
+    from importlib.resources import files
+
+    grammar = files("elmgrammar").joinpath("elm.lark").read_bytes()
+    lexer = files("elmgrammar").joinpath("lexer.py").read_bytes()
+    digest = hashlib.sha256(grammar + lexer + str(INDEX_VERSION).encode()).hexdigest()[:12]
+    return f"{vocab.digest}-{digest}"
+
+
+def cached_index(vocab: Vocab, cache_dir: str | Path | None = None) -> VocabIndex:
+    """The vocabulary's index, from the disk cache when it is there (built and
+    saved otherwise). ``cache_dir`` defaults to ``~/.cache/elmgrammar/masks``."""
+    folder = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "elmgrammar" / "masks"
+    path = folder / f"{index_key(vocab)}.pickle"
+    try:
+        with path.open("rb") as f:
+            index = pickle.load(f)
+        index.vocab = vocab
+        return index
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        pass
+    index = VocabIndex(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as f:
+        pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)  # atomic: a crash never leaves half a cache file
+    return index
+
+
 class FastMasker(Masker):
     """The exact full mask from the precomputed classes; the lazy path and single
     judgements are those of ``Masker``."""
 
-    def __init__(self, vocab: Vocab, index: VocabIndex | None = None) -> None:
+    def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
         super().__init__(vocab)
-        self.index = index or VocabIndex(vocab)
+        self.index = index or cached_index(vocab, cache_dir)
         self.fallbacks = 0  # entries judged one by one in the last full_mask
 
     def full_mask(self, state: ElmParseState) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
+from .fastmask import FastMasker
 from .masks import Masker
 from .state import ElmParseState
 from .vocab import Vocab, vocab_from_tokenizer
@@ -49,7 +50,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         self.mode = mode
         self.vocab = vocab or vocab_from_tokenizer(tokenizer)
-        self.masker = masker or Masker(self.vocab)
+        self.masker = masker or FastMasker(self.vocab)
         self.strategy = "lazy" if strategy == "auto" and top_k else strategy
         if self.strategy == "auto":
             self.strategy = "full"

@@ -51,14 +51,15 @@ def summary(times_s: list[float]) -> dict[str, float]:
 
 
 def replay_ids(masker: FastMasker, ids: list[int], path: str = "", mode: str = "module",
-               full: bool = True, full_every: int = 1) -> ReplayResult:
+               full: bool = True, full_every: int = 1,
+               timings: tuple[list[float], list[float]] | None = None) -> ReplayResult:
     """Replay one tokenized file. ``full``: also build the full mask (every
-    ``full_every`` positions) and check that it allows the true token too."""
+    ``full_every`` positions) and check that it allows the true token too.
+    ``timings``: lists to append the (full, lazy) seconds to, for benchmarks."""
     vocab = masker.vocab
     state = ElmParseState(mode)
     result = ReplayResult(path, len(ids))
-    lazy_times: list[float] = []
-    full_times: list[float] = []
+    full_times, lazy_times = timings if timings is not None else ([], [])
     for k, token_id in enumerate(ids):
         start = time.perf_counter()
         ok = masker.allowed(state, token_id)

@@ -16,7 +16,8 @@ from .parser import parse_module
 
 
 # Modules that add their own subcommand with `add_subcommand(subparsers)`.
-_SUBCOMMAND_MODULES = ("elmgrammar.crosscheck", "elmgrammar.evaluate.bench", "elmgrammar.corpus.cli")
+_SUBCOMMAND_MODULES = ("elmgrammar.crosscheck", "elmgrammar.evaluate.bench", "elmgrammar.corpus.cli",
+                       "elmgrammar.decode.cli")
 
 
 def check_paths(paths: list[str]) -> list[dict]:

@@ -180,8 +180,10 @@ def format_table(rows: list[dict]) -> str:
 
 def add_subcommand(sub) -> None:
     """Register ``elmgrammar bench`` (with ``bench parse``) on the CLI's subparsers."""
-    bench = sub.add_parser("bench", help="benchmarks (parsing speed)",
-                           description="Benchmarks that print a table; see `elmgrammar bench parse -h`.")
+    bench = sub.add_parser("bench", help="benchmarks: parse, corpus, mask, generate",
+                           description="Benchmarks that print a table: parse (parsers side by side), corpus "
+                                       "(filter + units), mask (constrained decoding per token), generate "
+                                       "(tokens/s constrained vs unconstrained).")
     what = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     p = what.add_parser("parse", help="parsing speed: ours vs tree-sitter, the compiler and elm-format",
                         description="Parse the same Elm files with our parser, tree-sitter-elm, the Elm "
@@ -195,6 +197,73 @@ def add_subcommand(sub) -> None:
                    help=f"comma-separated (default: {','.join(BENCH_JUDGES)})")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(run=lambda args: _cmd_parse(args, p))
+
+    c = what.add_parser("corpus", help="corpus pipeline speed: filter + units, files/s, lines/s, memory",
+                        description="Run the corpus filter and unit splitting on Elm files with one process and "
+                                    "with --jobs, side by side: files/s, lines/s, peak memory, and the time for "
+                                    "the user's 1.2 M-line corpus.")
+    c.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
+    c.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
+    c.add_argument("--jobs", type=int, default=2, metavar="N", help="processes for the parallel run (default 2)")
+    c.set_defaults(run=lambda args: _cmd_corpus(args, c))
+
+    m = what.add_parser("mask", help="constrained decoding: time per token of the full mask and the lazy path",
+                        description="Teacher-force real Elm files through the grammar mask and print the time "
+                                    "per token of the exact full mask and of the lazy path (median, p90, p99, "
+                                    "max), and the per-tokenizer precomputation time.")
+    m.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
+    m.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
+    m.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer folder (e.g. StarCoder2's)")
+    m.add_argument("--full-every", type=int, default=1, metavar="N", help="full mask every N positions (default 1)")
+    m.add_argument("--json", action="store_true", help="print the result as JSON")
+    m.set_defaults(run=lambda args: _cmd_mask(args, m))
+
+    g = what.add_parser("generate", help="constrained decoding: tokens/s constrained vs unconstrained",
+                        description="Greedy generation with a random StarCoder2 (the architecture of --config, "
+                                    "shrunk to --layers layers) on the user's prompts, unconstrained and "
+                                    "constrained side by side, at batch 1 and 8.")
+    g.add_argument("--config", required=True, metavar="DIR", help="folder with config.json and the tokenizer")
+    g.add_argument("--layers", type=int, default=2)
+    g.add_argument("--hidden", type=int, default=64)
+    g.add_argument("--new-tokens", type=int, default=32)
+    g.add_argument("--batch-sizes", default="1,8", metavar="LIST")
+    g.add_argument("--json", action="store_true", help="print the rows as JSON")
+    g.set_defaults(run=_cmd_generate)
+
+
+def _paths(args, parser) -> list:
+    if not args.paths and not args.corpus:
+        parser.error("give Elm files or directories, or --corpus")
+    paths = list(elm_files(args.paths)) if args.paths else []
+    if args.corpus:
+        paths += tools.real_elm_files()
+    return paths
+
+
+def _cmd_corpus(args: argparse.Namespace, parser) -> int:
+    from elmgrammar.corpus.bench import bench_corpus, print_bench_corpus
+
+    print_bench_corpus(bench_corpus(_paths(args, parser), jobs=args.jobs))
+    return 0
+
+
+def _cmd_mask(args: argparse.Namespace, parser) -> int:
+    from elmgrammar.decode.bench import bench_mask, format_mask
+
+    result = bench_mask(args.tokenizer, _paths(args, parser), full_every=args.full_every)
+    print(json.dumps(result) if args.json else format_mask(result))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from elmgrammar.decode.bench import bench_generate, format_generate
+    from elmgrammar.evaluate.prompts import seed_prompts
+
+    sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
+    rows = bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
+                          layers=args.layers, hidden=args.hidden)
+    print(json.dumps(rows) if args.json else format_generate(rows))
+    return 0
 
 
 def _cmd_parse(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

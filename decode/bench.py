@@ -1,0 +1,98 @@
+"""Benchmarks of constrained decoding: mask time per token, and generation speed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+from tqdm import tqdm
+
+from .fastmask import FastMasker, VocabIndex
+from .replay import replay_ids, summary
+from .vocab import load_tokenizer, vocab_from_tokenizer
+
+
+def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int = 1) -> dict:
+    """Teacher-force the files and time, per position, the exact full mask and the
+    lazy path (the true token judged first); also the per-tokenizer precomputation
+    (built afresh, not from the cache)."""
+    tokenizer = load_tokenizer(tokenizer_dir)
+    vocab = vocab_from_tokenizer(tokenizer)
+    start = time.perf_counter()
+    index = VocabIndex(vocab)
+    precompute = time.perf_counter() - start
+    masker = FastMasker(vocab, index)
+    full: list[float] = []
+    lazy: list[float] = []
+    positions = rejected = 0
+    eos_ok = True
+    for path in tqdm(list(paths), desc="bench mask", unit="file", disable=None):
+        ids = tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False)["input_ids"]
+        result = replay_ids(masker, ids, str(path), full_every=full_every, timings=(full, lazy))
+        positions += result.tokens
+        rejected += len(result.rejected)
+        eos_ok &= result.eos_ok
+    return {"files": len(paths), "positions": positions, "rejected": rejected, "eos_ok": eos_ok,
+            "vocabulary": len(vocab), "precompute_s": round(precompute, 3),
+            "full_ms": summary(full), "lazy_ms": summary(lazy)}
+
+
+def format_mask(result: dict) -> str:
+    """The mask benchmark as a table."""
+    lines = [f"{result['files']} files, {result['positions']:,} positions, vocabulary {result['vocabulary']:,}; "
+             f"rejected true tokens: {result['rejected']}; EOS right: {result['eos_ok']}",
+             f"precomputation: {result['precompute_s']:.2f} s (cached on disk afterwards)",
+             "",
+             f"{'path':<10} {'median':>9} {'p90':>9} {'p99':>9} {'max':>9} {'mean':>9}   (ms per token)"]
+    for name in ("full", "lazy"):
+        s = result[f"{name}_ms"]
+        lines.append(f"{name:<10} " + " ".join(f"{s.get(k, 0):>9.3f}" for k in ("median", "p90", "p99", "max", "mean")))
+    full, lazy = result["full_ms"].get("mean"), result["lazy_ms"].get("mean")
+    if full and lazy:
+        lines.append(f"\nthe lazy path is {full / lazy:.0f}x cheaper than the full mask on average")
+    return "\n".join(lines)
+
+
+def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: int = 32,
+                   batch_sizes: Sequence[int] = (1, 8), layers: int = 2, hidden: int = 64) -> list[dict]:
+    """Tokens/s of greedy generation with a random StarCoder2 (the shared config,
+    shrunk), unconstrained and constrained, side by side, per batch size. The
+    unit stop is off so that both sides generate the same number of tokens."""
+    import torch
+
+    from .processor import ElmGrammarLogitsProcessor
+    from .tiny import tiny_starcoder2
+
+    tokenizer = load_tokenizer(config_dir)
+    model = tiny_starcoder2(config_dir, layers=layers, hidden=hidden)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    vocab = vocab_from_tokenizer(tokenizer)
+    masker = FastMasker(vocab)
+    rows = []
+    for batch_size in batch_sizes:
+        batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
+        inputs = tokenizer(batch_prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        row = {"batch": batch_size, "new_tokens": new_tokens}
+        for constrained in (False, True):
+            processors = [ElmGrammarLogitsProcessor(tokenizer, batch_prompts, vocab=vocab, masker=masker, top_k=1)] \
+                if constrained else []
+            start = time.perf_counter()
+            with torch.no_grad():
+                model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
+                               min_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            seconds = time.perf_counter() - start
+            row["constrained" if constrained else "unconstrained"] = round(batch_size * new_tokens / seconds, 1)
+        row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
+        rows.append(row)
+    return rows
+
+
+def format_generate(rows: list[dict]) -> str:
+    """The generation benchmark as a table."""
+    lines = [f"{'batch':>5} {'unconstrained tok/s':>20} {'constrained tok/s':>18} {'ratio':>7}"]
+    for r in rows:
+        lines.append(f"{r['batch']:>5} {r['unconstrained']:>20,.1f} {r['constrained']:>18,.1f} {r['ratio']:>7.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""``elmgrammar generate`` and ``elmgrammar replay``: thin shells over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .state import MODES
+
+
+def add_subcommand(sub) -> None:
+    """Register ``generate`` and ``replay`` on the CLI's subparsers."""
+    p = sub.add_parser("generate", help="complete an Elm prompt with a model, syntax-constrained",
+                       description="Generate a completion of PROMPT with a causal language model (a local "
+                                   "folder or a hub name). Tokens that would make the program unparseable are "
+                                   "masked, unless --unconstrained; generation stops at the end of the "
+                                   "declaration.")
+    p.add_argument("--model", required=True, help="model folder (or hub name, where the hub is reachable)")
+    p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
+    p.add_argument("--prompt", required=True, help="the start of the program, e.g. 'view model ='")
+    p.add_argument("--mode", choices=MODES, default="declarations",
+                   help="what the whole text must be: top-level declarations (default), a module, an expression")
+    p.add_argument("--unconstrained", action="store_true", help="no mask: the baseline")
+    p.add_argument("--max-new-tokens", type=int, default=256, metavar="N")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy search")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--num-return-sequences", type=int, default=1, metavar="N")
+    p.add_argument("--json", action="store_true", help="one JSON line per completion")
+    p.set_defaults(run=_cmd_generate)
+
+    p = sub.add_parser("replay", help="teacher-force real Elm files through the mask (soundness and speed)",
+                       description="Tokenize each file and replay it token by token: at every position the "
+                                   "true next token must be allowed, EOS only where the program is complete. "
+                                   "Prints per-file counts and mask timings.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="Elm files or directories")
+    p.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer folder (e.g. StarCoder2's)")
+    p.add_argument("--full-every", type=int, default=1, metavar="N",
+                   help="build the full mask every N positions (default 1: all)")
+    p.add_argument("--json", action="store_true",
+                   help='one line per file: {"path", "tokens", "rejected", "eos_ok", "full_ms", "lazy_ms"}')
+    p.set_defaults(run=_cmd_replay)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from .complete import complete
+    from .vocab import load_tokenizer
+
+    tokenizer = load_tokenizer(args.tokenizer or args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model)
+    model.eval()
+    torch.manual_seed(args.seed)
+    kwargs = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
+                  num_return_sequences=args.num_return_sequences, do_sample=args.sample)
+    if args.sample:
+        kwargs.update(temperature=args.temperature)
+        if args.top_k is not None:
+            kwargs["top_k"] = args.top_k
+        if args.top_p is not None:
+            kwargs["top_p"] = args.top_p
+    results = complete(model, tokenizer, args.prompt, mode=args.mode, constrained=not args.unconstrained, **kwargs)
+    for r in results:
+        if args.json:
+            print(json.dumps(r.as_dict()))
+        else:
+            print(r.prompt + r.text)
+            print(f"-- {'complete' if r.complete else 'incomplete'}; stopped: {r.stop_reason}; "
+                  f"{r.new_tokens} new tokens", file=sys.stderr)
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from elmgrammar.files import elm_files
+
+    from .fastmask import FastMasker
+    from .replay import replay_file
+    from .vocab import load_tokenizer, vocab_from_tokenizer
+
+    tokenizer = load_tokenizer(args.tokenizer)
+    masker = FastMasker(vocab_from_tokenizer(tokenizer))
+    paths = list(elm_files(args.paths))
+    failed = 0
+    for path in tqdm(paths, desc="replay", unit="file", disable=None, file=sys.stderr):
+        result = replay_file(masker, tokenizer, path, full_every=args.full_every)
+        failed += bool(result.rejected) or not result.eos_ok
+        if args.json:
+            print(json.dumps(result.as_dict()))
+        else:
+            print(f"{path}: {result.tokens} tokens, {len(result.rejected)} rejected, eos {'ok' if result.eos_ok else 'WRONG'}, "
+                  f"full mask median {result.full_ms.get('median', 0):.2f} ms, lazy median {result.lazy_ms.get('median', 0):.3f} ms")
+            for position, text in result.rejected[:5]:
+                print(f"  position {position}: the true token {text!r} was refused")
+    return 1 if failed else 0
