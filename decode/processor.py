@@ -144,8 +144,8 @@ def unit_end(prompt: str, completion: str, mode: str = "declarations", start: in
     complete; else None. Also returns where to resume looking next time (newlines
     before it have been judged).
 
-    >>> unit_end("x =", " 1\n\ny = 2")
-    (2, 4)
+    >>> unit_end("x =", " 1\\n\\ny = 2")
+    (2, 3)
     """
     if mode == "expression":
         return None, start

@@ -53,3 +53,32 @@ def treesitter() -> TreeSitterElm:
 def elmformat() -> ElmFormat:
     """The elm-format 0.8.8 oracle."""
     return _need(ElmFormat)
+
+
+# The real StarCoder2 tokenizer (and the 3b architecture config, no weights) sits
+# beside the repository in the project's shared folder.
+TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "starcoder2-3b"
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The StarCoder2 tokenizer (49,152 tokens), loaded from the local folder."""
+    if not (TOKENIZER_DIR / "tokenizer.json").exists():
+        pytest.fail(f"the StarCoder2 tokenizer is missing: expected {TOKENIZER_DIR}/tokenizer.json", pytrace=False)
+    from elmgrammar.decode.vocab import load_tokenizer
+
+    return load_tokenizer(TOKENIZER_DIR)
+
+
+@pytest.fixture(scope="session")
+def vocab(tokenizer):
+    """The tokenizer's vocabulary as bytes."""
+    from elmgrammar.decode.vocab import vocab_from_tokenizer
+
+    return vocab_from_tokenizer(tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tokenizer) -> Path:
+    """The folder of the StarCoder2 tokenizer (checked to exist)."""
+    return TOKENIZER_DIR

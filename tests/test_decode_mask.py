@@ -1,0 +1,118 @@
+"""The grammar mask with the real StarCoder2 tokenizer: sound, exact, and right about EOS."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from elmgrammar import ElmSyntaxError, parse_module
+from elmgrammar.cli import main
+from elmgrammar.decode.fastmask import FastMasker, VocabIndex
+from elmgrammar.decode.masks import Masker
+from elmgrammar.decode.replay import replay_file, replay_ids, retokenized
+from elmgrammar.decode.state import ElmParseState
+from elmgrammar.mutants import mutants
+
+
+@pytest.fixture(scope="module")
+def masker(vocab) -> FastMasker:
+    return FastMasker(vocab, VocabIndex(vocab))
+
+
+def test_every_true_token_of_every_real_file_is_allowed(real_files, tokenizer, masker):
+    """Soundness by teacher forcing: the true next token is never masked, and EOS
+    is allowed at the end."""
+    failures = []
+    positions = 0
+    for path in real_files:
+        result = replay_file(masker, tokenizer, path, full=False)
+        positions += result.tokens
+        if result.rejected or not result.eos_ok:
+            failures.append((path.name, result.rejected[:3], result.eos_ok))
+    print(f"{len(real_files)} files, {positions} positions, failures: {failures}")
+    assert positions > 300_000
+    assert failures == []
+
+
+def test_other_tokenizations_of_the_same_text_are_allowed(real_files, tokenizer, masker):
+    rng = np.random.default_rng(0)
+    failures = []
+    for path in real_files[::5]:
+        ids = retokenized(tokenizer, path.read_text(encoding="utf-8"), rng, pieces=40)
+        result = replay_ids(masker, ids, str(path), full=False)
+        if result.rejected or not result.eos_ok:
+            failures.append((path.name, result.rejected[:3]))
+    assert failures == []
+
+
+def test_the_full_mask_allows_the_true_tokens_and_eos_only_when_complete(real_files, tokenizer, masker):
+    small = sorted(real_files, key=lambda p: p.stat().st_size)[:6]
+    for path in small:
+        result = replay_file(masker, tokenizer, path, full=True)
+        assert result.rejected == [] and result.eos_ok, path
+
+
+def test_complete_means_the_parser_accepts(real_files):
+    """EOS is offered iff the text parses: checked on prefixes of real files and of
+    their mutants (which are mostly broken)."""
+    rng = random.Random(0)
+    disagreements = []
+    complete = 0
+    for path in real_files[::3]:
+        text = path.read_text(encoding="utf-8")
+        for candidate in [text] + [m.text for m in mutants(text, per_kind=1)]:
+            for cut in [len(candidate)] + [rng.randrange(len(candidate)) for _ in range(2)]:
+                prefix = candidate[:cut]
+                try:
+                    parse_module(prefix)
+                    parses = True
+                except ElmSyntaxError:
+                    parses = False
+                complete += parses
+                if ElmParseState("module", prefix).is_complete() != parses:
+                    disagreements.append((path.name, cut))
+    assert complete > 50 and disagreements == []
+
+
+# States that exercise every branch of the fast mask: names, keywords in the
+# making, qualified names, operators, strings, comments, characters, layout.
+TRICKY_PREFIXES = [
+    "", "view model =", "view model =\n    text model.na", "x =\n    let\n        y = 1\n    i",
+    "x = Html.", "x = Html", "x = a |", "x = a -", "x = f -", "x = \"abc", "x = \"", "x = \"\"\"multi\nline",
+    "x = 1 -- comment", "x = {- block", "x = {", "{-| doc", "x = '", "x = [gl", "x = 12", "x = 1.",
+    "f : Int\nf", "f : Int\n", "type al", "infix left 0 (|>) = apR\ny = f .", "import A as", "x = r.",
+    "module A exposing (B(..", "x =\n    case a of\n        A -> 1\n        ", "x = Maybe.Just.", "x = _",
+]
+
+
+@pytest.mark.parametrize("prefix", TRICKY_PREFIXES)
+def test_fast_full_mask_equals_the_one_by_one_mask(prefix, vocab, masker):
+    state = ElmParseState("declarations", prefix)
+    fast = masker.full_mask(state)
+    slow = Masker(vocab).full_mask(state)
+    diff = np.flatnonzero(fast != slow)
+    assert diff.tolist() == [], [(masker.index.texts[i], bool(slow[i])) for i in diff[:10]]
+
+
+def test_special_tokens_are_never_allowed_and_eos_only_when_complete(vocab, masker):
+    incomplete = ElmParseState("declarations", "view model =")
+    complete = ElmParseState("declarations", "view model = 1")
+    for state, eos in ((incomplete, False), (complete, True)):
+        mask = masker.full_mask(state)
+        assert mask[vocab.eos_id] == eos
+        others = [i for i in vocab.special_ids if i != vocab.eos_id]
+        assert others and not mask[others].any()
+
+
+def test_replay_command_json(real_files, tokenizer_dir, capsys):
+    small = sorted(real_files, key=lambda p: p.stat().st_size)[:2]
+    assert main(["replay", "--json", "--tokenizer", str(tokenizer_dir), *map(str, small)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert set(line) == {"path", "tokens", "rejected", "eos_ok", "full_ms", "lazy_ms"}
+        assert line["rejected"] == 0 and line["eos_ok"] and line["tokens"] > 0
+        assert set(line["full_ms"]) >= {"median", "p90", "p99", "max"}
