@@ -7,6 +7,7 @@ never skips, when they are missing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,9 @@ def elmformat() -> ElmFormat:
 
 # The real StarCoder2 tokenizer (and the 3b architecture config, no weights) sits
 # beside the repository in the project's shared folder.
-TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "starcoder2-3b"
+# $ELMGRAMMAR_TOKENIZER may point elsewhere.
+TOKENIZER_DIR = Path(os.environ.get("ELMGRAMMAR_TOKENIZER")
+                     or Path(__file__).resolve().parents[2] / "shared" / "models" / "starcoder2-3b")
 
 
 @pytest.fixture(scope="session")
