@@ -242,6 +242,10 @@ class FastMasker(Masker):
     def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
         super().__init__(vocab)
         self.index = index or cached_index(vocab, cache_dir)
+        self._verdicts: dict[tuple, np.ndarray] = {}
+        # how far right of the cursor a judged class may place a token on its line
+        self._reach = 1 + max((c[1][1] + (len(c[4]) + 1 if c[0] == MULTI else 0)
+                               for c in self.index.classes if c[0] in (TAIL, MULTI) and c[1][0] == "same"), default=0)
         self.fallbacks = 0  # entries judged one by one in the last full_mask
 
     def full_mask(self, state: ElmParseState) -> np.ndarray:
@@ -543,11 +547,20 @@ class FastMasker(Masker):
         judged = (kinds == TAIL) | (kinds == MULTI)
         if not judged.any():
             return
-        verdicts = np.zeros(len(ix.classes), dtype=np.int8)  # 0 no, 1 yes, 2 one by one
-        judge = _ClassJudge(base, trivia_end)
-        for c in np.unique(ids[judged]).tolist():
+        judge = _ClassJudge(base, trivia_end, self._reach)
+        # Verdicts depend only on the base state's signature: the same syntactic
+        # place recurs all the time (after `=` at the top level, in a list...), so
+        # they are remembered across steps. -1: not judged yet.
+        key = judge.signature()
+        verdicts = self._verdicts.get(key)
+        if verdicts is None:
+            if len(self._verdicts) > 20_000:
+                self._verdicts.clear()
+            verdicts = self._verdicts[key] = np.full(len(ix.classes), -1, dtype=np.int8)
+        needed = ids[judged]
+        for c in np.unique(needed[verdicts[needed] < 0]).tolist():
             verdicts[c] = judge.verdict(ix.classes[c])
-        v = verdicts[ids[judged]]
+        v = verdicts[needed]
         mask[chosen[judged][v == 1]] = True
         undecided = chosen[judged][v == 2]
         awaited = _awaited_name(base)
@@ -571,8 +584,9 @@ class FastMasker(Masker):
 class _ClassJudge:
     """Judges TAIL classes against one base state, sharing work between them."""
 
-    def __init__(self, base: ElmParseState, trivia_end: bool) -> None:
+    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17) -> None:
         self.base = base
+        self.reach = reach
         lexer = base.lexer
         end = lexer.base + len(lexer.buffer)
         self.cursor_col = end - lexer.line_start + 1
@@ -586,6 +600,17 @@ class _ClassJudge:
         self.critical = crit
         self.answers: dict[tuple, int] = {}
         self.prefixes: dict[tuple, tuple | None] = {}
+
+    def signature(self) -> tuple:
+        """Everything the verdicts depend on: the recognizer, layout and rules
+        states, the lexical context, and where the cursor's columns fall."""
+        base = self.base
+        lexer = base.lexer
+        rules = base.rules
+        cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
+        return (tuple(base.recognizer.stack), tuple(base.layout.stack), base.layout.pending,
+                tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
+                lexer.prev_type, lexer.first, self.gap, cursor, self.cursor_col is None)
 
     def _bucket(self, col: int) -> tuple:
         i = bisect.bisect_left(self.critical, col)
