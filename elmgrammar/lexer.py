@@ -44,7 +44,6 @@ EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX
                                "CHAR", "STRING", "RPAR", "RBRACE", "RBRACK", "DOTFIELD"})
 FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
 
-_ID = r"[^\W\d_][\w]*"  # letters first, then letters, digits, underscores
 _LOWER = r"[a-z][\w]*"
 _UPPER = r"[A-Z][\w]*"
 
