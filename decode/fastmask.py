@@ -83,10 +83,28 @@ class VocabIndex:
         self.first_nl = self._first_index("\n")
         self.first_quote = self._first_index('"')
         self.first_backslash = self._first_index("\\")
+        digits = re.compile(r"[0-9]*")
+        self.cont["digits"] = np.array([digits.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
+        self.cls["digits"] = self._classes_of(lambda t: digits.match(t).end())
+        self.cls["char"] = self._classes_of(lambda t: t.find("'") + 1 if "'" in t else len(t))
+        self.first_apostrophe = self._first_index("'")
+        self.escaped_apostrophe = np.array([bool(t) and "'" in t and t.find("'") > 0 and t[t.find("'") - 1] == "\\"
+                                            for t in self.texts])
+        self.first_digit = np.array([bool(t) and t[0].isdigit() for t in self.texts])
+        self.first_hex = np.array([bool(t) and t[0] in "0123456789abcdefABCDEF" for t in self.texts])
+        exponent = re.compile(r"[eE][+-]?[0-9]*(?![\w.])")
+        self.exponent_like = np.array([bool(t) and exponent.match(t) is not None for t in self.texts])
+        self.first_numberish = np.array([bool(t) and t[0] in "0123456789.eExX+-abcdefABCDEF" for t in self.texts])
+        runs_d = self.cont["digits"]
+        self.digits_then_numberish = np.array([bool(t) and runs_d[i] < len(t) and t[runs_d[i]] in ".eExX_"
+                                               or (bool(t) and runs_d[i] < len(t) and t[runs_d[i]].isalpha())
+                                               for i, t in enumerate(self.texts)])
+        self.glsl_start = np.array([bool(t) and t[0] == "g" and ("glsl|".startswith(t[:5]) or t.startswith("glsl|"))
+                                    for t in self.texts])
         self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
         self.cls["string"] = self._classes_of(lambda t: t.find('"') + 1 if '"' in t else len(t))
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
-        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "]", "}", '"', '""', ".")}
+        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X")}
         self.first_term_start = np.array([bool(t) and _TERM_START.match(t) is not None for t in self.texts])
         self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
         self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
@@ -201,7 +219,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 1  # bump when VocabIndex or the classes change
+INDEX_VERSION = 4  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:
@@ -338,8 +356,77 @@ class FastMasker(Masker):
             dead = ix.first_ident
             self._terminated(state, "UNDERSCORE", "boundary", dec & ~dead, mask, individual)
             return
-        # numbers, characters, `[g`: rare states, judged one by one
+        if head.isdigit():
+            self._number(state, p, mask, individual)
+            return
+        if p == "[":
+            glsl = dec & ix.glsl_start  # `[` + `gl` may open `[glsl|`
+            individual |= glsl
+            self._terminated(state, "LBRACK", "boundary", dec & ~glsl, mask, individual)
+            return
+        if head == "'":
+            self._char(state, p, mask, individual)
+            return
+        # `[gl`...: rare states, judged one by one
         individual |= dec
+
+    def _number(self, state, p, mask, individual) -> None:
+        """``1`` + ``2``, ``1`` + ``)``: digits go on, anything else ends the number
+        (a letter right after a number is an error); exponents, fractions and hex
+        digits are judged one by one."""
+        ix = self.index
+        dec = ix.decodable
+        if p.startswith("0x"):
+            hexa = dec & ix.first_hex
+            individual |= hexa                       # more hex digits, one by one
+            self._terminated(state, "HEX", "boundary", dec & ~hexa & ~ix.first_ident, mask, individual)
+            return
+        if p[-1] in "eE+-":
+            individual |= dec & (ix.first_digit | ix.starts["+"] | ix.starts["-"])  # the exponent
+            return
+        if p[-1] == ".":
+            individual |= dec & (ix.first_ident | ix.first_symbol)  # `1.5`, `1 .x`, `1 .!`
+            return
+        if p == "0":
+            individual |= dec & (ix.starts["x"] | ix.starts["X"])  # `0x1F`
+        run = ix.cont["digits"]
+        absorbed = dec & (run == ix.lengths)
+        mask |= absorbed  # more digits: the same kind of number, viable as before
+        # `.5` (or `1` then an accessor `.x`) and exponents `e3`: one by one; any
+        # other letter right after a number is an error
+        tricky = dec & (ix.starts["."] | ix.exponent_like)
+        individual |= tricky
+        grows = dec & (run > 0) & ~absorbed
+        ends = dec & (run == 0) & ~tricky & ~ix.first_ident  # a letter or `_` after digits: dead
+        # digits then something else: judged after the longer number (same type)
+        self._terminated(state, None, "digits", (grows & ~ix.digits_then_numberish) | ends, mask, individual)
+        individual |= grows & ix.digits_then_numberish
+
+    def _char(self, state, p, mask, individual) -> None:
+        """A character literal in the making: it closes at the entry's first quote."""
+        ix = self.index
+        dec = ix.decodable
+        body = p[1:]
+        if body.endswith("\\") or body.startswith("\\"):
+            individual |= dec  # an escape in progress: rare, one by one
+            return
+        # without a quote the literal stays open: only a first character fits
+        escaped = dec & ix.escaped_apostrophe   # `\\'` does not close the literal
+        individual |= escaped
+        if body == "":
+            # one character keeps the literal open and viable; an escape, one by one
+            mask |= dec & (ix.lengths == 1) & ~ix.has["'"] & ~ix.starts["\\"] & ~ix.has["\n"]
+            individual |= dec & ~ix.has["'"] & ix.starts["\\"]
+        closes = np.flatnonzero(dec & ix.has["'"] & ~escaped)
+        good = [i for i in closes.tolist() if _one_char(body + ix.texts[i][:ix.first_apostrophe[i]])]
+        if good:
+            selection = np.zeros(self.size, dtype=bool)
+            selection[good] = True
+            closed = state.copy()
+            if closed.advance("x'" if body == "" else "'"):
+                base = self._complete_pending(closed) if closed.lexer.pending else closed
+                if base is not None:
+                    self._judge(state, base, "char", selection, mask, individual)
 
     def _complete_pending(self, state: ElmParseState, ttype: str | None = None) -> ElmParseState | None:
         """A copy of the state with the held-back lexeme finished where it stands,
@@ -728,6 +815,13 @@ class _ClassJudge:
             awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
             return 2 if feeds(awaited) else 0
         return 0
+
+
+def _one_char(body: str) -> bool:
+    """Is ``body`` what a character literal may hold: one character or one escape?"""
+    if body.startswith("\\"):
+        return re.fullmatch(r"\\(?:[nrt\"'\\]|u\{[0-9a-fA-F]{4,6}\})", body) is not None
+    return len(body) == 1 and body not in "\n'"
 
 
 def _place(pos: tuple, line: int, col: int) -> tuple[int, int]:

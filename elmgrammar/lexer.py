@@ -87,6 +87,7 @@ _STRING_PREFIX = re.compile(rf'(?:[^"\\\n]|{_GOOD_ESCAPE})*{_ESCAPE_PREFIX}')
 _TRIPLE_PREFIX = re.compile(rf'(?:[^"\\]|{_GOOD_ESCAPE}|"(?!""))*"{{0,2}}{_ESCAPE_PREFIX}', re.DOTALL)
 _CHAR_PREFIX = re.compile(rf"(?:[^'\\\n]|{_GOOD_ESCAPE}|{_ESCAPE_PREFIX})")
 _DIGITS = re.compile(r"[0-9]+")
+_FLOAT_PREFIX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?")
 _BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
 _TERM_START = re.compile(r"[\w(\[{'\"]")
@@ -188,8 +189,10 @@ class Lexer:
             if p.startswith("0x"):
                 return [("HEX",)]
             if _DIGITS.fullmatch(p):
+                if len(p) > 1 and p[0] == "0":
+                    return [("FLOAT",)]  # `01` is no integer; `01.5` still lexes as a float
                 return [("INT",), ("FLOAT",)] + ([("HEX",)] if p == "0" else [])
-            return [("FLOAT",)]
+            return [("FLOAT",)] if _FLOAT_PREFIX.fullmatch(p) else []
         if c == "_":
             return [("UNDERSCORE",)]
         if c == ".":
@@ -308,7 +311,7 @@ class Lexer:
         if kind == "NUMBER":
             m = _NUMBER.match(buf, pos)
             stop = m.end()
-            if not final and _NUMBER_TAIL.fullmatch(buf, stop):
+            if not final and _NUMBER_TAIL.fullmatch(buf, stop) and (buf[stop:stop + 1] != "x" or m.group() == "0"):
                 return None  # `1.`, `1e`, `0x`: more digits may follow
             if stop < end and _IDENT_CHAR.match(buf, stop):
                 raise self._error(self.base + stop, "a number must not run into a letter or `_`")

@@ -85,6 +85,7 @@ TRICKY_PREFIXES = [
     "x = 1 -- comment", "x = {- block", "x = {", "{-| doc", "x = '", "x = [gl", "x = 12", "x = 1.",
     "f : Int\nf", "f : Int\n", "type al", "infix left 0 (|>) = apR\ny = f .", "import A as", "x = r.",
     "module A exposing (B(..", "x =\n    case a of\n        A -> 1\n        ", "x = Maybe.Just.", "x = _",
+    "x = f 12", "x = 0", "x = 1e", "x = [ 1 ] ++ [", "x = f '", "x = 'a", "x = 01", "x = 0x1", "x = 1 ",
 ]
 
 
