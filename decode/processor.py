@@ -82,28 +82,51 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if self._prompt_len is None:
             self._prompt_len = length
         ids = input_ids[:, self._prompt_len:].tolist()
-        allowed = np.zeros((rows, scores.shape[1]), dtype=bool)
         width = min(scores.shape[1], len(self.vocab))
+        states: list[_Row] = []
         live: dict[tuple, _Row] = {}
         for r in range(rows):
             generated = tuple(ids[r])
             row = self._row_state(r, rows, generated)
             live[(r * len(self.prompts) // rows, generated)] = row
-            if self.strategy == "lazy":
-                order = torch.argsort(scores[r, :width], descending=True).tolist()
-                chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
-                allowed[r, chosen] = True
-            else:
+            states.append(row)
+        # keep only the states of live sequences (the parents of the next step)
+        self._states = live
+        if self.strategy == "lazy":
+            keep = self._lazy(states, scores, width)
+        else:
+            allowed = np.zeros((rows, scores.shape[1]), dtype=bool)
+            for r, row in enumerate(states):
                 allowed[r, :width] = self.masker.full_mask(row.state)[:width]
-            if not allowed[r].any():
+            keep = [np.flatnonzero(a).tolist() for a in allowed]
+        for r, row in enumerate(states):
+            if not keep[r]:
                 self.dead_ends += 1
                 row.dead_end = True
-                if self.eos_id is not None:
-                    allowed[r, self.eos_id] = True
-        # keep only the states of live sequences (and their parents for the next step)
-        self._states = live
-        mask = torch.from_numpy(allowed).to(scores.device)
-        return scores.masked_fill(~mask, float("-inf"))
+                keep[r] = [self.eos_id] if self.eos_id is not None else []
+        # one scatter on the scores' device: everything else becomes -inf
+        row_index = torch.tensor([r for r, chosen in enumerate(keep) for _ in chosen], dtype=torch.long)
+        col_index = torch.tensor([c for chosen in keep for c in chosen], dtype=torch.long)
+        out = torch.full_like(scores, float("-inf"))
+        if len(col_index):
+            row_index, col_index = row_index.to(scores.device), col_index.to(scores.device)
+            out[row_index, col_index] = scores[row_index, col_index]
+        return out
+
+    def _lazy(self, states: list[_Row], scores: torch.FloatTensor, width: int) -> list[list[int]]:
+        """The first ``top_k`` allowed tokens of each row, in score order. The best
+        few candidates of all rows come from one ``topk`` (one transfer to the CPU);
+        a row that needs more looks further down its full ordering."""
+        first = min(width, max(16, 4 * self.top_k))
+        candidates = torch.topk(scores[:, :width], first, dim=-1).indices.tolist()
+        keep = []
+        for r, row in enumerate(states):
+            chosen = self.masker.lazy_allowed(row.state, candidates[r], self.top_k)
+            if len(chosen) < self.top_k:
+                order = torch.argsort(scores[r, :width], descending=True).tolist()
+                chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
+            keep.append(chosen)
+        return keep
 
 
 @dataclass
