@@ -174,10 +174,11 @@ def _classify(s: str) -> tuple:
         return (EMPTY,)
     lead = _WS.match(s).end()
     ws, body = s[:lead], s[lead:]
+    # columns count spaces only: the compiler does not count carriage returns
     if "\n" in ws:
-        where = ("nl", lead - ws.rfind("\n"))        # the column on the new line
+        where = ("nl", 1 + ws[ws.rfind("\n"):].count(" "))   # the column on the new line
     else:
-        where = ("same", lead)                        # spaces after the cursor
+        where = ("same", ws.count(" "))                       # spaces after the cursor
     if not body:
         return (WS, where)
     lexer = Lexer()
@@ -219,7 +220,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 4  # bump when VocabIndex or the classes change
+INDEX_VERSION = 5  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:

@@ -251,9 +251,14 @@ class Lexer:
             stop = m.end()
             if kind == "SPACE":
                 nl = buf.count("\n", pos, stop)
+                line_begins = pos
                 if nl:
                     self.line += nl
-                    self.line_start = self.base + buf.rfind("\n", pos, stop) + 1
+                    line_begins = buf.rfind("\n", pos, stop) + 1
+                    self.line_start = self.base + line_begins
+                # The compiler does not count a carriage return as a column: moving
+                # the line's start keeps every later column on this line right.
+                self.line_start += buf.count("\r", line_begins, stop)
                 self.pos = stop
                 continue
             if kind == "LINECOMMENT":

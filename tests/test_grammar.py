@@ -347,3 +347,10 @@ def test_spans_are_accurate():
     assert src[d.span.offset:d.span.end_offset] == "foo : Int\nfoo =\n    bar 1"
     call = d.body
     assert src[call.span.offset:call.span.end_offset] == "bar 1"
+
+
+def test_carriage_returns_do_not_count_as_columns():
+    # Windows line ends parse; a stray carriage return does not indent (as in the compiler)
+    assert parse_declarations("x =\r\n    1\r\n\r\ny = 2\r\n")[1].name == "y"
+    with pytest.raises(ElmSyntaxError):
+        parse_module("x = a\n\rb\n")
