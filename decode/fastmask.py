@@ -21,238 +21,19 @@ checks the result equals the one-by-one mask on real decoding states.
 
 from __future__ import annotations
 
-import bisect
-import codecs
-import hashlib
-import os
-import pickle
-import re
 from pathlib import Path
 
 import numpy as np
 from lark import Token
 
-from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, Lexer
 from elmgrammar.errors import ElmSyntaxError
+from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS
 
+from .class_judge import ClassJudge, awaited_name, infix_pending, one_char
 from .masks import Masker
-from .state import _STAND_INS, ElmParseState, _feeds
+from .state import ElmParseState, _feeds
 from .vocab import Vocab
-
-_WS = re.compile(r"[ \r\n]*")
-_IDENT_CONT = re.compile(r"\w*")
-_UPPER_CONT_WORD = re.compile(r"\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?")
-_UPPER_CONT_DOT = re.compile(r"(?:[A-Z]\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?|[a-z]\w*)?")
-_SYMBOL_CONT = re.compile(r"[+\-/*=.<>:&|^?%!]*")
-_TERM_START = re.compile(r"[\w(\[{'\"]")
-
-# How a held-back lexeme continues, by kind: the regex of its continuation.
-CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_dot": _UPPER_CONT_DOT,
-                 "symbol": _SYMBOL_CONT}
-
-RESERVED = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}
-
-# class kinds
-WS, TAIL, MULTI, ERR, EMPTY = range(5)
-
-
-class VocabIndex:
-    """The per-tokenizer precomputation (see the module docstring)."""
-
-    def __init__(self, vocab: Vocab) -> None:
-        self.vocab = vocab
-        n = len(vocab)
-        # The text each entry appends. A piece that ends inside a UTF-8 character
-        # is judged as its complete characters plus the letter that stands in for
-        # the unfinished one, exactly as ElmParseState.advance_bytes judges it.
-        self.texts: list[str | None] = [_effective_text(piece) for piece in vocab.pieces]
-        self.decodable = np.array([t is not None for t in self.texts])
-        self.classes: list[tuple] = []
-        self._class_ids: dict[tuple, int] = {}
-        self._suffix_class: dict[str, int] = {}
-        self.by_text = {t: i for i, t in enumerate(self.texts) if t}
-        self.lengths = np.array([len(t) if t else 0 for t in self.texts], dtype=np.int32)
-        # boundary: nothing held back; the whole entry is the suffix
-        self.cls = {"boundary": self._classes_of(lambda t: 0)}
-        self.cont: dict[str, np.ndarray] = {}
-        for kind, regex in CONTINUATIONS.items():
-            lengths = [regex.match(t).end() if t else 0 for t in self.texts]
-            self.cont[kind] = np.array(lengths, dtype=np.int32)
-            self.cls[kind] = self._classes_of(lambda t, r=regex: r.match(t).end())
-        # a line comment ends at the first newline; a string at its first quote
-        self.first_nl = self._first_index("\n")
-        self.first_quote = self._first_index('"')
-        self.first_backslash = self._first_index("\\")
-        digits = re.compile(r"[0-9]*")
-        self.cont["digits"] = np.array([digits.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
-        self.cls["digits"] = self._classes_of(lambda t: digits.match(t).end())
-        self.cls["char"] = self._classes_of(lambda t: t.find("'") + 1 if "'" in t else len(t))
-        self.first_apostrophe = self._first_index("'")
-        self.escaped_apostrophe = np.array([bool(t) and "'" in t and t.find("'") > 0 and t[t.find("'") - 1] == "\\"
-                                            for t in self.texts])
-        self.first_digit = np.array([bool(t) and t[0].isdigit() for t in self.texts])
-        self.first_hex = np.array([bool(t) and t[0] in "0123456789abcdefABCDEF" for t in self.texts])
-        exponent = re.compile(r"[eE][+-]?[0-9]*(?![\w.])")
-        self.exponent_like = np.array([bool(t) and exponent.match(t) is not None for t in self.texts])
-        self.first_numberish = np.array([bool(t) and t[0] in "0123456789.eExX+-abcdefABCDEF" for t in self.texts])
-        runs_d = self.cont["digits"]
-        self.digits_then_numberish = np.array([bool(t) and runs_d[i] < len(t) and t[runs_d[i]] in ".eExX_"
-                                               or (bool(t) and runs_d[i] < len(t) and t[runs_d[i]].isalpha())
-                                               for i, t in enumerate(self.texts)])
-        self.glsl_start = np.array([bool(t) and t[0] == "g" and ("glsl|".startswith(t[:5]) or t.startswith("glsl|"))
-                                    for t in self.texts])
-        self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
-        self.cls["string"] = self._classes_of(lambda t: t.find('"') + 1 if '"' in t else len(t))
-        self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
-        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X")}
-        self.first_term_start = np.array([bool(t) and _TERM_START.match(t) is not None for t in self.texts])
-        self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
-        self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
-        self.first_ident = np.array([bool(t) and (t[0].isalnum() or t[0] == "_") for t in self.texts])
-        self.first_upper = np.array([bool(t) and "A" <= t[0] <= "Z" for t in self.texts])
-        runs = self.cont["ident"]
-        by_run: dict[str, list[int]] = {}
-        for i, t in enumerate(self.texts):
-            if t and runs[i] > 0:
-                by_run.setdefault(t[:runs[i]], []).append(i)
-        self.runs = {run: np.array(ids) for run, ids in by_run.items()}
-        symbol_runs = self.cont["symbol"]
-        by_symbols: dict[str, list[int]] = {}
-        for i, t in enumerate(self.texts):
-            if t and symbol_runs[i] > 0:
-                by_symbols.setdefault(t[:symbol_runs[i]], []).append(i)
-        self.symbol_runs = {run: np.array(ids) for run, ids in by_symbols.items()}
-        self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
-        self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
-        self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
-        self.class_kind = np.array([c[0] for c in self.classes], dtype=np.int8)
-
-    def _first_index(self, s: str) -> np.ndarray:
-        return np.array([t.find(s) if t else -1 for t in self.texts], dtype=np.int32)
-
-    def _classes_of(self, split) -> np.ndarray:
-        out = np.full(len(self.texts), -1, dtype=np.int32)
-        for i, t in enumerate(self.texts):
-            if t:
-                out[i] = self._class_of(t[split(t):])
-        return out
-
-    def _class_of(self, s: str) -> int:
-        found = self._suffix_class.get(s)
-        if found is None:
-            key = _classify(s)
-            found = self._class_ids.get(key)
-            if found is None:
-                found = self._class_ids[key] = len(self.classes)
-                self.classes.append(key)
-            self._suffix_class[s] = found
-        return found
-
-
-def _effective_text(piece: bytes | None) -> str | None:
-    """The text a piece appends in a state with no unfinished character: None for
-    special tokens and for pieces that cannot follow a complete character."""
-    if not piece:
-        return None
-    try:
-        return piece.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        text = decoder.decode(piece)
-    except UnicodeDecodeError:
-        return None
-    pending = decoder.getstate()[0]
-    width = 2 if pending[0] < 0xE0 else 3 if pending[0] < 0xF0 else 4
-    return text + _STAND_INS[width]
-
-
-def _classify(s: str) -> tuple:
-    """The lexical class of text that starts at a token boundary."""
-    if not s:
-        return (EMPTY,)
-    lead = _WS.match(s).end()
-    ws, body = s[:lead], s[lead:]
-    # columns count spaces only: the compiler does not count carriage returns
-    if "\n" in ws:
-        where = ("nl", 1 + ws[ws.rfind("\n"):].count(" "))   # the column on the new line
-    else:
-        where = ("same", ws.count(" "))                       # spaces after the cursor
-    if not body:
-        return (WS, where)
-    lexer = Lexer()
-    lexer.first = False
-    try:
-        tokens = lexer.feed(body)
-    except ElmSyntaxError:
-        return (ERR, where)
-    if tokens:
-        # Several tokens: the first one's type may depend on what came before (the
-        # judge resolves it); the others are fixed by the entry itself. Positions:
-        # ("same", offset from the first) or ("nl", lines down, column).
-        first = tokens[0]
-        flags = (first.value == "alias", first.value == "effect", first.value == "infix",
-                 first.type in ("DOTFIELD", "ACCESSOR"), first.type == "NEG")
-        # Same-line offsets only need to grow (later tokens on the line are
-        # continuations), so they are numbered 1, 2, 3...: more entries share a class.
-        rest = tuple((("same", k + 1) if t.line == 1 else ("nl", t.line - 1, t.column), t.type)
-                     for k, t in enumerate(tokens[1:]))
-        alternatives = lexer.pending_candidates()
-        if alternatives is None:
-            tail = None
-        else:
-            at = len(body) - len(lexer.pending)
-            line = body.count("\n", 0, at)
-            pos = ("same", len(tokens)) if line == 0 else ("nl", line, at - body.rfind("\n", 0, at))
-            tail = (pos, tuple(tuple(t.type for t in seq) for seq in alternatives))
-        fragile = any(t.type == "COLON" for t in tokens) and "\n" in body  # names by value
-        return (MULTI, where, (first.type,), flags, rest, tail, fragile)
-    p = lexer.pending
-    alternatives = lexer.pending_candidates()
-    if alternatives is None:
-        return (WS, where)
-    if any(len(seq) > 1 for seq in alternatives):
-        return (MULTI, where)
-    types = tuple(sorted({seq[0].type for seq in alternatives} - {"INFIX", "EFFECT", "ALIAS"}))
-    flags = ("alias".startswith(p), "effect".startswith(p), "infix".startswith(p),
-             p.startswith(".") and len(p) > 1, False)
-    return (TAIL, where, types, flags)
-
-
-INDEX_VERSION = 5  # bump when VocabIndex or the classes change
-
-
-def index_key(vocab: Vocab) -> str:
-    """The cache key of a vocabulary's index: tokenizer, grammar and this code."""
-    from importlib.resources import files
-
-    grammar = files("elmgrammar").joinpath("elm.lark").read_bytes()
-    lexer = files("elmgrammar").joinpath("lexer.py").read_bytes()
-    digest = hashlib.sha256(grammar + lexer + str(INDEX_VERSION).encode()).hexdigest()[:12]
-    return f"{vocab.digest}-{digest}"
-
-
-def cached_index(vocab: Vocab, cache_dir: str | Path | None = None) -> VocabIndex:
-    """The vocabulary's index, from the disk cache when it is there (built and
-    saved otherwise). ``cache_dir`` defaults to ``~/.cache/elmgrammar/masks``."""
-    folder = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "elmgrammar" / "masks"
-    path = folder / f"{index_key(vocab)}.pickle"
-    try:
-        with path.open("rb") as f:
-            index = pickle.load(f)
-        index.vocab = vocab
-        return index
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        pass
-    index = VocabIndex(vocab)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with tmp.open("wb") as f:
-        pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)  # atomic: a crash never leaves half a cache file
-    return index
-
+from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index
 
 class FastMasker(Masker):
     """The exact full mask from the precomputed classes; the lazy path and single
@@ -269,13 +50,12 @@ class FastMasker(Masker):
 
     def full_mask(self, state: ElmParseState) -> np.ndarray:
         """Exactly ``Masker.full_mask(state)``, in a fraction of the time."""
-        ix = self.index
         mask = np.zeros(self.size, dtype=bool)
         self.fallbacks = 0
         if not state.viable:
             return mask
         individual = np.zeros(self.size, dtype=bool)
-        if state.decoder.getstate()[0] or _infix_pending(state):
+        if state.decoder.getstate()[0] or infix_pending(state):
             individual[:] = True
         else:
             self._classes(state, mask, individual)
@@ -419,7 +199,7 @@ class FastMasker(Masker):
             mask |= dec & (ix.lengths == 1) & ~ix.has["'"] & ~ix.starts["\\"] & ~ix.has["\n"]
             individual |= dec & ~ix.has["'"] & ix.starts["\\"]
         closes = np.flatnonzero(dec & ix.has["'"] & ~escaped)
-        good = [i for i in closes.tolist() if _one_char(body + ix.texts[i][:ix.first_apostrophe[i]])]
+        good = [i for i in closes.tolist() if one_char(body + ix.texts[i][:ix.first_apostrophe[i]])]
         if good:
             selection = np.zeros(self.size, dtype=bool)
             selection[good] = True
@@ -464,7 +244,7 @@ class FastMasker(Masker):
         # definition starts. Entries that may spell them are judged one by one.
         words = [w for w in (*KEYWORDS, "alias", "effect", "infix") if w.startswith(p)]
         plain = self._pending_as(state, "x")
-        awaited = _awaited_name(state)
+        awaited = awaited_name(state)
         name_matters = awaited is not None and self._pending_as(state, awaited) != plain
         if name_matters:
             words.append(awaited)
@@ -635,7 +415,7 @@ class FastMasker(Masker):
         judged = (kinds == TAIL) | (kinds == MULTI)
         if not judged.any():
             return
-        judge = _ClassJudge(base, trivia_end, self._reach)
+        judge = ClassJudge(base, trivia_end, self._reach)
         # Verdicts depend only on the base state's signature: the same syntactic
         # place recurs all the time (after `=` at the top level, in a list...), so
         # they are remembered across steps. -1: not judged yet.
@@ -651,7 +431,7 @@ class FastMasker(Masker):
         v = verdicts[needed]
         mask[chosen[judged][v == 1]] = True
         undecided = chosen[judged][v == 2]
-        awaited = _awaited_name(base)
+        awaited = awaited_name(base)
         if awaited is not None and len(undecided) > 64:
             # a definition must start with the awaited name: a lone name that is a
             # prefix of it fits (the judge said the name itself does); the rest
@@ -669,183 +449,3 @@ class FastMasker(Masker):
             individual[undecided] = True
 
 
-class _ClassJudge:
-    """Judges TAIL classes against one base state, sharing work between them."""
-
-    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17) -> None:
-        self.base = base
-        self.reach = reach
-        lexer = base.lexer
-        end = lexer.base + len(lexer.buffer)
-        self.cursor_col = end - lexer.line_start + 1
-        self.cursor_line = lexer.line
-        if trivia_end:  # after a line comment: judged from the comment's end
-            self.cursor_col = None
-        self.gap = lexer.prev_end != end
-        layout = base.layout
-        crit = sorted({indent for _, indent in layout.stack} | {1} |
-                      ({layout.pending[1]} if layout.pending else set()))
-        self.critical = crit
-        self.answers: dict[tuple, int] = {}
-        self.prefixes: dict[tuple, tuple | None] = {}
-
-    def signature(self) -> tuple:
-        """Everything the verdicts depend on: the recognizer, layout and rules
-        states, the lexical context, and where the cursor's columns fall."""
-        base = self.base
-        lexer = base.lexer
-        rules = base.rules
-        cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
-        return (tuple(base.recognizer.stack), tuple(base.layout.stack), base.layout.pending,
-                tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
-                lexer.prev_type, lexer.first, self.gap, cursor, self.cursor_col is None)
-
-    def _bucket(self, col: int) -> tuple:
-        i = bisect.bisect_left(self.critical, col)
-        exact = i < len(self.critical) and self.critical[i] == col
-        return (i, exact)
-
-    def verdict(self, cls: tuple) -> int:
-        """1: allowed, 0: not, 2: judge one by one."""
-        where, types, flags = cls[1], cls[2], cls[3]
-        if where[0] == "nl":
-            col, newline = where[1], True
-        else:
-            if self.cursor_col is None:
-                return 2
-            col, newline = self.cursor_col + where[1], False
-        gap = self.gap or where[1] > 0 or newline
-        lexer = self.base.lexer
-        candidates = list(types)
-        alias, effect, infix, field, negation = flags
-        if field:
-            candidates = [t for t in candidates if t not in ("DOTFIELD", "ACCESSOR")]
-            candidates.append("DOTFIELD" if not gap and lexer.prev_type in FIELD_TARGETS else "ACCESSOR")
-        if negation and not gap and lexer.prev_type in EXPRESSION_ENDERS:
-            candidates = ["OP"]  # `a-x` is a subtraction
-        if alias and lexer.prev_type == "TYPE":
-            candidates.append("ALIAS")
-        if effect and lexer.first:
-            candidates.append("EFFECT")
-        if infix and col == 1:
-            candidates.append("INFIX")
-        bucket = self._bucket(col)
-        if cls[0] == MULTI:
-            return self._sequence(cls, candidates, col, newline)
-        verdict = 0
-        for ttype in candidates:
-            ok = self._answer(bucket, ttype, col)
-            if ok == 1:
-                return 1
-            verdict = max(verdict, ok)
-        return verdict
-
-    def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
-        key = (bucket, ttype)
-        ok = self.answers.get(key)
-        if ok is None:
-            ok = self.answers[key] = self._accepts(ttype, col)
-        return ok
-
-    def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
-        """Judge an entry of several tokens by feeding all of them."""
-        _, where, _, _, rest, tail, fragile = cls
-        base = self.base
-        if fragile:
-            return 2
-        if _awaits_name(base) and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
-                                   or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
-            return 2  # a name at an item start must be the awaited one: by value
-        bucket = self._bucket(col)
-        firsts = [t for t in firsts if self._answer(bucket, t, col) != 0]
-        if not firsts:
-            return 0
-        line = self.cursor_line + (where[1] > 0 and newline and 0)
-        if newline:
-            line = self.cursor_line + 1  # only the relative line matters to layout
-
-        for first in firsts:
-            after = self._after(bucket, first, col, line, rest)
-            if after is None:
-                continue
-            if tail is None:
-                return 1
-            ln, cl = _place(tail[0], line, col)
-            layout, recognizer, rules = after
-            for alternative in tail[1]:
-                seq = [Token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
-                if _feeds(seq, layout.copy(), recognizer.copy(), rules.copy()):
-                    return 1
-        return 0
-
-    def _after(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
-        """The (layout, recognizer, rules) after the first token and ``tokens``,
-        or None if they do not fit; shared between entries with a common start."""
-        key = (bucket, first, tokens)
-        if key in self.prefixes:
-            return self.prefixes[key]
-        if tokens:
-            parent = self._after(bucket, first, col, line, tokens[:-1])
-            pos, ttype = tokens[-1]
-            ln, cl = _place(pos, line, col)
-            tok = Token(ttype, "x", 0, ln, cl, ln, cl, 0)
-        else:
-            base = self.base
-            parent = (base.layout, base.recognizer, base.rules)
-            tok = Token(first, "x", 0, line, col, line, col, 0)
-        result = None
-        if parent is not None:
-            layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
-            if _feeds([tok], layout, recognizer, rules, partial=False):
-                result = (layout, recognizer, rules)
-        self.prefixes[key] = result
-        return result
-
-    def _accepts(self, ttype: str, col: int) -> int:
-        """1 if a ``ttype`` token at ``col`` may come next, 0 if not, 2 if it depends
-        on the name (a definition must be named as its annotation)."""
-        base = self.base
-
-        def feeds(value: str) -> bool:
-            tok = Token(ttype, value, 0, self.cursor_line, col, self.cursor_line, col, 0)
-            return _feeds([tok], base.layout.copy(), base.recognizer.copy(), base.rules.copy())
-
-        if feeds("x"):
-            return 1
-        if ttype == "LOWER" and _awaits_name(base):
-            awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
-            return 2 if feeds(awaited) else 0
-        return 0
-
-
-def _one_char(body: str) -> bool:
-    """Is ``body`` what a character literal may hold: one character or one escape?"""
-    if body.startswith("\\"):
-        return re.fullmatch(r"\\(?:[nrt\"'\\]|u\{[0-9a-fA-F]{4,6}\})", body) is not None
-    return len(body) == 1 and body not in "\n'"
-
-
-def _place(pos: tuple, line: int, col: int) -> tuple[int, int]:
-    """Line and column of a token at ``pos`` in an entry whose first token is at
-    (line, col): ("same", k) is k columns on, ("nl", d, c) is d lines down at c."""
-    if pos[0] == "same":
-        return line, col + pos[1]
-    return line + pos[1], pos[2]
-
-
-def _awaits_name(state: ElmParseState) -> bool:
-    """Does an annotation await its definition (whose name must match)?"""
-    return _awaited_name(state) is not None
-
-
-def _awaited_name(state: ElmParseState) -> str | None:
-    for block in reversed(state.rules.blocks):
-        if block[0] is not None:
-            return block[0]
-    return None
-
-
-def _infix_pending(state: ElmParseState) -> bool:
-    """Is an infix declaration waiting for its associativity (a name by value)?"""
-    first = state.rules.blocks[0][1]
-    return first is not None and first.type == "INFIX"

@@ -1,0 +1,200 @@
+"""Judging lexical classes against one parse state (for the fast full mask).
+
+A class's verdict depends only on where its first token falls among the open
+layout blocks (a column bucket) and on the token types: the judge answers each
+(bucket, type) question once, and shares the states after common token prefixes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from lark import Token
+
+from elmgrammar.lexer import EXPRESSION_ENDERS, FIELD_TARGETS
+
+from .state import ElmParseState, _feeds
+from .vocab_index import MULTI
+
+class ClassJudge:
+    """Judges TAIL classes against one base state, sharing work between them."""
+
+    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17) -> None:
+        self.base = base
+        self.reach = reach
+        lexer = base.lexer
+        end = lexer.base + len(lexer.buffer)
+        self.cursor_col = end - lexer.line_start + 1
+        self.cursor_line = lexer.line
+        if trivia_end:  # after a line comment: judged from the comment's end
+            self.cursor_col = None
+        self.gap = lexer.prev_end != end
+        layout = base.layout
+        crit = sorted({indent for _, indent in layout.stack} | {1} |
+                      ({layout.pending[1]} if layout.pending else set()))
+        self.critical = crit
+        self.answers: dict[tuple, int] = {}
+        self.prefixes: dict[tuple, tuple | None] = {}
+
+    def signature(self) -> tuple:
+        """Everything the verdicts depend on: the recognizer, layout and rules
+        states, the lexical context, and where the cursor's columns fall."""
+        base = self.base
+        lexer = base.lexer
+        rules = base.rules
+        cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
+        return (tuple(base.recognizer.stack), tuple(base.layout.stack), base.layout.pending,
+                tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
+                lexer.prev_type, lexer.first, self.gap, cursor, self.cursor_col is None)
+
+    def _bucket(self, col: int) -> tuple:
+        i = bisect.bisect_left(self.critical, col)
+        exact = i < len(self.critical) and self.critical[i] == col
+        return (i, exact)
+
+    def verdict(self, cls: tuple) -> int:
+        """1: allowed, 0: not, 2: judge one by one."""
+        where, types, flags = cls[1], cls[2], cls[3]
+        if where[0] == "nl":
+            col, newline = where[1], True
+        else:
+            if self.cursor_col is None:
+                return 2
+            col, newline = self.cursor_col + where[1], False
+        gap = self.gap or where[1] > 0 or newline
+        lexer = self.base.lexer
+        candidates = list(types)
+        alias, effect, infix, field, negation = flags
+        if field:
+            candidates = [t for t in candidates if t not in ("DOTFIELD", "ACCESSOR")]
+            candidates.append("DOTFIELD" if not gap and lexer.prev_type in FIELD_TARGETS else "ACCESSOR")
+        if negation and not gap and lexer.prev_type in EXPRESSION_ENDERS:
+            candidates = ["OP"]  # `a-x` is a subtraction
+        if alias and lexer.prev_type == "TYPE":
+            candidates.append("ALIAS")
+        if effect and lexer.first:
+            candidates.append("EFFECT")
+        if infix and col == 1:
+            candidates.append("INFIX")
+        bucket = self._bucket(col)
+        if cls[0] == MULTI:
+            return self._sequence(cls, candidates, col, newline)
+        verdict = 0
+        for ttype in candidates:
+            ok = self._answer(bucket, ttype, col)
+            if ok == 1:
+                return 1
+            verdict = max(verdict, ok)
+        return verdict
+
+    def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
+        key = (bucket, ttype)
+        ok = self.answers.get(key)
+        if ok is None:
+            ok = self.answers[key] = self._accepts(ttype, col)
+        return ok
+
+    def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
+        """Judge an entry of several tokens by feeding all of them."""
+        _, where, _, _, rest, tail, fragile = cls
+        base = self.base
+        if fragile:
+            return 2
+        if awaits_name(base) and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
+                                   or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
+            return 2  # a name at an item start must be the awaited one: by value
+        bucket = self._bucket(col)
+        firsts = [t for t in firsts if self._answer(bucket, t, col) != 0]
+        if not firsts:
+            return 0
+        line = self.cursor_line + (where[1] > 0 and newline and 0)
+        if newline:
+            line = self.cursor_line + 1  # only the relative line matters to layout
+
+        for first in firsts:
+            after = self._after(bucket, first, col, line, rest)
+            if after is None:
+                continue
+            if tail is None:
+                return 1
+            ln, cl = _place(tail[0], line, col)
+            layout, recognizer, rules = after
+            for alternative in tail[1]:
+                seq = [Token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
+                if _feeds(seq, layout.copy(), recognizer.copy(), rules.copy()):
+                    return 1
+        return 0
+
+    def _after(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
+        """The (layout, recognizer, rules) after the first token and ``tokens``,
+        or None if they do not fit; shared between entries with a common start."""
+        key = (bucket, first, tokens)
+        if key in self.prefixes:
+            return self.prefixes[key]
+        if tokens:
+            parent = self._after(bucket, first, col, line, tokens[:-1])
+            pos, ttype = tokens[-1]
+            ln, cl = _place(pos, line, col)
+            tok = Token(ttype, "x", 0, ln, cl, ln, cl, 0)
+        else:
+            base = self.base
+            parent = (base.layout, base.recognizer, base.rules)
+            tok = Token(first, "x", 0, line, col, line, col, 0)
+        result = None
+        if parent is not None:
+            layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
+            if _feeds([tok], layout, recognizer, rules, partial=False):
+                result = (layout, recognizer, rules)
+        self.prefixes[key] = result
+        return result
+
+    def _accepts(self, ttype: str, col: int) -> int:
+        """1 if a ``ttype`` token at ``col`` may come next, 0 if not, 2 if it depends
+        on the name (a definition must be named as its annotation)."""
+        base = self.base
+
+        def feeds(value: str) -> bool:
+            tok = Token(ttype, value, 0, self.cursor_line, col, self.cursor_line, col, 0)
+            return _feeds([tok], base.layout.copy(), base.recognizer.copy(), base.rules.copy())
+
+        if feeds("x"):
+            return 1
+        if ttype == "LOWER" and awaits_name(base):
+            awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
+            return 2 if feeds(awaited) else 0
+        return 0
+
+
+def one_char(body: str) -> bool:
+    """Is ``body`` what a character literal may hold: one character or one escape?"""
+    if body.startswith("\\"):
+        return re.fullmatch(r"\\(?:[nrt\"'\\]|u\{[0-9a-fA-F]{4,6}\})", body) is not None
+    return len(body) == 1 and body not in "\n'"
+
+
+def _place(pos: tuple, line: int, col: int) -> tuple[int, int]:
+    """Line and column of a token at ``pos`` in an entry whose first token is at
+    (line, col): ("same", k) is k columns on, ("nl", d, c) is d lines down at c."""
+    if pos[0] == "same":
+        return line, col + pos[1]
+    return line + pos[1], pos[2]
+
+
+def awaits_name(state: ElmParseState) -> bool:
+    """Does an annotation await its definition (whose name must match)?"""
+    return awaited_name(state) is not None
+
+
+def awaited_name(state: ElmParseState) -> str | None:
+    for block in reversed(state.rules.blocks):
+        if block[0] is not None:
+            return block[0]
+    return None
+
+
+def infix_pending(state: ElmParseState) -> bool:
+    """Is an infix declaration waiting for its associativity (a name by value)?"""
+    first = state.rules.blocks[0][1]
+    return first is not None and first.type == "INFIX"
+

@@ -1,0 +1,241 @@
+"""The per-tokenizer precomputation behind the fast full mask: lexical classes.
+
+For each vocabulary entry and each way a held-back lexeme can continue (a name,
+an upper-case name, an operator, digits, a string, a comment, a character), how
+many leading characters continue it, and the lexical *class* of the rest: its
+leading whitespace and the token types its lexemes may become. Built once per
+tokenizer (under a second) and cached on disk, keyed by the tokenizer, the
+grammar and this code.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+
+from elmgrammar.errors import ElmSyntaxError
+from elmgrammar.lexer import Lexer
+
+from .state import _STAND_INS
+from .vocab import Vocab
+
+_WS = re.compile(r"[ \r\n]*")
+_IDENT_CONT = re.compile(r"\w*")
+_UPPER_CONT_WORD = re.compile(r"\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?")
+_UPPER_CONT_DOT = re.compile(r"(?:[A-Z]\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?|[a-z]\w*)?")
+_SYMBOL_CONT = re.compile(r"[+\-/*=.<>:&|^?%!]*")
+TERM_START = re.compile(r"[\w(\[{'\"]")
+
+# How a held-back lexeme continues, by kind: the regex of its continuation.
+CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_dot": _UPPER_CONT_DOT,
+                 "symbol": _SYMBOL_CONT}
+
+RESERVED = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}
+
+# class kinds: trivia, one unfinished lexeme, several tokens, a lexical error, nothing
+WS, TAIL, MULTI, ERR, EMPTY = range(5)
+
+
+class VocabIndex:
+    """The per-tokenizer precomputation (see the module docstring)."""
+
+    def __init__(self, vocab: Vocab) -> None:
+        self.vocab = vocab
+        # The text each entry appends. A piece that ends inside a UTF-8 character
+        # is judged as its complete characters plus the letter that stands in for
+        # the unfinished one, exactly as ElmParseState.advance_bytes judges it.
+        self.texts: list[str | None] = [_effective_text(piece) for piece in vocab.pieces]
+        self.decodable = np.array([t is not None for t in self.texts])
+        self.classes: list[tuple] = []
+        self._class_ids: dict[tuple, int] = {}
+        self._suffix_class: dict[str, int] = {}
+        self.by_text = {t: i for i, t in enumerate(self.texts) if t}
+        self.lengths = np.array([len(t) if t else 0 for t in self.texts], dtype=np.int32)
+        # boundary: nothing held back; the whole entry is the suffix
+        self.cls = {"boundary": self._classes_of(lambda t: 0)}
+        self.cont: dict[str, np.ndarray] = {}
+        for kind, regex in CONTINUATIONS.items():
+            lengths = [regex.match(t).end() if t else 0 for t in self.texts]
+            self.cont[kind] = np.array(lengths, dtype=np.int32)
+            self.cls[kind] = self._classes_of(lambda t, r=regex: r.match(t).end())
+        # a line comment ends at the first newline; a string at its first quote
+        self.first_nl = self._first_index("\n")
+        self.first_quote = self._first_index('"')
+        self.first_backslash = self._first_index("\\")
+        digits = re.compile(r"[0-9]*")
+        self.cont["digits"] = np.array([digits.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
+        self.cls["digits"] = self._classes_of(lambda t: digits.match(t).end())
+        self.cls["char"] = self._classes_of(lambda t: t.find("'") + 1 if "'" in t else len(t))
+        self.first_apostrophe = self._first_index("'")
+        self.escaped_apostrophe = np.array([bool(t) and "'" in t and t.find("'") > 0 and t[t.find("'") - 1] == "\\"
+                                            for t in self.texts])
+        self.first_digit = np.array([bool(t) and t[0].isdigit() for t in self.texts])
+        self.first_hex = np.array([bool(t) and t[0] in "0123456789abcdefABCDEF" for t in self.texts])
+        exponent = re.compile(r"[eE][+-]?[0-9]*(?![\w.])")
+        self.exponent_like = np.array([bool(t) and exponent.match(t) is not None for t in self.texts])
+        self.first_numberish = np.array([bool(t) and t[0] in "0123456789.eExX+-abcdefABCDEF" for t in self.texts])
+        runs_d = self.cont["digits"]
+        self.digits_then_numberish = np.array([bool(t) and runs_d[i] < len(t) and t[runs_d[i]] in ".eExX_"
+                                               or (bool(t) and runs_d[i] < len(t) and t[runs_d[i]].isalpha())
+                                               for i, t in enumerate(self.texts)])
+        self.glsl_start = np.array([bool(t) and t[0] == "g" and ("glsl|".startswith(t[:5]) or t.startswith("glsl|"))
+                                    for t in self.texts])
+        self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
+        self.cls["string"] = self._classes_of(lambda t: t.find('"') + 1 if '"' in t else len(t))
+        self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
+        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X")}
+        self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
+        self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
+        self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
+        self.first_ident = np.array([bool(t) and (t[0].isalnum() or t[0] == "_") for t in self.texts])
+        self.first_upper = np.array([bool(t) and "A" <= t[0] <= "Z" for t in self.texts])
+        runs = self.cont["ident"]
+        by_run: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            if t and runs[i] > 0:
+                by_run.setdefault(t[:runs[i]], []).append(i)
+        self.runs = {run: np.array(ids) for run, ids in by_run.items()}
+        symbol_runs = self.cont["symbol"]
+        by_symbols: dict[str, list[int]] = {}
+        for i, t in enumerate(self.texts):
+            if t and symbol_runs[i] > 0:
+                by_symbols.setdefault(t[:symbol_runs[i]], []).append(i)
+        self.symbol_runs = {run: np.array(ids) for run, ids in by_symbols.items()}
+        self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
+        self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
+        self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
+        self.class_kind = np.array([c[0] for c in self.classes], dtype=np.int8)
+
+    def _first_index(self, s: str) -> np.ndarray:
+        return np.array([t.find(s) if t else -1 for t in self.texts], dtype=np.int32)
+
+    def _classes_of(self, split) -> np.ndarray:
+        out = np.full(len(self.texts), -1, dtype=np.int32)
+        for i, t in enumerate(self.texts):
+            if t:
+                out[i] = self._class_of(t[split(t):])
+        return out
+
+    def _class_of(self, s: str) -> int:
+        found = self._suffix_class.get(s)
+        if found is None:
+            key = _classify(s)
+            found = self._class_ids.get(key)
+            if found is None:
+                found = self._class_ids[key] = len(self.classes)
+                self.classes.append(key)
+            self._suffix_class[s] = found
+        return found
+
+
+def _effective_text(piece: bytes | None) -> str | None:
+    """The text a piece appends in a state with no unfinished character: None for
+    special tokens and for pieces that cannot follow a complete character."""
+    if not piece:
+        return None
+    try:
+        return piece.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        text = decoder.decode(piece)
+    except UnicodeDecodeError:
+        return None
+    pending = decoder.getstate()[0]
+    width = 2 if pending[0] < 0xE0 else 3 if pending[0] < 0xF0 else 4
+    return text + _STAND_INS[width]
+
+
+def _classify(s: str) -> tuple:
+    """The lexical class of text that starts at a token boundary."""
+    if not s:
+        return (EMPTY,)
+    lead = _WS.match(s).end()
+    ws, body = s[:lead], s[lead:]
+    # columns count spaces only: the compiler does not count carriage returns
+    if "\n" in ws:
+        where = ("nl", 1 + ws[ws.rfind("\n"):].count(" "))   # the column on the new line
+    else:
+        where = ("same", ws.count(" "))                       # spaces after the cursor
+    if not body:
+        return (WS, where)
+    lexer = Lexer()
+    lexer.first = False
+    try:
+        tokens = lexer.feed(body)
+    except ElmSyntaxError:
+        return (ERR, where)
+    if tokens:
+        # Several tokens: the first one's type may depend on what came before (the
+        # judge resolves it); the others are fixed by the entry itself. Positions:
+        # ("same", offset from the first) or ("nl", lines down, column).
+        first = tokens[0]
+        flags = (first.value == "alias", first.value == "effect", first.value == "infix",
+                 first.type in ("DOTFIELD", "ACCESSOR"), first.type == "NEG")
+        # Same-line offsets only need to grow (later tokens on the line are
+        # continuations), so they are numbered 1, 2, 3...: more entries share a class.
+        rest = tuple((("same", k + 1) if t.line == 1 else ("nl", t.line - 1, t.column), t.type)
+                     for k, t in enumerate(tokens[1:]))
+        alternatives = lexer.pending_candidates()
+        if alternatives is None:
+            tail = None
+        else:
+            at = len(body) - len(lexer.pending)
+            line = body.count("\n", 0, at)
+            pos = ("same", len(tokens)) if line == 0 else ("nl", line, at - body.rfind("\n", 0, at))
+            tail = (pos, tuple(tuple(t.type for t in seq) for seq in alternatives))
+        fragile = any(t.type == "COLON" for t in tokens) and "\n" in body  # names by value
+        return (MULTI, where, (first.type,), flags, rest, tail, fragile)
+    p = lexer.pending
+    alternatives = lexer.pending_candidates()
+    if alternatives is None:
+        return (WS, where)
+    if any(len(seq) > 1 for seq in alternatives):
+        return (MULTI, where)
+    types = tuple(sorted({seq[0].type for seq in alternatives} - {"INFIX", "EFFECT", "ALIAS"}))
+    flags = ("alias".startswith(p), "effect".startswith(p), "infix".startswith(p),
+             p.startswith(".") and len(p) > 1, False)
+    return (TAIL, where, types, flags)
+
+
+INDEX_VERSION = 5  # bump when VocabIndex or the classes change
+
+
+def index_key(vocab: Vocab) -> str:
+    """The cache key of a vocabulary's index: the tokenizer, and the grammar, the
+    lexer and this module's code (a change to any of them builds a new index)."""
+    from importlib.resources import files
+
+    sources = b"".join(files("elmgrammar").joinpath(name).read_bytes() for name in ("elm.lark", "lexer.py"))
+    sources += Path(__file__).read_bytes() + str(INDEX_VERSION).encode()
+    return f"{vocab.digest}-{hashlib.sha256(sources).hexdigest()[:12]}"
+
+
+def cached_index(vocab: Vocab, cache_dir: str | Path | None = None) -> VocabIndex:
+    """The vocabulary's index, from the disk cache when it is there (built and
+    saved otherwise). ``cache_dir`` defaults to ``~/.cache/elmgrammar/masks``."""
+    folder = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "elmgrammar" / "masks"
+    path = folder / f"{index_key(vocab)}.pickle"
+    try:
+        with path.open("rb") as f:
+            index = pickle.load(f)
+        index.vocab = vocab
+        return index
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        pass
+    index = VocabIndex(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as f:
+        pickle.dump(index, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)  # atomic: a crash never leaves half a cache file
+    return index
+
+
