@@ -40,11 +40,15 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
 
     A dead end (no token allowed) cannot happen with a sound mask; if it does, the
     row is allowed EOS only, so generation ends cleanly, and ``dead_ends`` counts it.
+
+    ``max_blank_lines`` (default 2, None for no limit): tokens that would start a
+    further line after that many blank lines in a row are masked too, so a weak
+    model cannot fill its budget with newlines (valid Elm, but never written).
     """
 
     def __init__(self, tokenizer, prompts: list[str] | str, mode: str = "declarations",
                  strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
-                 masker: Masker | None = None) -> None:
+                 masker: Masker | None = None, max_blank_lines: int | None = 2) -> None:
         if strategy not in ("auto", "lazy", "full"):
             raise ValueError("strategy must be auto, lazy or full")
         self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -60,6 +64,17 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         self._states: dict[tuple, _Row] = {}
         self._prompt_len: int | None = None
         self.dead_ends = 0
+        # Blank lines are always valid Elm, so a weak model can emit them forever;
+        # elm-format never writes more than two in a row: neither may the model.
+        self.max_blank_lines = max_blank_lines
+        self._newline_first = np.array([bool(p) and p.lstrip(b" \r").startswith(b"\n") for p in self.vocab.pieces])
+
+    def _blank_capped(self, row: _Row) -> bool:
+        """Has this row's text reached the limit of consecutive blank lines?"""
+        if self.max_blank_lines is None:
+            return False
+        tail = row.state.text[-(self.max_blank_lines + 8) * 8:].rstrip(" \r")
+        return len(tail) - len(tail.rstrip("\n")) > self.max_blank_lines
 
     def _row_state(self, row: int, rows: int, generated: tuple) -> _Row:
         key = (row * len(self.prompts) // rows, generated)
@@ -95,10 +110,12 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if self.strategy == "lazy":
             keep = self._lazy(states, scores, width)
         else:
-            allowed = np.zeros((rows, scores.shape[1]), dtype=bool)
-            for r, row in enumerate(states):
-                allowed[r, :width] = self.masker.full_mask(row.state)[:width]
-            keep = [np.flatnonzero(a).tolist() for a in allowed]
+            keep = []
+            for row in states:
+                allowed = self.masker.full_mask(row.state)[:width]
+                if self._blank_capped(row):
+                    allowed &= ~self._newline_first[:width]
+                keep.append(np.flatnonzero(allowed).tolist())
         for r, row in enumerate(states):
             if not keep[r]:
                 self.dead_ends += 1
@@ -121,9 +138,12 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         candidates = torch.topk(scores[:, :width], first, dim=-1).indices.tolist()
         keep = []
         for r, row in enumerate(states):
-            chosen = self.masker.lazy_allowed(row.state, candidates[r], self.top_k)
+            capped = self._blank_capped(row)
+            order = [c for c in candidates[r] if not (capped and self._newline_first[c])]
+            chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
             if len(chosen) < self.top_k:
                 order = torch.argsort(scores[r, :width], descending=True).tolist()
+                order = [c for c in order if not (capped and self._newline_first[c])]
                 chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
             keep.append(chosen)
         return keep

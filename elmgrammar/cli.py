@@ -17,7 +17,7 @@ from .parser import parse_module
 
 # Modules that add their own subcommand with `add_subcommand(subparsers)`.
 _SUBCOMMAND_MODULES = ("elmgrammar.crosscheck", "elmgrammar.evaluate.bench", "elmgrammar.corpus.cli",
-                       "elmgrammar.decode.cli")
+                       "elmgrammar.decode.cli", "elmgrammar.evaluate.cli", "elmgrammar.finetune.cli")
 
 
 def check_paths(paths: list[str]) -> list[dict]:

@@ -128,3 +128,19 @@ def test_generate_command(model, tokenizer, tmp_path, capsys):
     record = json.loads(line)
     assert record["prompt"] == "main =" and record["constrained"] is True
     assert ElmParseState("declarations", record["prompt"] + record["text"]).viable
+
+
+def test_no_more_than_two_blank_lines_in_a_row(tokenizer, vocab, masker):
+    prompt = "x =\n    f\n\n\n"
+    ids = tokenizer([prompt], return_tensors="pt", add_special_tokens=False)["input_ids"]
+    newline = tokenizer("\n", add_special_tokens=False)["input_ids"][0]
+    scores = torch.zeros(1, len(vocab))
+    scores[0, newline] = 100.0  # the model wants yet another newline
+    for strategy in ("lazy", "full"):
+        processor = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy=strategy, top_k=1, vocab=vocab, masker=masker)
+        out = processor(ids, scores.clone())
+        assert out[0, newline] == float("-inf")
+        assert torch.isfinite(out[0]).any()
+    unlimited = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy="lazy", top_k=1, vocab=vocab, masker=masker,
+                                          max_blank_lines=None)
+    assert unlimited(ids, scores.clone())[0, newline] == 100.0

@@ -1,0 +1,164 @@
+"""``elmgrammar evaluate``: a thin shell over :func:`run.run_evaluation`.
+
+With no argument it is the main job: the embedded default model completes the user's
+9 seed prompts 3 times each, with and without the grammar mask, and the report goes to
+``./elmgrammar-report/``. The user's notebook settings keep their names
+(``--model-path``, ``--gen_per_prompt``, ``--generation_output``, ``--summary_output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from elmgrammar.oracles import CompilerError, ElmFormatError
+
+from .errors import EvaluateError
+
+EPILOG = """examples:
+  elmgrammar evaluate                                   the main job (default model, seed prompts)
+  elmgrammar evaluate test.json --model ./my-model --adapter ./lora --gen-per-prompt 3
+  elmgrammar evaluate --heldout data/test.jsonl --heldout-limit 50 --model bigcode/starcoder2-3b
+  elmgrammar evaluate --generations generation_output.txt   re-judge completions made elsewhere
+  elmgrammar evaluate --elm-project ./my-app --elm-prelude imports.elm --model ./my-model
+"""
+
+
+def add_subcommand(sub) -> None:
+    """Register ``elmgrammar evaluate`` on the CLI's subparsers."""
+    p = sub.add_parser(
+        "evaluate", help="complete prompts with a model, judge every completion, write the report",
+        description="Complete Elm prompts with a model, with and without the grammar mask, judge every completion "
+                    "(our grammar, the Elm compiler, tree-sitter-elm, optionally elm-format and a compile check in "
+                    "your project), and write a JSON file, a Markdown report (the per-prompt table: successes, fails, "
+                    "success rate, totals; the comparison) and a PNG chart. With no argument: the embedded default "
+                    "model on the user's 9 seed prompts, into ./elmgrammar-report/.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prompts", nargs="?", metavar="TEST_JSON",
+                   help='prompts: a JSON list of {"prompt": ..., "reference": optional} (default: the seed prompts)')
+    p.add_argument("--heldout", metavar="UNITS",
+                   help="held-out prompts from the dataset's test split (test.jsonl or its folder): annotation and "
+                        "head as the prompt, the real body as the reference")
+    p.add_argument("--heldout-limit", type=int, default=50, metavar="N", help="held-out prompts to draw (default 50)")
+    p.add_argument("--write-heldout", metavar="FILE", help="write the held-out prompts as a test.json file and stop")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", "--model-path", "--model_path", dest="model", metavar="DIR_OR_NAME",
+                   help="model folder or hub name (default: the embedded default model)")
+    g.add_argument("--adapter", metavar="DIR", help="a PEFT (LoRA) adapter to put on the model")
+    g.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: the model's)")
+    g.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
+
+    g = p.add_argument_group("generation")
+    g.add_argument("--gen-per-prompt", "--gen_per_prompt", dest="gen_per_prompt", type=int, default=3, metavar="K",
+                   help="completions per prompt (default 3, as in the user's notebook)")
+    g.add_argument("--greedy", action="store_true", help="greedy search instead of sampling (with --gen-per-prompt 1)")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8)")
+    g.add_argument("--top-k", type=int, default=50, help="sample from the K best tokens (default 50; 0: off)")
+    g.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default off)")
+    g.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="token budget (default 128)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--batch-size", type=int, default=4, metavar="N", help="prompts per generate call (default 4)")
+    # no "expression" mode: the compiler judges whole modules only
+    g.add_argument("--mode", choices=("declarations", "module"), default="declarations",
+                   help="what prompt + completion must be: top-level declarations (default) or a module")
+    g.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
+                   help="unconstrained and constrained side by side (default); --no-compare: one side")
+    g.add_argument("--unconstrained", action="store_true", help="with --no-compare: the baseline instead of the mask")
+    g.add_argument("--generations", metavar="FILE",
+                   help="judge these completions instead of generating: JSON Lines, or the user's text format "
+                        "(--- Prompt N --- / --- Génération K --- blocks)")
+
+    g = p.add_argument_group("judges")
+    g.add_argument("--elm-format", action="store_true", help="also judge with elm-format (a process per completion)")
+    g.add_argument("--elm-project", metavar="DIR",
+                   help="compile each completion inside this Elm project (its elm.json, its packages in ELM_HOME) "
+                        "and count errors by kind: syntax, naming, type, other")
+    g.add_argument("--elm-home", metavar="DIR", help="ELM_HOME with the project's packages (default $ELM_HOME or ~/.elm)")
+    g.add_argument("--elm-prelude", metavar="FILE",
+                   help="Elm imports (and types) put before each completion that has no module header")
+
+    g = p.add_argument_group("outputs")
+    g.add_argument("--out", default="elmgrammar-report", metavar="DIR",
+                   help="folder of the report (default ./elmgrammar-report)")
+    g.add_argument("--generation-output", "--generation_output", dest="generation_output", metavar="FILE",
+                   help="the completions (default OUT/generations.txt, the user's format; .jsonl: JSON Lines)")
+    g.add_argument("--summary-output", "--summary_output", dest="summary_output", metavar="FILE",
+                   help="the Markdown report (default OUT/summary.md)")
+    g.add_argument("--json-output", metavar="FILE", help="every completion with its verdicts (default OUT/evaluation.json)")
+    g.add_argument("--chart-output", metavar="FILE", help="the PNG chart (default OUT/chart.png)")
+    g.add_argument("--json", action="store_true",
+                   help="print the summary and the paths of the files as JSON instead of the comparison table")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(run=_cmd_evaluate)
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise EvaluateError(f"{what} {path}: cannot read: {e.strerror if isinstance(e, OSError) else e}") from None
+
+
+def _options(args: argparse.Namespace):
+    from .generate import Sampling
+    from .heldout import heldout_prompts
+    from .prompts import load_prompt_items
+    from .run import EvaluateOptions
+
+    items, sources = [], []
+    if args.prompts:
+        items += load_prompt_items(args.prompts)
+        sources.append(args.prompts)
+    if args.heldout:
+        items += heldout_prompts(args.heldout, limit=args.heldout_limit, seed=args.seed)
+        sources.append(f"held out from {args.heldout}")
+    sampling = Sampling(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None,
+                        top_p=args.top_p, max_new_tokens=args.max_new_tokens)
+    sides = ("unconstrained", "constrained") if args.compare else \
+        (("unconstrained",) if args.unconstrained else ("constrained",))
+    return EvaluateOptions(
+        prompts=items or None, prompt_source=" + ".join(sources) or "the user's 9 seed prompts",
+        model=args.model, adapter=args.adapter, tokenizer=args.tokenizer, device=args.device,
+        per_prompt=args.gen_per_prompt, sampling=sampling, seed=args.seed, mode=args.mode, sides=sides,
+        batch_size=args.batch_size, generations_file=args.generations, elm_project=args.elm_project,
+        elm_home=args.elm_home, elm_prelude=_read_text(args.elm_prelude, "--elm-prelude") if args.elm_prelude else "",
+        elm_format=args.elm_format, out_dir=args.out, generation_output=args.generation_output,
+        summary_output=args.summary_output, json_output=args.json_output, chart_output=args.chart_output,
+        progress=not args.quiet)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    try:
+        if args.write_heldout:
+            from .heldout import heldout_prompts
+            from .prompts import write_prompt_items
+
+            if not args.heldout:
+                raise EvaluateError("--write-heldout needs --heldout UNITS")
+            items = heldout_prompts(args.heldout, limit=args.heldout_limit, seed=args.seed)
+            write_prompt_items(items, args.write_heldout)
+            print(f"wrote {len(items)} held-out prompts to {args.write_heldout}")
+            return 0
+        from .report import comparison_table
+        from .run import run_evaluation
+
+        result = run_evaluation(_options(args))
+    except (EvaluateError, CompilerError, ElmFormatError) as e:
+        # a judge's tool failing as a whole (not a verdict) is also said in one line
+        print(f"elmgrammar evaluate: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output folder that cannot be written, a disk full
+        print(f"elmgrammar evaluate: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"summary": result.summary, "files": {k: str(v) for k, v in result.paths.items()}}))
+        return 0
+    print("\n".join(comparison_table(result.summary)))
+    print()
+    for what, path in result.paths.items():
+        print(f"{what:>12}: {path}")
+    print(f"report written to {result.paths['summary'].parent}/")
+    return 0

@@ -1,0 +1,218 @@
+"""Completions as records, and the two files they travel in.
+
+- JSON Lines: one object per completion (``prompt``, ``completion`` and optionally
+  ``side``, ``prompt_index``, ``sample``, ``new_tokens``, ``stop_reason``, ``reference``).
+  ``text`` is accepted for ``completion``; ``generation`` for the whole program.
+- The user's text format, as their notebook wrote ``generation_output``::
+
+      --- Prompt 1 ---
+      main =
+      --- Génération 1 ---
+      main =
+          text "hello"
+
+  A generation block holds the whole program (prompt included) or only the
+  continuation; both are read. ``=== constrained ===`` lines (written by this
+  package when it compares two sides) say which side the blocks below belong to.
+
+>>> [g.completion for g in read_text_format("--- Prompt 1 ---\\nx =\\n--- Génération 1 ---\\nx = 1\\n")]
+[' 1']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import EvaluateError
+
+GIVEN = "given"
+"""The side of completions read from a file that does not say which side made them."""
+
+
+@dataclass
+class Generation:
+    """One completion of one prompt: ``program`` is ``prompt + completion``."""
+
+    prompt: str
+    completion: str
+    side: str = GIVEN
+    prompt_index: int = 0
+    sample: int = 0
+    new_tokens: int | None = None
+    stop_reason: str | None = None
+    reference: str | None = None
+
+    @property
+    def program(self) -> str:
+        """The text the judges see."""
+        return self.prompt + self.completion
+
+    def as_dict(self) -> dict:
+        """JSON-ready data (the JSON Lines record)."""
+        return asdict(self)
+
+
+def split_program(prompt: str, generation: str) -> str:
+    """The continuation in a generation that may repeat its prompt: the rest after the
+    prompt when the generation starts with it (spaces around it forgiven), else the
+    generation itself."""
+    if generation.startswith(prompt):
+        return generation[len(prompt):]
+    stripped = prompt.strip()
+    body = generation.lstrip()
+    if stripped and body.startswith(stripped):
+        return body[len(stripped):]
+    return generation
+
+
+# ---- JSON Lines -------------------------------------------------------------------------
+
+
+def read_jsonl(text: str, source: str = "<generations>") -> list[Generation]:
+    """Generations from JSON Lines text; :class:`EvaluateError` names the line and column
+    of a bad line."""
+    out: list[Generation] = []
+    samples: dict[tuple[str, int], int] = {}
+    indices: dict[tuple[str, str], int] = {}   # (side, prompt) -> index, in order of appearance
+    # split on "\n" only: str.splitlines would also cut at U+2028 and friends, which
+    # JSON written with ensure_ascii=False leaves raw inside strings
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EvaluateError(f"{source}:{number}:{e.colno}: not valid JSON: {e.msg}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+            raise EvaluateError(f"{source}:{number}: expected an object with a \"prompt\" string")
+        completion = row.get("completion", row.get("text"))
+        if not isinstance(completion, str):
+            whole = row.get("generation")
+            if not isinstance(whole, str):
+                raise EvaluateError(f"{source}:{number}: expected a \"completion\" (or \"generation\") string")
+            completion = split_program(row["prompt"], whole)
+        side = row.get("side")
+        if side is None and isinstance(row.get("constrained"), bool):
+            side = "constrained" if row["constrained"] else "unconstrained"
+        side = str(side or GIVEN)
+        default = indices.setdefault((side, row["prompt"]), sum(1 for k in indices if k[0] == side))
+        index = int(row.get("prompt_index", default))
+        sample = samples.get((side, index), 0)
+        samples[(side, index)] = sample + 1
+        out.append(Generation(row["prompt"], completion, side, index, int(row.get("sample", sample)),
+                              row.get("new_tokens"), row.get("stop_reason"), row.get("reference")))
+    return out
+
+
+def write_jsonl(generations: list[Generation], path: str | Path) -> None:
+    """One JSON object per line."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        for g in generations:
+            f.write(json.dumps(g.as_dict(), ensure_ascii=False) + "\n")
+
+
+# ---- the user's text format ---------------------------------------------------------------
+
+_PROMPT = re.compile(r"^-{3}\s*prompt\s*#?\s*(\d+)\s*:?\s*-{3}\s*$", re.IGNORECASE)
+_GENERATION = re.compile(r"^-{3}\s*(?:g[ée]n[ée]ration|generation|completion)\s*#?\s*(\d+)\s*:?\s*-{3}\s*$",
+                         re.IGNORECASE)
+_SIDE = re.compile(r"^={3}\s*([\w][\w -]*?)\s*={3}\s*$")
+
+
+def _block(lines: list[str]) -> str:
+    """A block's text: the lines between two markers, without the blank lines that only
+    separate blocks."""
+    return "\n".join(lines).strip("\n")
+
+
+def read_text_format(text: str, source: str = "<generations>") -> list[Generation]:
+    """Generations from the user's ``--- Prompt N ---`` / ``--- Génération K ---`` text."""
+    out: list[Generation] = []
+    side = GIVEN
+    prompt: str | None = None
+    prompt_index = 0
+    current: list[str] | None = None   # the lines of the open block
+    kind: tuple | None = None          # ("prompt",) or ("generation", sample)
+
+    def close() -> None:
+        nonlocal prompt
+        if kind is None:
+            return
+        if kind[0] == "prompt":
+            prompt = _block(current)
+        else:
+            body = _block(current)
+            out.append(Generation(prompt, split_program(prompt, body), side, prompt_index, kind[1]))
+
+    # "\n" only: a carriage return inside a completion is part of what is judged
+    for number, line in enumerate(text.split("\n"), 1):
+        if m := _PROMPT.match(line):
+            close()
+            prompt_index, kind, current = int(m.group(1)) - 1, ("prompt",), []
+        elif m := _GENERATION.match(line):
+            close()
+            if prompt is None and kind != ("prompt",):
+                raise EvaluateError(f"{source}:{number}: a generation block before any `--- Prompt N ---` block")
+            kind, current = ("generation", int(m.group(1)) - 1), []
+        elif m := _SIDE.match(line):
+            close()
+            side, kind, prompt = m.group(1).strip(), None, None
+        elif current is not None:
+            current.append(line)
+    close()
+    if not out:
+        raise EvaluateError(f"{source}: no `--- Prompt N ---` / `--- Génération K ---` blocks found")
+    return out
+
+
+def write_text_format(generations: list[Generation], path: str | Path) -> None:
+    """The user's format, whole programs in the generation blocks; a ``=== side ===``
+    line before each side's blocks when there is more than one side."""
+    sides = list(dict.fromkeys(g.side for g in generations))
+    lines: list[str] = []
+    for side in sides:
+        if len(sides) > 1:
+            lines += [f"=== {side} ===", ""]
+        last = None
+        for g in (g for g in generations if g.side == side):
+            if g.prompt_index != last:
+                lines += [f"--- Prompt {g.prompt_index + 1} ---", g.prompt, ""]
+                last = g.prompt_index
+            lines += [f"--- Génération {g.sample + 1} ---", g.program, ""]
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("\n".join(lines))
+
+
+# ---- either -------------------------------------------------------------------------------
+
+
+def read_generations(path: str | Path) -> list[Generation]:
+    """Generations from a JSON Lines file or a file in the user's text format (told apart
+    by the extension ``.jsonl`` / ``.json``, else by a first ``{``)."""
+    path = Path(path)
+    try:
+        # newline="": keep carriage returns, the judges must see the bytes the model wrote
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise EvaluateError(f"{path}: no such generations file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise EvaluateError(f"{path}: cannot read the generations file: {e}") from None
+    if path.suffix in (".jsonl", ".json") or text.lstrip().startswith("{"):
+        generations = read_jsonl(text, str(path))
+    else:
+        generations = read_text_format(text, str(path))
+    if not generations:
+        raise EvaluateError(f"{path}: no generations")
+    return generations
+
+
+def write_generations(generations: list[Generation], path: str | Path) -> None:
+    """JSON Lines for a ``.jsonl`` / ``.json`` path, else the user's text format."""
+    if Path(path).suffix in (".jsonl", ".json"):
+        write_jsonl(generations, path)
+    else:
+        write_text_format(generations, path)

@@ -1,0 +1,224 @@
+"""Counting the records and writing them up: the summary (numbers, for JSON) and the
+Markdown report (the user's per-prompt table per side, the comparison, the judges).
+
+The per-prompt table keeps the user's columns and order (successes, fails, success
+rate, then the totals); a success is a complete program that the judge that counts
+(the Elm compiler) accepts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from statistics import mean
+
+from .judges import JUDGES, STATUSES
+from .project import KINDS
+
+SIDE_ORDER = ("unconstrained", "constrained")
+
+
+def sides_of(records: Sequence[dict]) -> list[str]:
+    """The sides present, the baseline first."""
+    present = list(dict.fromkeys(r["side"] for r in records))
+    return sorted(present, key=lambda s: (SIDE_ORDER.index(s) if s in SIDE_ORDER else len(SIDE_ORDER), present.index(s)))
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _per_prompt(records: list[dict]) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for r in records:
+        row = rows.setdefault(r["prompt_index"], {"prompt_index": r["prompt_index"], "prompt": r["prompt"], "tries": 0,
+                                                  "successes": 0, "prefix": 0, "invalid": 0, "degenerate": 0})
+        row["tries"] += 1
+        status = r["verdict"]["status"]
+        row["successes" if status == "valid" else status] += 1
+        row["degenerate"] += r["degenerate"]
+    out = []
+    for index in sorted(rows):
+        row = rows[index]
+        row["fails"] = row["tries"] - row["successes"]
+        row["success_rate"] = _rate(row["successes"], row["tries"])
+        out.append(row)
+    return out
+
+
+def summarize_side(records: list[dict]) -> dict:
+    """The counts of one side's records (see :func:`summarize`)."""
+    n = len(records)
+    statuses = Counter(r["verdict"]["status"] for r in records)
+    summary: dict = {
+        "completions": n,
+        **{s: statuses.get(s, 0) for s in STATUSES},
+        "success_rate": _rate(statuses.get("valid", 0), n),
+        "degenerate": sum(r["degenerate"] for r in records),
+        "valid_not_degenerate": sum(r["verdict"]["status"] == "valid" and not r["degenerate"] for r in records),
+        "all_judges_agree": sum(r["agree"] for r in records),
+        "stop_reasons": dict(Counter(r["stop_reason"] for r in records if r.get("stop_reason"))),
+        "mean_chars": round(mean(r["length"]["chars"] for r in records), 1) if records else 0.0,
+    }
+    tokens = [r["length"]["new_tokens"] for r in records if r["length"].get("new_tokens") is not None]
+    summary["mean_new_tokens"] = round(mean(tokens), 1) if tokens else None
+    judges: dict[str, dict] = {}
+    for name in JUDGES:
+        with_judge = [r for r in records if name in r["judges"]]
+        if not with_judge:
+            continue
+        row = {"valid": sum(r["judges"][name]["valid"] for r in with_judge)}
+        if name != "compiler":
+            both = [r for r in with_judge if "compiler" in r["judges"]]
+            if both:
+                row["agrees_with_compiler"] = sum(r["judges"][name]["valid"] == r["judges"]["compiler"]["valid"]
+                                                  for r in both)
+        judges[name] = row
+    summary["judges"] = judges
+    scored = [r["reference_scores"] for r in records if "reference_scores" in r]
+    if scored:
+        summary["reference"] = {"completions": len(scored), "exact_match": sum(s["exact_match"] for s in scored),
+                                "mean_edit_similarity": round(mean(s["edit_similarity"] for s in scored), 4)}
+    compiled = [r["compile"] for r in records if "compile" in r]
+    if compiled:
+        kinds = Counter(c["kind"] for c in compiled if not c["ok"])
+        summary["compile"] = {"ok": sum(c["ok"] for c in compiled), **{k: kinds.get(k, 0) for k in KINDS}}
+    summary["per_prompt"] = _per_prompt(records)
+    return summary
+
+
+def summarize(records: Sequence[dict]) -> dict[str, dict]:
+    """Per side: ``completions``, ``valid`` / ``prefix`` / ``invalid`` counts,
+    ``success_rate`` (%), ``degenerate``, ``valid_not_degenerate``, ``all_judges_agree``,
+    ``stop_reasons``, mean lengths, per-judge ``valid`` and ``agrees_with_compiler``,
+    ``reference`` (exact match, mean edit similarity) and ``compile`` (ok and counts by
+    error kind) when measured, and ``per_prompt`` rows (the user's table)."""
+    return {side: summarize_side([r for r in records if r["side"] == side]) for side in sides_of(records)}
+
+
+# ---- Markdown ---------------------------------------------------------------------------------
+
+
+def _cell(text: str, width: int = 48) -> str:
+    """A prompt as a table cell: one line, short, no pipe or backtick to break the table."""
+    flat = " ⏎ ".join(line.strip() for line in text.strip().splitlines())
+    flat = flat.replace("|", "\\|").replace("`", "'")
+    return "`" + (flat if len(flat) <= width else flat[:width - 1] + "…") + "`"
+
+
+def _count(part: int, whole: int) -> str:
+    return f"{part} / {whole} ({_rate(part, whole):.1f}%)"
+
+
+def per_prompt_table(side: dict) -> list[str]:
+    """The user's table for one side: a row per prompt, then the totals."""
+    lines = ["| # | prompt | tries | successes | fails | success rate | cut off (valid prefix) | invalid | degenerate |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in side["per_prompt"]:
+        lines.append(f"| {row['prompt_index'] + 1} | {_cell(row['prompt'])} | {row['tries']} | {row['successes']} | "
+                     f"{row['fails']} | {row['success_rate']:.2f}% | {row['prefix']} | {row['invalid']} | "
+                     f"{row['degenerate']} |")
+    n = side["completions"]
+    lines.append(f"| **total** | | **{n}** | **{side['valid']}** | **{n - side['valid']}** | "
+                 f"**{side['success_rate']:.2f}%** | {side['prefix']} | {side['invalid']} | {side['degenerate']} |")
+    return lines
+
+
+def comparison_table(summary: dict[str, dict]) -> list[str]:
+    """The sides side by side."""
+    sides = list(summary)
+    lines = ["| | " + " | ".join(sides) + " |", "|---|" + "---:|" * len(sides)]
+
+    def row(label: str, cell) -> None:
+        lines.append(f"| {label} | " + " | ".join(cell(summary[s]) for s in sides) + " |")
+
+    row("complete and valid (compiler)", lambda s: _count(s["valid"], s["completions"]))
+    row("cut off, valid prefix", lambda s: _count(s["prefix"], s["completions"]))
+    row("invalid", lambda s: _count(s["invalid"], s["completions"]))
+    row("valid and not degenerate", lambda s: _count(s["valid_not_degenerate"], s["completions"]))
+    row("degenerate repetition", lambda s: _count(s["degenerate"], s["completions"]))
+    row("all judges agree", lambda s: _count(s["all_judges_agree"], s["completions"]))
+    row("mean new tokens", lambda s: "–" if s["mean_new_tokens"] is None else f"{s['mean_new_tokens']:.1f}")
+    row("mean length (characters)", lambda s: f"{s['mean_chars']:.1f}")
+    if all("timing" in s for s in summary.values()):
+        row("generation time (s)", lambda s: f"{s['timing']['seconds']:.1f}")
+        row("tokens / s", lambda s: "–" if s["timing"]["tokens_per_s"] is None else f"{s['timing']['tokens_per_s']:.1f}")
+    row("stop reasons", lambda s: ", ".join(f"{k} {v}" for k, v in sorted(s["stop_reasons"].items())) or "–")
+    if any("reference" in s for s in summary.values()):
+        row("exact match (held-out)", lambda s: _count(s["reference"]["exact_match"], s["reference"]["completions"])
+            if "reference" in s else "–")
+        row("mean edit similarity (held-out)", lambda s: f"{s['reference']['mean_edit_similarity']:.3f}"
+            if "reference" in s else "–")
+    if any("compile" in s for s in summary.values()):
+        row("compiles in the project", lambda s: _count(s["compile"]["ok"], s["completions"]) if "compile" in s else "–")
+        for kind in KINDS:
+            row(f"&nbsp;&nbsp;{kind} errors", lambda s, k=kind: str(s["compile"][k]) if "compile" in s else "–")
+    return lines
+
+
+def judges_table(summary: dict[str, dict]) -> list[str]:
+    """Per side and judge: how many it found valid and how often it agrees with the compiler."""
+    lines = ["| side | judge | valid | agrees with the compiler |", "|---|---|---:|---:|"]
+    for side, s in summary.items():
+        for name, row in s["judges"].items():
+            agrees = "(reference)" if name == "compiler" else \
+                _count(row["agrees_with_compiler"], s["completions"]) if "agrees_with_compiler" in row else "–"
+            lines.append(f"| {side} | {name} | {_count(row['valid'], s['completions'])} | {agrees} |")
+    return lines
+
+
+def _verdict_word(v: dict) -> str:
+    if v.get("status"):
+        return v["status"]
+    return "valid" if v["valid"] else "invalid"
+
+
+def _where(v: dict) -> str:
+    if v.get("line") is None:
+        return ""
+    return f" {v['line']}:{v['column']}"
+
+
+def examples(records: Sequence[dict], limit: int = 10) -> list[str]:
+    """Tables of the first disagreements between judges and the first invalid completions."""
+    lines: list[str] = []
+    disagreements = [r for r in records if not r["agree"]]
+    if disagreements:
+        names = [n for n in JUDGES if any(n in r["judges"] for r in disagreements)]
+        lines += ["", f"### Judges disagree ({len(disagreements)}; first {min(limit, len(disagreements))})", "",
+                  "| side | prompt | # | " + " | ".join(names) + " |", "|---|---:|---:|" + "---|" * len(names)]
+        for r in disagreements[:limit]:
+            cells = [(_verdict_word(r['judges'][n]) + _where(r['judges'][n])) if n in r["judges"] else "–"
+                     for n in names]
+            lines.append(f"| {r['side']} | {r['prompt_index'] + 1} | {r['sample'] + 1} | " + " | ".join(cells) + " |")
+    invalid = [r for r in records if r["verdict"]["status"] == "invalid"]
+    if invalid:
+        lines += ["", f"### Invalid completions ({len(invalid)}; first {min(limit, len(invalid))})", "",
+                  "| side | prompt | # | where | error |", "|---|---:|---:|---|---|"]
+        for r in invalid[:limit]:
+            v = r["verdict"]
+            message = (v["message"] or "").replace("|", "\\|")
+            lines.append(f"| {r['side']} | {r['prompt_index'] + 1} | {r['sample'] + 1} | {_where(v).strip()} | {message} |")
+    return lines
+
+
+def markdown(records: Sequence[dict], summary: dict[str, dict], meta: dict, chart: str | None = None) -> str:
+    """The whole report: settings, the user's table per side, the comparison, the judges,
+    examples, and the chart when one was written (``chart`` is its path relative to the
+    report)."""
+    out = ["# Elm completion report", ""]
+    for key, value in meta.get("described", {}).items():
+        out.append(f"- {key}: {value}")
+    out += ["", "A success is a complete program that the Elm 0.19.1 compiler's parser accepts "
+            "(our grammar alone when the compiler is not installed); our grammar tells a cut-off "
+            "but valid prefix from an invalid completion. Degenerate: one piece of code repeated "
+            "back to back (4 times, or 3 times over 6 tokens or more), or glued into one word "
+            "(`ToServerToServerToServerToServer`)."]
+    for side, s in summary.items():
+        out += ["", f"## Per prompt: {side}", ""] + per_prompt_table(s)
+    out += ["", "## Comparison", ""] + comparison_table(summary)
+    out += ["", "## Judges", ""] + judges_table(summary)
+    out += examples(records)
+    if chart:
+        out += ["", f"![valid, cut off and invalid completions per side]({chart})"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,182 @@
+"""The evaluation as one call: prompts in, completions made (or read), judged, counted
+and written out.
+
+>>> from elmgrammar.evaluate.run import EvaluateOptions, run_evaluation     # doctest: +SKIP
+>>> result = run_evaluation(EvaluateOptions(model="path/to/model"))          # doctest: +SKIP
+>>> result.summary["constrained"]["success_rate"]                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .chart import write_chart
+from .errors import EvaluateError
+from .generate import Sampling, default_model_path, generate_side, load_model
+from .generations import Generation, read_generations, write_generations
+from .judges import Judges
+from .project import ElmProjectCompiler
+from .prompts import PromptItem, seed_prompt_items
+from .records import judge_generations
+from .report import markdown, summarize
+
+DEFAULT_OUT = "elmgrammar-report"
+SIDES = ("unconstrained", "constrained")
+
+
+@dataclass
+class EvaluateOptions:
+    """Everything an evaluation needs; the defaults are the main job (the embedded
+    default model, the user's seed prompts, both sides, the report in
+    ``./elmgrammar-report/``)."""
+
+    prompts: list[PromptItem] | None = None        # None: the seed prompts
+    prompt_source: str = "the user's 9 seed prompts"
+    model: str | None = None                      # None: the embedded default model
+    adapter: str | None = None
+    tokenizer: str | None = None
+    device: str = "auto"
+    per_prompt: int = 3
+    sampling: Sampling = field(default_factory=Sampling)
+    seed: int = 0
+    mode: str = "declarations"
+    sides: tuple[str, ...] = SIDES
+    batch_size: int = 4
+    generations_file: str | None = None           # re-judge these instead of generating
+    elm_project: str | None = None
+    elm_home: str | None = None
+    elm_prelude: str = ""
+    elm_format: bool = False
+    out_dir: str = DEFAULT_OUT
+    generation_output: str | None = None
+    summary_output: str | None = None
+    json_output: str | None = None
+    chart_output: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class Evaluation:
+    """The outcome: a record per completion, the summary per side, the settings, and
+    the files written (``{"json", "summary", "generations", "chart"}``)."""
+
+    records: list[dict]
+    summary: dict[str, dict]
+    meta: dict
+    paths: dict[str, Path]
+
+
+def _outputs(options: EvaluateOptions) -> dict[str, Path]:
+    out = Path(options.out_dir)
+    return {
+        "json": Path(options.json_output or out / "evaluation.json"),
+        "summary": Path(options.summary_output or out / "summary.md"),
+        "generations": Path(options.generation_output or out / "generations.txt"),
+        "chart": Path(options.chart_output or out / "chart.png"),
+    }
+
+
+def _check(options: EvaluateOptions) -> None:
+    if options.per_prompt < 1:
+        raise EvaluateError("--gen-per-prompt must be at least 1")
+    if not options.sampling.do_sample and options.per_prompt > 1:
+        raise EvaluateError("greedy search gives one completion per prompt: use --gen-per-prompt 1, or sample")
+    if options.sampling.max_new_tokens < 1:
+        raise EvaluateError("--max-new-tokens must be at least 1")
+    unknown = [s for s in options.sides if s not in SIDES]
+    if unknown or not options.sides:
+        raise EvaluateError(f"unknown side(s) {unknown}; choose from {', '.join(SIDES)}")
+
+
+def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[Generation], dict, str]:
+    model_name = options.model or default_model_path()
+    model, tokenizer = load_model(model_name, adapter=options.adapter, tokenizer=options.tokenizer,
+                                  device=options.device)
+    generations: list[Generation] = []
+    timings = {}
+    for side in options.sides:
+        made, timing = generate_side(model, tokenizer, items, constrained=side == "constrained",
+                                     per_prompt=options.per_prompt, sampling=options.sampling, seed=options.seed,
+                                     mode=options.mode, batch_size=options.batch_size, progress=options.progress)
+        generations += made
+        timings[side] = timing.as_dict()
+    return generations, timings, f"{model_name}" + (f" + adapter {options.adapter}" if options.adapter else "") + \
+        f" on {model.device}"
+
+
+def run_evaluation(options: EvaluateOptions) -> Evaluation:
+    """Run the evaluation and write its files (see :class:`EvaluateOptions`)."""
+    _check(options)
+    started = time.perf_counter()
+    paths = _outputs(options)
+    # Judges and the project first: a missing tool or a bad project fails before the
+    # minutes of generation, not after.
+    project = ElmProjectCompiler(options.elm_project, elm_home=options.elm_home, prelude=options.elm_prelude) \
+        if options.elm_project else nullcontext()
+    with Judges(elm_format=options.elm_format, mode=options.mode) as judges, project:
+        if options.generations_file:
+            generations = read_generations(options.generations_file)
+            timings: dict = {}
+            source = f"completions read from {options.generations_file}"
+            prompt_text = f"{len({g.prompt_index for g in generations})} prompt(s) in the file"
+        else:
+            items = options.prompts if options.prompts is not None else seed_prompt_items()
+            generations, timings, source = _generate(options, items)
+            prompt_text = f"{len(items)} ({options.prompt_source})"
+        records = judge_generations(generations, judges, project if options.elm_project else None,
+                                    progress=options.progress)
+        judge_names, missing = judges.names, dict(judges.missing)
+    summary = summarize(records)
+    for side, timing in timings.items():
+        if side in summary:
+            summary[side]["timing"] = timing
+    meta = _meta(options, source, prompt_text, judge_names, missing, time.perf_counter() - started)
+    _write(records, summary, meta, paths, generations, write_generation_file=not options.generations_file)
+    return Evaluation(records, summary, meta, paths)
+
+
+def _meta(options: EvaluateOptions, source: str, prompts: str, judges: list[str], missing: dict, seconds: float) -> dict:
+    s = options.sampling
+    sampling = (f"sampling, temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}"
+                if s.do_sample else "greedy search")
+    described = {"model": f"`{source}`", "prompts": prompts}
+    if not options.generations_file:
+        described.update({
+            "completions per prompt": str(options.per_prompt),
+            "decoding": f"{sampling}, at most {s.max_new_tokens} new tokens, seed {options.seed}",
+            "sides": ", ".join(options.sides),
+        })
+    described["judges"] = ", ".join(judges) + (f" (left out: {', '.join(missing)})" if missing else "")
+    if options.elm_project:
+        described["compile check"] = f"inside the Elm project `{options.elm_project}`"
+    described["run"] = f"{seconds:.1f} s on {platform.machine()} ({os.cpu_count()} CPUs), {time.strftime('%Y-%m-%d %H:%M')}"
+    return {"described": described, "sampling": s.as_dict(), "per_prompt": options.per_prompt, "seed": options.seed,
+            "mode": options.mode, "judges": judges, "judges_missing": missing, "seconds": round(seconds, 2),
+            "generations_file": options.generations_file, "model": options.model, "adapter": options.adapter}
+
+
+def _write(records: list[dict], summary: dict, meta: dict, paths: dict[str, Path], generations: list[Generation],
+           write_generation_file: bool) -> None:
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    chart = None
+    try:
+        chart = write_chart(summary, paths["chart"])
+    except EvaluateError as e:
+        print(f"elmgrammar evaluate: no chart: {e}", file=sys.stderr)
+        del paths["chart"]
+    if write_generation_file:
+        write_generations(generations, paths["generations"])
+    else:
+        del paths["generations"]
+    relative = os.path.relpath(chart, paths["summary"].parent) if chart else None
+    paths["summary"].write_text(markdown(records, summary, meta, relative), encoding="utf-8")
+    paths["json"].write_text(json.dumps({"meta": meta, "summary": summary, "completions": records}, indent=1,
+                                        ensure_ascii=False) + "\n", encoding="utf-8")
