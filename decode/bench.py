@@ -13,10 +13,16 @@ from .replay import replay_ids, summary
 from .vocab import load_tokenizer, vocab_from_tokenizer
 
 
-def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int = 1) -> dict:
+def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int = 1,
+               baselines: Sequence[str] = ()) -> dict:
     """Teacher-force the files and time, per position, the exact full mask and the
     lazy path (the true token judged first); also the per-tokenizer precomputation
-    (built afresh, not from the cache)."""
+    (built afresh, not from the cache).
+
+    ``baselines``: other engines (``"llguidance"``, ``"xgrammar"``; see
+    ``decode/baselines.py``) timed on the same files in the same run, with a
+    context-free approximation of Elm; one that is not installed is listed as
+    skipped."""
     tokenizer = load_tokenizer(tokenizer_dir)
     vocab = vocab_from_tokenizer(tokenizer)
     start = time.perf_counter()
@@ -35,7 +41,22 @@ def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int
         eos_ok &= result.eos_ok
     return {"files": len(paths), "positions": positions, "rejected": rejected, "eos_ok": eos_ok,
             "vocabulary": len(vocab), "precompute_s": round(precompute, 3),
-            "full_ms": summary(full), "lazy_ms": summary(lazy)}
+            "full_ms": summary(full), "lazy_ms": summary(lazy),
+            "baselines": {name: _bench_baseline(name, tokenizer, paths) for name in baselines}}
+
+
+def _bench_baseline(name: str, tokenizer, paths: Sequence[Path]) -> dict:
+    from .baselines import BASELINES, available
+
+    if not available(name):
+        return {"skipped": "unknown engine" if name not in BASELINES else f"{name} is not installed"}
+    times_fn, kwargs = BASELINES[name]
+    run = times_fn(tokenizer, paths, **kwargs)
+    return {"version": run.version, "files": run.files, "accepted": run.accepted,
+            "positions": run.positions, "every": run.every, "timed": len(run.times),
+            "rejected": [{"path": p, "position": k, "token": t} for p, k, t in run.rejected],
+            "budget_s": run.budget_s, "out_of_time": [{"path": p, "positions": k} for p, k in run.out_of_time],
+            "setup_s": round(run.setup_s, 3), "mask_ms": summary(run.times)}
 
 
 def format_mask(result: dict) -> str:
@@ -49,8 +70,29 @@ def format_mask(result: dict) -> str:
         s = result[f"{name}_ms"]
         lines.append(f"{name:<10} " + " ".join(f"{s.get(k, 0):>9.3f}" for k in ("median", "p90", "p99", "max", "mean")))
     full, lazy = result["full_ms"].get("mean"), result["lazy_ms"].get("mean")
+    baselines = result.get("baselines") or {}
+    notes = []
+    for name, b in baselines.items():
+        if "skipped" in b:
+            notes.append(f"{name}: skipped ({b['skipped']})")
+            continue
+        s = b["mask_ms"]
+        mean = s.get("mean")
+        ratios = (f"   ours/{name} mean: full {full / mean:.3g}x, lazy {lazy / mean:.3g}x"
+                  if full and lazy and mean else "")
+        lines.append(f"{name:<10} " + " ".join(f"{s.get(k, 0):>9.3f}" for k in ("median", "p90", "p99", "max", "mean"))
+                     + ratios)
+        stride = "every position" if b["every"] == 1 else f"every {b['every']}th position"
+        notes.append(f"{name} {b['version']}: Elm CFG approximation without layout (decode/elm_cfg.lark); "
+                     f"{b['accepted']}/{b['files']} files accepted to the end, {len(b['rejected'])} stopped at a "
+                     f"refused true token"
+                     + (f", {len(b['out_of_time'])} stopped at the {b['budget_s']:g} s per-file budget"
+                        if b.get("budget_s") is not None else "")
+                     + f"; {b['positions']:,} positions replayed, {b['timed']:,} masks timed ({stride}); "
+                     f"setup {b['setup_s']:.2f} s")
     if full and lazy:
         lines.append(f"\nthe lazy path is {full / lazy:.0f}x cheaper than the full mask on average")
+    lines += notes
     return "\n".join(lines)
 
 

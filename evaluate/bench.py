@@ -180,10 +180,11 @@ def format_table(rows: list[dict]) -> str:
 
 def add_subcommand(sub) -> None:
     """Register ``elmgrammar bench`` (with ``bench parse``) on the CLI's subparsers."""
-    bench = sub.add_parser("bench", help="benchmarks: parse, corpus, mask, generate",
+    bench = sub.add_parser("bench", help="benchmarks: parse, corpus, mask, generate, evaluate",
                            description="Benchmarks that print a table: parse (parsers side by side), corpus "
                                        "(filter + units), mask (constrained decoding per token), generate "
-                                       "(tokens/s constrained vs unconstrained).")
+                                       "(tokens/s constrained vs unconstrained), evaluate (seconds per "
+                                       "completion judged, per judge).")
     what = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
     p = what.add_parser("parse", help="parsing speed: ours vs tree-sitter, the compiler and elm-format",
                         description="Parse the same Elm files with our parser, tree-sitter-elm, the Elm "
@@ -215,6 +216,9 @@ def add_subcommand(sub) -> None:
     m.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
     m.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer folder (e.g. StarCoder2's)")
     m.add_argument("--full-every", type=int, default=1, metavar="N", help="full mask every N positions (default 1)")
+    m.add_argument("--baselines", default=None, metavar="LIST",
+                   help="other engines timed on the same files with a context-free approximation of Elm, "
+                        "comma-separated from llguidance,xgrammar, or 'none' (default: those installed)")
     m.add_argument("--json", action="store_true", help="print the result as JSON")
     m.set_defaults(run=lambda args: _cmd_mask(args, m))
 
@@ -229,6 +233,20 @@ def add_subcommand(sub) -> None:
     g.add_argument("--batch-sizes", default="1,8", metavar="LIST")
     g.add_argument("--json", action="store_true", help="print the rows as JSON")
     g.set_defaults(run=_cmd_generate)
+
+    e = what.add_parser("evaluate", help="evaluation: seconds per completion judged, per judge",
+                        description="Judge the same completions with each judge of `elmgrammar evaluate` (our "
+                                    "grammar, the compiler, tree-sitter, elm-format, the compile check in an Elm "
+                                    "project, the measures) and print the time per completion. The completions "
+                                    "are real bodies, cut-off bodies and mutants from Elm files, or --generations.")
+    e.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories to make completions from")
+    e.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
+    e.add_argument("--generations", metavar="FILE", help="judge these completions (JSON Lines or the user's text format)")
+    e.add_argument("--count", type=int, default=150, metavar="N", help="completions to make (default 150)")
+    e.add_argument("--judges", default="ours,compiler,tree-sitter,elm-format,project,measures", metavar="LIST",
+                   help="comma-separated (default: all)")
+    e.add_argument("--json", action="store_true", help="print the rows as JSON")
+    e.set_defaults(run=lambda args: _cmd_evaluate(args, e))
 
 
 def _paths(args, parser) -> list:
@@ -248,9 +266,17 @@ def _cmd_corpus(args: argparse.Namespace, parser) -> int:
 
 
 def _cmd_mask(args: argparse.Namespace, parser) -> int:
+    from elmgrammar.decode.baselines import BASELINES, available
     from elmgrammar.decode.bench import bench_mask, format_mask
 
-    result = bench_mask(args.tokenizer, _paths(args, parser), full_every=args.full_every)
+    if args.baselines is None:
+        baselines = [name for name in BASELINES if available(name)]
+    else:
+        baselines = [b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none"]
+        unknown = [b for b in baselines if b not in BASELINES]
+        if unknown:
+            parser.error(f"unknown baseline(s) {', '.join(unknown)}; choose from {','.join(BASELINES)} or none")
+    result = bench_mask(args.tokenizer, _paths(args, parser), full_every=args.full_every, baselines=baselines)
     print(json.dumps(result) if args.json else format_mask(result))
     return 0
 
@@ -263,6 +289,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     rows = bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
                           layers=args.layers, hidden=args.hidden)
     print(json.dumps(rows) if args.json else format_generate(rows))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from elmgrammar.evaluate.bench_judges import BENCH_JUDGES as EVALUATE_JUDGES
+    from elmgrammar.evaluate.bench_judges import bench_evaluate, completions_from_files, format_evaluate
+    from elmgrammar.evaluate.errors import EvaluateError
+    from elmgrammar.evaluate.generations import read_generations
+
+    judges = [j.strip() for j in args.judges.split(",") if j.strip()]
+    unknown = [j for j in judges if j not in EVALUATE_JUDGES]
+    if unknown or not judges:
+        parser.error(f"unknown judge(s) {', '.join(unknown) or '(none)'}; choose from {','.join(EVALUATE_JUDGES)}")
+    if args.generations:
+        try:
+            generations = read_generations(args.generations)
+        except EvaluateError as e:
+            parser.error(str(e))
+    else:
+        generations = completions_from_files(_paths(args, parser), count=args.count)
+        if not generations:
+            parser.error("no value declarations found in the given files")
+    rows = bench_evaluate(generations, judges)
+    print(json.dumps(rows) if args.json else format_evaluate(rows))
     return 0
 
 
