@@ -96,50 +96,108 @@ def format_mask(result: dict) -> str:
     return "\n".join(lines)
 
 
+DECODINGS = {
+    # name: (generate kwargs, the processor's strategy)
+    "greedy": ({"do_sample": False}, "lazy"),
+    "top-p": ({"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}, "full"),
+}
+
+
 def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: int = 32,
-                   batch_sizes: Sequence[int] = (1, 8), layers: int = 2, hidden: int = 64,
-                   repeat: int = 3) -> list[dict]:
-    """Tokens/s of greedy generation with a random StarCoder2 (the shared config,
-    shrunk), unconstrained and constrained, side by side, per batch size (best of
-    ``repeat`` runs after a warm-up). The unit stop is off so that both sides
-    generate the same number of tokens."""
+                   batch_sizes: Sequence[int] = (1, 8), layers: int | None = 2, hidden: int | None = 64,
+                   repeat: int = 3, device: str = "auto", dtype: str | None = None,
+                   decodings: Sequence[str] = ("greedy",), on_row=None) -> list[dict]:
+    """Tokens/s of generation with a random StarCoder2 (the architecture of
+    ``config_dir``, shrunk to ``layers`` x ``hidden`` unless those are None),
+    unconstrained and constrained side by side, per decoding and batch size (best
+    of ``repeat`` runs after a warm-up). Greedy uses the lazy path, top-p sampling
+    the full mask. Both sides generate exactly ``new_tokens`` tokens (EOS is held
+    off and the unit stop is not used), so the rows compare like with like.
+    ``mask_ms`` is the processor's own time per step (CPU, all rows together).
+    ``on_row`` is called with each row as soon as it is measured."""
     import torch
 
     from .processor import ElmGrammarLogitsProcessor
     from .tiny import tiny_starcoder2
 
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
     tokenizer = load_tokenizer(config_dir)
-    model = tiny_starcoder2(config_dir, layers=layers, hidden=hidden)
+    model = tiny_starcoder2(config_dir, layers=layers, hidden=hidden, device=device, dtype=dtype)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     vocab = vocab_from_tokenizer(tokenizer)
     masker = FastMasker(vocab)
+
+    def synchronize() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     rows = []
-    for batch_size in batch_sizes:
-        batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
-        inputs = tokenizer(batch_prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        row = {"batch": batch_size, "new_tokens": new_tokens}
-        for constrained in (False, True):
-            best = float("inf")
-            for attempt in range(repeat + 1):  # the first run warms up, the best of the rest counts
-                processors = [ElmGrammarLogitsProcessor(tokenizer, batch_prompts, vocab=vocab, masker=masker,
-                                                        top_k=1)] if constrained else []
-                start = time.perf_counter()
-                with torch.no_grad():
-                    model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
-                                   min_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-                if attempt:
-                    best = min(best, time.perf_counter() - start)
-            row["constrained" if constrained else "unconstrained"] = round(batch_size * new_tokens / best, 1)
-        row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
-        rows.append(row)
+    for decoding in decodings:
+        kwargs, strategy = DECODINGS[decoding]
+        for batch_size in batch_sizes:
+            batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
+            inputs = tokenizer(batch_prompts, return_tensors="pt", padding=True,
+                               add_special_tokens=False).to(device)
+            row = {"decoding": decoding, "strategy": strategy, "batch": batch_size, "new_tokens": new_tokens,
+                   "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+                   "params": sum(p.numel() for p in model.parameters()), "dtype": dtype}
+            for constrained in (False, True):
+                best, mask_s = float("inf"), 0.0
+                for attempt in range(repeat + 1):  # the first run warms up, the best of the rest counts
+                    processors = [_TimedProcessor(ElmGrammarLogitsProcessor(
+                        tokenizer, batch_prompts, vocab=vocab, masker=masker, strategy=strategy,
+                        top_k=1 if strategy == "lazy" else None))] if constrained else []
+                    torch.manual_seed(attempt)
+                    synchronize()
+                    start = time.perf_counter()
+                    with torch.no_grad():
+                        model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
+                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **kwargs)
+                    synchronize()
+                    elapsed = time.perf_counter() - start
+                    if attempt and elapsed < best:
+                        best = elapsed
+                        mask_s = processors[0].seconds if processors else 0.0
+                key = "constrained" if constrained else "unconstrained"
+                row[key] = round(batch_size * new_tokens / best, 1)
+                if constrained:
+                    row["mask_ms"] = round(1000 * mask_s / new_tokens, 3)
+            row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
     return rows
 
 
-def format_generate(rows: list[dict]) -> str:
-    """The generation benchmark as a table."""
-    lines = [f"{'batch':>5} {'unconstrained tok/s':>20} {'constrained tok/s':>18} {'ratio':>7}"]
-    for r in rows:
-        lines.append(f"{r['batch']:>5} {r['unconstrained']:>20,.1f} {r['constrained']:>18,.1f} {r['ratio']:>7.3f}")
+class _TimedProcessor:
+    """Wraps a logits processor and adds up the time spent in it (the GPU is
+    synchronised by the processor itself: it reads the candidates back)."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.seconds = inner, 0.0
+
+    def __call__(self, input_ids, scores):
+        start = time.perf_counter()
+        out = self.inner(input_ids, scores)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def format_generate(rows: list[dict], header: bool = True, body: bool = True) -> str:
+    """The generation benchmark as a table (its header, its rows, or both)."""
+    lines = []
+    if header and rows:
+        r = rows[0]
+        lines.append(f"random StarCoder2, {r['params'] / 1e6:,.1f} M parameters, {r['dtype']}, on {r['device']}; "
+                     f"{r['new_tokens']} new tokens per row")
+        lines.append(f"{'decoding':<8} {'mask':<5} {'batch':>5} {'unconstrained tok/s':>20} "
+                     f"{'constrained tok/s':>18} {'ratio':>7} {'mask ms/step':>13}")
+    if body:
+        for r in rows:
+            lines.append(f"{r['decoding']:<8} {r['strategy']:<5} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
+                         f"{r['constrained']:>18,.1f} {r['ratio']:>7.3f} {r['mask_ms']:>13.3f}")
     return "\n".join(lines)

@@ -50,19 +50,33 @@ class FastMasker(Masker):
 
     def full_mask(self, state: ElmParseState) -> np.ndarray:
         """Exactly ``Masker.full_mask(state)``, in a fraction of the time."""
-        mask = np.zeros(self.size, dtype=bool)
+        ix = self.index
         self.fallbacks = 0
         if not state.viable:
+            return np.zeros(self.size, dtype=bool)
+        if state.decoder.getstate()[0]:
+            # the next piece must finish the character: only pieces that begin with
+            # a continuation byte can
+            mask = np.zeros(self.size, dtype=bool)
+            for i in np.flatnonzero(ix.continues_char):
+                mask[i] = self.allowed(state, int(i))
+            self.fallbacks = int(ix.continues_char.sum())
             return mask
-        individual = np.zeros(self.size, dtype=bool)
-        if state.decoder.getstate()[0] or infix_pending(state):
-            individual[:] = True
+        # entries of the index: the vocabulary, then the virtual ones (other
+        # completions of a piece's unfinished character)
+        mask = np.zeros(ix.size, dtype=bool)
+        individual = np.zeros(ix.size, dtype=bool)
+        if infix_pending(state):
+            individual[:self.size] = True
         else:
             self._classes(state, mask, individual)
         individual &= ~mask
         for i in np.flatnonzero(individual):
-            mask[i] = self.allowed(state, int(i))
+            mask[i] = self.allowed(state, int(i)) if i < self.size else state.allows(ix.texts[i])
         self.fallbacks = int(individual.sum())
+        if len(ix.virtual_of):
+            np.logical_or.at(mask, ix.virtual_of, mask[self.size:])
+        mask = mask[:self.size]
         if self.vocab.eos_id is not None:
             mask[self.vocab.eos_id] = state.is_complete()
         for i in self.vocab.special_ids:
@@ -78,7 +92,7 @@ class FastMasker(Masker):
         p = lexer.pending
         dec = ix.decodable
         if not p:
-            self._judge(state, state, "boundary", np.ones(self.size, dtype=bool) & dec, mask, individual)
+            self._judge(state, state, "boundary", np.ones(self.index.size, dtype=bool) & dec, mask, individual)
             return
         head = p[0]
         if p.startswith("--"):
@@ -201,7 +215,7 @@ class FastMasker(Masker):
         closes = np.flatnonzero(dec & ix.has["'"] & ~escaped)
         good = [i for i in closes.tolist() if one_char(body + ix.texts[i][:ix.first_apostrophe[i]])]
         if good:
-            selection = np.zeros(self.size, dtype=bool)
+            selection = np.zeros(self.index.size, dtype=bool)
             selection[good] = True
             closed = state.copy()
             if closed.advance("x'" if body == "" else "'"):
@@ -248,7 +262,7 @@ class FastMasker(Masker):
         name_matters = awaited is not None and self._pending_as(state, awaited) != plain
         if name_matters:
             words.append(awaited)
-        spelled = np.zeros(self.size, dtype=bool)
+        spelled = np.zeros(self.index.size, dtype=bool)
         for w in words:
             for j in range(len(p) + 1, len(w) + 1):
                 ids = ix.runs.get(w[len(p):j])
@@ -303,7 +317,7 @@ class FastMasker(Masker):
         dec = ix.decodable
         run = ix.cont["symbol"]
         symbols = dec & ix.first_symbol
-        dotdot = np.zeros(self.size, dtype=bool)
+        dotdot = np.zeros(self.index.size, dtype=bool)
         if "." in ix.symbol_runs:
             dotdot[ix.symbol_runs["."]] = True
         for group, letter in ((symbols & ~dotdot, "!"), (symbols & dotdot, ".")):
@@ -349,7 +363,7 @@ class FastMasker(Masker):
         run = ix.cont["symbol"]
         # spellings whose type is not OP (`-` + `>`, `.` + `.`), or that open a
         # comment (`-` + `-`): one by one
-        special = np.zeros(self.size, dtype=bool)
+        special = np.zeros(self.index.size, dtype=bool)
         for word in (*RESERVED, "--"):
             for j in range(len(p) + 1, len(word) + 1):
                 if word[:len(p)] == p:

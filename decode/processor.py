@@ -67,7 +67,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # Blank lines are always valid Elm, so a weak model can emit them forever;
         # elm-format never writes more than two in a row: neither may the model.
         self.max_blank_lines = max_blank_lines
-        self._newline_first = np.array([bool(p) and p.lstrip(b" \r").startswith(b"\n") for p in self.vocab.pieces])
+        self._newline_first = self.vocab.newline_first
 
     def _blank_capped(self, row: _Row) -> bool:
         """Has this row's text reached the limit of consecutive blank lines?"""
@@ -116,11 +116,12 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                 if self._blank_capped(row):
                     allowed &= ~self._newline_first[:width]
                 keep.append(np.flatnonzero(allowed).tolist())
+        dead = []
         for r, row in enumerate(states):
             if not keep[r]:
                 self.dead_ends += 1
                 row.dead_end = True
-                keep[r] = [self.eos_id] if self.eos_id is not None else []
+                dead.append(r)
         # one scatter on the scores' device: everything else becomes -inf
         row_index = torch.tensor([r for r, chosen in enumerate(keep) for _ in chosen], dtype=torch.long)
         col_index = torch.tensor([c for chosen in keep for c in chosen], dtype=torch.long)
@@ -128,6 +129,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if len(col_index):
             row_index, col_index = row_index.to(scores.device), col_index.to(scores.device)
             out[row_index, col_index] = scores[row_index, col_index]
+        if dead and self.eos_id is not None:
+            # EOS, finite even where an earlier processor (min_new_tokens) masked it,
+            # so that sampling never sees a row of -inf and the row ends cleanly
+            out[torch.tensor(dead, device=scores.device), self.eos_id] = 0.0
         return out
 
     def _lazy(self, states: list[_Row], scores: torch.FloatTensor, width: int) -> list[list[int]]:

@@ -17,6 +17,9 @@ False
 from __future__ import annotations
 
 import codecs
+import itertools
+import re
+from functools import lru_cache
 
 from lark import Token
 
@@ -28,9 +31,29 @@ from .recognizer import Recognizer
 
 MODES = ("module", "declarations", "expression")
 
-# One completion of a partial UTF-8 character per lead byte, all letters (so
-# that they may continue a name, and go anywhere inside strings and comments).
-_STAND_INS = {2: "é", 3: "中", 4: "\U0001D400"}
+_WORD = re.compile(r"\w")
+
+
+@lru_cache(maxsize=None)
+def utf8_completions(pending: bytes) -> tuple[str, ...]:
+    """One character per lexical class among the characters whose UTF-8 encoding
+    starts with ``pending`` (the bytes of an unfinished character), lowest code
+    point first. The lexer only asks of a non-ASCII character whether it is a word
+    character (and the str predicates below), so the bytes are a viable prefix
+    iff one of these completions is. ``\xe2\x9c`` only completes to symbols
+    (dingbats), which cannot continue a name: judging it by any letter would let
+    the model into a dead end."""
+    width = 2 if pending[0] < 0xE0 else 3 if pending[0] < 0xF0 else 4
+    found: dict[tuple, str] = {}
+    for tail in itertools.product(range(0x80, 0xC0), repeat=width - len(pending)):
+        try:
+            c = (pending + bytes(tail)).decode("utf-8")
+        except UnicodeDecodeError:  # overlong forms, surrogates, beyond U+10FFFF
+            continue
+        key = (_WORD.match(c) is not None, c.isalpha(), c.isupper(), c.islower(), c.isdigit(),
+               c.isnumeric(), c.isspace(), c.isprintable())
+        found.setdefault(key, c)
+    return tuple(found.values())
 
 
 class ItemRules:
@@ -191,9 +214,8 @@ class ElmParseState:
             return False
         pending_bytes = self.decoder.getstate()[0]
         if pending_bytes:
-            # viable if some completion of the character is: try a letter
-            width = 2 if pending_bytes[0] < 0xE0 else 3 if pending_bytes[0] < 0xF0 else 4
-            if not self.copy_text_free().advance(_STAND_INS[width]):
+            # viable iff some completion of the character is (one per lexical class)
+            if not any(self.copy_text_free().advance(c) for c in utf8_completions(pending_bytes)):
                 self.error = "no character completes these bytes validly"
                 return False
         return True

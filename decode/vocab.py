@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 
@@ -42,6 +42,14 @@ class Vocab:
 
     def __len__(self) -> int:
         return len(self.pieces)
+
+    @cached_property
+    def newline_first(self):
+        """A numpy bool array: the tokens whose text starts a new line (after
+        spaces), computed once per vocabulary rather than per generation."""
+        import numpy as np
+
+        return np.array([bool(p) and p.lstrip(b" \r").startswith(b"\n") for p in self.pieces])
 
 
 def vocab_from_tokenizer(tokenizer) -> Vocab:

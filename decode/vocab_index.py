@@ -22,7 +22,7 @@ import numpy as np
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import Lexer
 
-from .state import _STAND_INS
+from .state import utf8_completions
 from .vocab import Vocab
 
 _WS = re.compile(r"[ \r\n]*")
@@ -47,11 +47,24 @@ class VocabIndex:
 
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
-        # The text each entry appends. A piece that ends inside a UTF-8 character
-        # is judged as its complete characters plus the letter that stands in for
-        # the unfinished one, exactly as ElmParseState.advance_bytes judges it.
-        self.texts: list[str | None] = [_effective_text(piece) for piece in vocab.pieces]
+        # The text each entry appends. A piece that ends inside a UTF-8 character is
+        # allowed iff one completion of that character is (ElmParseState.advance_bytes):
+        # the entry stands for its first completion (one per lexical class), and
+        # virtual entries after the vocabulary for the others; the mask of a piece
+        # is the OR of its entries (``virtual_of``: the piece of each virtual entry).
+        self.vocab_size = len(vocab.pieces)
+        texts: list[str | None] = []
+        virtual: list[tuple[int, str]] = []
+        for i, piece in enumerate(vocab.pieces):
+            variants = _effective_texts(piece)
+            texts.append(variants[0] if variants else None)
+            virtual += [(i, t) for t in variants[1:]]
+        self.texts = texts + [t for _, t in virtual]
+        self.virtual_of = np.array([i for i, _ in virtual], dtype=np.int64)
+        self.size = len(self.texts)
         self.decodable = np.array([t is not None for t in self.texts])
+        # after an unfinished character, only pieces that begin with a continuation byte
+        self.continues_char = np.array([bool(p) and 0x80 <= p[0] < 0xC0 for p in vocab.pieces])
         self.classes: list[tuple] = []
         self._class_ids: dict[tuple, int] = {}
         self._suffix_class: dict[str, int] = {}
@@ -134,23 +147,22 @@ class VocabIndex:
         return found
 
 
-def _effective_text(piece: bytes | None) -> str | None:
-    """The text a piece appends in a state with no unfinished character: None for
-    special tokens and for pieces that cannot follow a complete character."""
+def _effective_texts(piece: bytes | None) -> list[str]:
+    """The texts a piece may append in a state with no unfinished character: none
+    for special tokens and for pieces that cannot follow a complete character; one
+    per lexical class of completion for a piece that ends inside a character."""
     if not piece:
-        return None
+        return []
     try:
-        return piece.decode("utf-8")
+        return [piece.decode("utf-8")]
     except UnicodeDecodeError:
         pass
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         text = decoder.decode(piece)
     except UnicodeDecodeError:
-        return None
-    pending = decoder.getstate()[0]
-    width = 2 if pending[0] < 0xE0 else 3 if pending[0] < 0xF0 else 4
-    return text + _STAND_INS[width]
+        return []
+    return [text + c for c in utf8_completions(decoder.getstate()[0])]
 
 
 def _classify(s: str) -> tuple:
@@ -205,7 +217,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 5  # bump when VocabIndex or the classes change
+INDEX_VERSION = 6  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:
@@ -214,7 +226,8 @@ def index_key(vocab: Vocab) -> str:
     from importlib.resources import files
 
     sources = b"".join(files("elmgrammar").joinpath(name).read_bytes() for name in ("elm.lark", "lexer.py"))
-    sources += Path(__file__).read_bytes() + str(INDEX_VERSION).encode()
+    sources += Path(__file__).read_bytes() + Path(__file__).with_name("state.py").read_bytes()
+    sources += str(INDEX_VERSION).encode()
     return f"{vocab.digest}-{hashlib.sha256(sources).hexdigest()[:12]}"
 
 

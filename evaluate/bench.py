@@ -223,15 +223,23 @@ def add_subcommand(sub) -> None:
     m.set_defaults(run=lambda args: _cmd_mask(args, m))
 
     g = what.add_parser("generate", help="constrained decoding: tokens/s constrained vs unconstrained",
-                        description="Greedy generation with a random StarCoder2 (the architecture of --config, "
-                                    "shrunk to --layers layers) on the user's prompts, unconstrained and "
-                                    "constrained side by side, at batch 1 and 8.")
+                        description="Generation with a random StarCoder2 (the architecture of --config, shrunk "
+                                    "to --layers x --hidden unless --full-size) on the user's prompts, "
+                                    "unconstrained and constrained side by side, per decoding (greedy: the lazy "
+                                    "path; top-p: the full mask) and batch size. On a GPU: --full-size.")
     g.add_argument("--config", required=True, metavar="DIR", help="folder with config.json and the tokenizer")
-    g.add_argument("--layers", type=int, default=2)
-    g.add_argument("--hidden", type=int, default=64)
-    g.add_argument("--new-tokens", type=int, default=32)
-    g.add_argument("--batch-sizes", default="1,8", metavar="LIST")
-    g.add_argument("--json", action="store_true", help="print the rows as JSON")
+    g.add_argument("--layers", type=int, default=2, help="layers of the shrunk model (default 2)")
+    g.add_argument("--hidden", type=int, default=64, help="width of the shrunk model (default 64)")
+    g.add_argument("--full-size", action="store_true", help="the config's own size (3b for StarCoder2-3b)")
+    g.add_argument("--new-tokens", type=int, default=32, help="tokens generated per row (default 32)")
+    g.add_argument("--batch-sizes", default="1,8", metavar="LIST", help="comma-separated (default 1,8)")
+    g.add_argument("--decodings", default="greedy", metavar="LIST",
+                   help="comma-separated from greedy (lazy path), top-p (full mask); default greedy")
+    g.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs after a warm-up (best counts)")
+    g.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when there is one)")
+    g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                   help="default bfloat16 on a GPU, float32 on the CPU")
+    g.add_argument("--json", action="store_true", help="print each row as a line of JSON")
     g.set_defaults(run=_cmd_generate)
 
     e = what.add_parser("evaluate", help="evaluation: seconds per completion judged, per judge",
@@ -282,13 +290,30 @@ def _cmd_mask(args: argparse.Namespace, parser) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from elmgrammar.decode.bench import bench_generate, format_generate
+    from elmgrammar.decode.bench import DECODINGS, bench_generate, format_generate
     from elmgrammar.evaluate.prompts import seed_prompts
 
-    sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
-    rows = bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
-                          layers=args.layers, hidden=args.hidden)
-    print(json.dumps(rows) if args.json else format_generate(rows))
+    try:
+        sizes = [int(x) for x in args.batch_sizes.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"elmgrammar bench generate: --batch-sizes must be integers, got {args.batch_sizes!r}")
+    decodings = [d.strip() for d in args.decodings.split(",") if d.strip()]
+    unknown = [d for d in decodings if d not in DECODINGS]
+    if unknown or not decodings or not sizes:
+        raise SystemExit(f"elmgrammar bench generate: choose --decodings from {','.join(DECODINGS)} "
+                         "and at least one batch size")
+    layers, hidden = (None, None) if args.full_size else (args.layers, args.hidden)
+
+    printed: list[dict] = []
+
+    def show(row: dict) -> None:
+        # each row as soon as it is measured: a long GPU run loses nothing if cut short
+        print(json.dumps(row) if args.json else format_generate([row], header=not printed), flush=True)
+        printed.append(row)
+
+    bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
+                   layers=layers, hidden=hidden, repeat=args.repeat, device=args.device,
+                   dtype=args.dtype, decodings=decodings, on_row=show)
     return 0
 
 

@@ -106,6 +106,21 @@ def test_beams_return_sequences_and_mixed_batches(model, tokenizer):
 def test_a_dead_end_ends_cleanly(model, tokenizer):
     (c,) = complete(model, tokenizer, "x = )", max_new_tokens=5)
     assert c.stop_reason == "dead end" and not c.complete and c.text == ""
+    # also when min_new_tokens has masked EOS: sampling must not see a row of -inf
+    torch.manual_seed(0)
+    (c,) = complete(model, tokenizer, "x = )", max_new_tokens=5, min_new_tokens=3, do_sample=True, top_p=0.9)
+    assert c.stop_reason == "dead end" and c.text == ""
+
+
+def test_bench_generate_command(tokenizer_dir, capsys):
+    assert main(["bench", "generate", "--config", str(tokenizer_dir), "--new-tokens", "4", "--repeat", "1",
+                 "--batch-sizes", "1,2", "--decodings", "greedy,top-p", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["decoding"], r["strategy"], r["batch"]) for r in rows] == [
+        ("greedy", "lazy", 1), ("greedy", "lazy", 2), ("top-p", "full", 1), ("top-p", "full", 2)]
+    for r in rows:
+        assert r["unconstrained"] > 0 and r["constrained"] > 0 and r["mask_ms"] > 0
+        assert r["ratio"] == round(r["constrained"] / r["unconstrained"], 3)
 
 
 def test_units_end_at_the_next_top_level_item():

@@ -98,6 +98,47 @@ def test_fast_full_mask_equals_the_one_by_one_mask(prefix, vocab, masker):
     assert diff.tolist() == [], [(masker.index.texts[i], bool(slow[i])) for i in diff[:10]]
 
 
+def test_an_unfinished_character_is_allowed_only_where_some_completion_is(vocab, masker):
+    # b"\xe2\x9c" only completes to dingbats (U+2700-U+273F): symbols, which cannot
+    # continue a name; b"\xc3" completes to letters too (é continues a name)
+    dingbat, latin = vocab.pieces.index(b"\xe2\x9c"), vocab.pieces.index(b"\xc3")
+    slow = Masker(vocab)
+    cases = [("x = VR", dingbat, False), ('x = "VR', dingbat, True), ("x = -- VR", dingbat, True),
+             ("x = ab", latin, True), ("x = 1", latin, False)]
+    for prefix, token, allowed in cases:
+        state = ElmParseState("declarations", prefix)
+        assert slow.allowed(state, token) == allowed, prefix
+        assert masker.full_mask(state)[token] == allowed, prefix
+        if allowed:  # and the character can then be finished: no dead end
+            after = state.copy()
+            after.advance_bytes(vocab.pieces[token])
+            fast = masker.full_mask(after)
+            assert fast.any() and np.array_equal(fast, slow.full_mask(after)), prefix
+
+
+def test_random_walks_reach_no_dead_end_and_the_masks_agree(vocab, masker):
+    """Walk by allowed tokens picked at random (a third from the whole vocabulary,
+    the rest from ASCII pieces so that walks go deep into the syntax): every state
+    reached allows something, and the fast mask equals the one-by-one mask."""
+    rng = random.Random(7)
+    slow = Masker(vocab)
+    ascii_pieces = np.array([p is not None and p.isascii() for p in vocab.pieces])
+    prompts = ["main =", "view : Model -> Html Msg\nview model =", "type Msg\n    =", "x =\n    case m of\n"]
+    for walk in range(8):
+        state = ElmParseState("declarations", prompts[walk % len(prompts)])
+        for step in range(30):
+            mask = masker.full_mask(state)
+            assert mask.any(), f"dead end after {state.text!r}"
+            if step % 10 == 9:
+                diff = np.flatnonzero(mask != slow.full_mask(state))
+                assert diff.tolist() == [], (state.text, [(vocab.pieces[i], bool(mask[i])) for i in diff[:10]])
+            pool = np.flatnonzero(mask if rng.random() < 1 / 3 else mask & ascii_pieces)
+            token = int(rng.choice(pool if len(pool) else np.flatnonzero(mask)))
+            if token == vocab.eos_id:
+                break
+            assert state.advance_bytes(vocab.pieces[token]), state.text
+
+
 def test_special_tokens_are_never_allowed_and_eos_only_when_complete(vocab, masker):
     incomplete = ElmParseState("declarations", "view model =")
     complete = ElmParseState("declarations", "view model = 1")
