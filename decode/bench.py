@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Sequence
@@ -109,8 +110,8 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
                    decodings: Sequence[str] = ("greedy",), on_row=None) -> list[dict]:
     """Tokens/s of generation with a random StarCoder2 (the architecture of
     ``config_dir``, shrunk to ``layers`` x ``hidden`` unless those are None),
-    unconstrained and constrained side by side, per decoding and batch size (best
-    of ``repeat`` runs after a warm-up). Greedy uses the lazy path, top-p sampling
+    unconstrained and constrained side by side, per decoding and batch size (the
+    median of ``repeat`` runs of each, alternating, after a warm-up pair). Greedy uses the lazy path, top-p sampling
     the full mask. Both sides generate exactly ``new_tokens`` tokens (EOS is held
     off and the unit stop is not used), so the rows compare like with like.
     ``mask_ms`` is the processor's own time per step (CPU, all rows together).
@@ -145,12 +146,15 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
             row = {"decoding": decoding, "strategy": strategy, "batch": batch_size, "new_tokens": new_tokens,
                    "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
                    "params": sum(p.numel() for p in model.parameters()), "dtype": dtype}
-            for constrained in (False, True):
-                best, mask_s = float("inf"), 0.0
-                for attempt in range(repeat + 1):  # the first run warms up, the best of the rest counts
+            # The two sides alternate run by run, so that drifts of the machine (clocks,
+            # other load) touch both alike; the first pair warms up, the median counts.
+            times: dict[bool, list[float]] = {False: [], True: []}
+            mask_times: list[float] = []
+            for attempt in range(repeat + 1):
+                for constrained in (False, True):
                     processors = [_TimedProcessor(ElmGrammarLogitsProcessor(
                         tokenizer, batch_prompts, vocab=vocab, masker=masker, strategy=strategy,
-                        top_k=1 if strategy == "lazy" else None))] if constrained else []
+                        top_k=1 if strategy == "lazy" else None), synchronize)] if constrained else []
                     torch.manual_seed(attempt)
                     synchronize()
                     start = time.perf_counter()
@@ -158,14 +162,13 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
                         model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
                                        min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **kwargs)
                     synchronize()
-                    elapsed = time.perf_counter() - start
-                    if attempt and elapsed < best:
-                        best = elapsed
-                        mask_s = processors[0].seconds if processors else 0.0
-                key = "constrained" if constrained else "unconstrained"
-                row[key] = round(batch_size * new_tokens / best, 1)
-                if constrained:
-                    row["mask_ms"] = round(1000 * mask_s / new_tokens, 3)
+                    if attempt:
+                        times[constrained].append(time.perf_counter() - start)
+                        if processors:
+                            mask_times.append(processors[0].seconds)
+            for constrained, key in ((False, "unconstrained"), (True, "constrained")):
+                row[key] = round(batch_size * new_tokens / statistics.median(times[constrained]), 1)
+            row["mask_ms"] = round(1000 * statistics.median(mask_times) / new_tokens, 3)
             row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
             rows.append(row)
             if on_row is not None:
@@ -174,13 +177,16 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
 
 
 class _TimedProcessor:
-    """Wraps a logits processor and adds up the time spent in it (the GPU is
-    synchronised by the processor itself: it reads the candidates back)."""
+    """Wraps a logits processor and adds up the CPU time spent in it. The GPU is
+    synchronised first, so that waiting for the forward pass is not counted (the
+    processor reads candidates back, and generate reads a flag back every step:
+    either way the step waits for the GPU once)."""
 
-    def __init__(self, inner) -> None:
-        self.inner, self.seconds = inner, 0.0
+    def __init__(self, inner, synchronize) -> None:
+        self.inner, self.synchronize, self.seconds = inner, synchronize, 0.0
 
     def __call__(self, input_ids, scores):
+        self.synchronize()
         start = time.perf_counter()
         out = self.inner(input_ids, scores)
         self.seconds += time.perf_counter() - start

@@ -41,15 +41,23 @@ class Masker:
         """May ``token_id`` come next?"""
         if token_id == self.vocab.eos_id:
             return state.is_complete()
+        return self.advanced(state, token_id) is not None
+
+    def advanced(self, state: ElmParseState, token_id: int) -> ElmParseState | None:
+        """The state after ``token_id`` (a new one; ``state`` is unchanged), or None
+        where the token is not allowed. EOS and other special tokens give None."""
         if token_id >= self.size:
-            return False
+            return None
         piece = self.vocab.pieces[token_id]
         if piece is None:
-            return False
+            return None
         text = self._texts[token_id]
+        after = state.copy()
         if text is not None and not state.decoder.getstate()[0]:
-            return state.copy().advance(text) if text else False
-        return state.copy().advance_bytes(piece)
+            ok = after.advance(text) if text else False
+        else:
+            ok = after.advance_bytes(piece)
+        return after if ok else None
 
     def full_mask(self, state: ElmParseState) -> np.ndarray:
         """A boolean array over the vocabulary: True where the entry is allowed."""
@@ -63,10 +71,24 @@ class Masker:
     def lazy_allowed(self, state: ElmParseState, order: Iterable[int], k: int = 1) -> list[int]:
         """The first ``k`` allowed ids, taking candidates in the given order (best
         score first). Fewer when the order runs out."""
-        found: list[int] = []
+        return [token_id for token_id, _ in self.lazy_advanced(state, order, k)]
+
+    def lazy_advanced(self, state: ElmParseState, order: Iterable[int],
+                      k: int = 1) -> list[tuple[int, ElmParseState | None]]:
+        """Like ``lazy_allowed``, with the state after each allowed id (None for EOS),
+        so that a decoder can keep the state of the token it picks."""
+        found: list[tuple[int, ElmParseState | None]] = []
         for token_id in order:
-            if self.allowed(state, int(token_id)):
-                found.append(int(token_id))
-                if len(found) == k:
-                    break
+            token_id = int(token_id)
+            if token_id == self.vocab.eos_id:
+                if not state.is_complete():
+                    continue
+                after = None
+            else:
+                after = self.advanced(state, token_id)
+                if after is None:
+                    continue
+            found.append((token_id, after))
+            if len(found) == k:
+                break
         return found

@@ -99,16 +99,19 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         ids = input_ids[:, self._prompt_len:].tolist()
         width = min(scores.shape[1], len(self.vocab))
         states: list[_Row] = []
+        keys: list[tuple] = []
         live: dict[tuple, _Row] = {}
         for r in range(rows):
             generated = tuple(ids[r])
             row = self._row_state(r, rows, generated)
-            live[(r * len(self.prompts) // rows, generated)] = row
+            key = (r * len(self.prompts) // rows, generated)
+            live[key] = row
+            keys.append(key)
             states.append(row)
         # keep only the states of live sequences (the parents of the next step)
         self._states = live
         if self.strategy == "lazy":
-            keep = self._lazy(states, scores, width)
+            keep = self._lazy(states, keys, scores, width)
         else:
             keep = []
             for row in states:
@@ -135,22 +138,27 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             out[torch.tensor(dead, device=scores.device), self.eos_id] = 0.0
         return out
 
-    def _lazy(self, states: list[_Row], scores: torch.FloatTensor, width: int) -> list[list[int]]:
+    def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
         """The first ``top_k`` allowed tokens of each row, in score order. The best
         few candidates of all rows come from one ``topk`` (one transfer to the CPU);
-        a row that needs more looks further down its full ordering."""
+        a row that needs more looks further down its full ordering. The states the
+        judging made are kept for the next step (it extends each row by one of them)."""
         first = min(width, max(16, 4 * self.top_k))
         candidates = torch.topk(scores[:, :width], first, dim=-1).indices.tolist()
         keep = []
         for r, row in enumerate(states):
             capped = self._blank_capped(row)
             order = [c for c in candidates[r] if not (capped and self._newline_first[c])]
-            chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
+            chosen = self.masker.lazy_advanced(row.state, order, self.top_k)
             if len(chosen) < self.top_k:
                 order = torch.argsort(scores[r, :width], descending=True).tolist()
                 order = [c for c in order if not (capped and self._newline_first[c])]
-                chosen = self.masker.lazy_allowed(row.state, order, self.top_k)
-            keep.append(chosen)
+                chosen = self.masker.lazy_advanced(row.state, order, self.top_k)
+            prompt, generated = keys[r]
+            for token_id, after in chosen:
+                if after is not None:
+                    self._states.setdefault((prompt, generated + (token_id,)), _Row(after))
+            keep.append([token_id for token_id, _ in chosen])
         return keep
 
 

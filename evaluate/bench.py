@@ -235,7 +235,7 @@ def add_subcommand(sub) -> None:
     g.add_argument("--batch-sizes", default="1,8", metavar="LIST", help="comma-separated (default 1,8)")
     g.add_argument("--decodings", default="greedy", metavar="LIST",
                    help="comma-separated from greedy (lazy path), top-p (full mask); default greedy")
-    g.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs after a warm-up (best counts)")
+    g.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs of each side, alternating, after a warm-up pair (the median counts; default 3)")
     g.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when there is one)")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                    help="default bfloat16 on a GPU, float32 on the CPU")
