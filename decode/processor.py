@@ -139,26 +139,35 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         return out
 
     def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
-        """The first ``top_k`` allowed tokens of each row, in score order. The best
-        few candidates of all rows come from one ``topk`` (one transfer to the CPU);
-        a row that needs more looks further down its full ordering. The states the
-        judging made are kept for the next step (it extends each row by one of them)."""
-        first = min(width, max(16, 4 * self.top_k))
-        candidates = torch.topk(scores[:, :width], first, dim=-1).indices.tolist()
+        """The first ``top_k`` allowed tokens of each row, in score order. Candidates
+        come from ``topk`` over the rows still looking, 16 deep, then 16 times
+        deeper each round (one small transfer to the CPU per round; a weak model
+        whose best guesses are all refused costs a few rounds, not a sort of the
+        vocabulary). The states the judging made are kept for the next step (it
+        extends each row by one of them)."""
+        chosen: list[list[tuple[int, ElmParseState | None]]] = [[] for _ in states]
+        looking = list(range(len(states)))
+        seen, depth = 0, min(width, max(16, 4 * self.top_k))
+        while looking:
+            subset = scores[:, :width] if len(looking) == len(states) else \
+                scores[torch.tensor(looking, device=scores.device), :width]
+            candidates = torch.topk(subset, depth, dim=-1).indices.tolist()
+            still = []
+            for r, ranked in zip(looking, candidates):
+                row = states[r]
+                capped = self._blank_capped(row)
+                order = [c for c in ranked[seen:] if not (capped and self._newline_first[c])]
+                chosen[r] += self.masker.lazy_advanced(row.state, order, self.top_k - len(chosen[r]))
+                if len(chosen[r]) < self.top_k and depth < width:
+                    still.append(r)
+            looking, seen, depth = still, depth, min(width, depth * 16)
         keep = []
-        for r, row in enumerate(states):
-            capped = self._blank_capped(row)
-            order = [c for c in candidates[r] if not (capped and self._newline_first[c])]
-            chosen = self.masker.lazy_advanced(row.state, order, self.top_k)
-            if len(chosen) < self.top_k:
-                order = torch.argsort(scores[r, :width], descending=True).tolist()
-                order = [c for c in order if not (capped and self._newline_first[c])]
-                chosen = self.masker.lazy_advanced(row.state, order, self.top_k)
+        for r, found in enumerate(chosen):
             prompt, generated = keys[r]
-            for token_id, after in chosen:
+            for token_id, after in found:
                 if after is not None:
                     self._states.setdefault((prompt, generated + (token_id,)), _Row(after))
-            keep.append([token_id for token_id, _ in chosen])
+            keep.append([token_id for token_id, _ in found])
         return keep
 
 
