@@ -33,7 +33,7 @@ from .class_judge import ClassJudge, awaited_name, infix_pending, one_char
 from .masks import Masker
 from .state import ElmParseState, _feeds
 from .vocab import Vocab
-from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index
+from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index, escape_in_progress, triple_tail
 
 class FastMasker(Masker):
     """The exact full mask from the precomputed classes; the lazy path and single
@@ -116,12 +116,7 @@ class FastMasker(Masker):
             self._string(state, p, mask, individual)
             return
         if p.startswith('"""'):
-            if p.endswith("\\"):
-                individual |= dec
-                return
-            stop = ix.has['"'] | ix.has["\\"]
-            mask |= dec & ~stop
-            individual |= dec & stop
+            self._triple_string(state, p, mask, individual)
             return
         if head.isalpha() and head.islower():
             self._ident(state, p, mask, individual, "LOWER")
@@ -307,9 +302,18 @@ class FastMasker(Masker):
                 self._terminated(grown, None, "ident", part & ~absorbed, mask, individual)
             return
         mask |= absorbed
-        individual |= qualified & ~absorbed
         ttype = "QUPPER" if "." in p else "UPPER"
         self._terminated(state, ttype, "ident", dec & ~absorbed & ~qualified, mask, individual)
+        # `Review` + `.Rule`, `.Rule exposing`, `.rule)`: the qualified name goes on
+        qualified &= ~absorbed
+        individual |= qualified & ix.dot_after_word  # `.Rule.` + more: one by one
+        qualified &= ~ix.dot_after_word
+        whole = qualified & (ix.cont["upper_word"] == ix.lengths)
+        if whole.any() and state.allows(".X"):  # all such names are held back alike
+            mask |= whole
+        rest = qualified & ~whole
+        self._terminated(state, "QUPPER", "upper_word", rest & ~ix.qualified_lower, mask, individual)
+        self._terminated(state, "QLOWER", "upper_word", rest & ix.qualified_lower, mask, individual)
 
     def _dot_operator(self, state, mask, individual) -> None:
         """``Html.`` + ``!``: the name ``Html``, then an operator that starts with the dot."""
@@ -383,22 +387,45 @@ class FastMasker(Masker):
     def _string(self, state, p, mask, individual) -> None:
         ix = self.index
         dec = ix.decodable
-        if p.endswith("\\"):
-            individual |= dec  # an escape in progress
+        if escape_in_progress(p):  # the entries that may go on with the escape, one by one
+            individual |= self._escape_candidates(p)
             return
         if p == '"':
             individual |= dec & ix.starts['""']  # `"` + `""` opens `"""`
-        q, b, n = ix.first_quote, ix.first_backslash, ix.first_nl
-        big = np.int32(1 << 30)
-        qq = np.where(q < 0, big, q)
-        bb = np.where(b < 0, big, b)
-        nn = np.where(n < 0, big, n)
-        absorbed = dec & (qq == big) & (bb == big) & (nn == big)
-        mask |= absorbed
-        closes = dec & (qq < bb) & (qq < nn) & ~individual
-        individual |= dec & (bb < qq) & (bb < nn)  # escapes: one by one
-        # a newline before the closing quote is an error: those stay False
-        self._terminated_string(state, closes, mask, individual)
+        mask |= dec & ix.string_inside & ~individual
+        # a newline or a bad escape before the closing quote is an error: those stay False
+        self._terminated_string(state, dec & ix.string_closes & ~individual, mask, individual)
+
+    def _escape_candidates(self, p: str) -> np.ndarray:
+        """The entries that may go on with the escape a string ends in (a superset:
+        they are judged one by one)."""
+        ix = self.index
+        escape = escape_in_progress(p)
+        candidates = ix.decodable & ix.escape_next[escape]
+        if escape == "\\u{":
+            typed = len(p) - p.rindex("{") - 1  # hex digits so far: at most 6 in all
+            candidates &= (ix.hex_run + typed <= 6) & ix.hex_then_close
+        return candidates
+
+    def _triple_string(self, state, p, mask, individual) -> None:
+        """A multi-line string: entries stay inside it (valid escapes), or close it
+        and what follows the closing quotes is judged as a class."""
+        ix = self.index
+        dec = ix.decodable
+        tail = triple_tail(p)
+        if tail is None:  # an escape in progress: the entries that may go on with it, one by one
+            individual |= self._escape_candidates(p)
+            return
+        mask |= dec & ix.triple_inside[tail]
+        closes = dec & ix.triple_closes[tail]
+        if not closes.any():
+            return
+        new = state.copy()
+        if not new.advance('"' * (3 - len(tail))):
+            return
+        base = self._complete_pending(new, "STRING") if new.lexer.pending else new
+        if base is not None:
+            self._judge(state, base, "triple" + tail, closes, mask, individual)
 
     def _terminated_string(self, state, selection, mask, individual) -> None:
         # the string closes inside the entry: finish it with the closing quote once,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.lexer import Lexer
+from elmgrammar.lexer import _GOOD_ESCAPE, _STRING_BODY, _STRING_PREFIX, _TRIPLE_BODY, _TRIPLE_PREFIX, Lexer
 
 from .state import utf8_completions
 from .vocab import Vocab
@@ -35,6 +35,12 @@ TERM_START = re.compile(r"[\w(\[{'\"]")
 # How a held-back lexeme continues, by kind: the regex of its continuation.
 CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_dot": _UPPER_CONT_DOT,
                  "symbol": _SYMBOL_CONT}
+
+# A multi-line string in the making continues the same way whatever its body,
+# given its last quotes: none, one or two (an escape in progress is judged one by one).
+TRIPLE_TAILS = ("", '"', '""')
+_TRIPLE_GOOD_BODY = re.compile(rf'(?:[^"\\]|{_GOOD_ESCAPE}|"(?!""))*', re.DOTALL)
+_STRING_GOOD_BODY = re.compile(rf'(?:[^"\\\n]|{_GOOD_ESCAPE})*')
 
 RESERVED = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}
 
@@ -77,10 +83,8 @@ class VocabIndex:
             lengths = [regex.match(t).end() if t else 0 for t in self.texts]
             self.cont[kind] = np.array(lengths, dtype=np.int32)
             self.cls[kind] = self._classes_of(lambda t, r=regex: r.match(t).end())
-        # a line comment ends at the first newline; a string at its first quote
+        # a line comment ends at the first newline
         self.first_nl = self._first_index("\n")
-        self.first_quote = self._first_index('"')
-        self.first_backslash = self._first_index("\\")
         digits = re.compile(r"[0-9]*")
         self.cont["digits"] = np.array([digits.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
         self.cls["digits"] = self._classes_of(lambda t: digits.match(t).end())
@@ -100,7 +104,13 @@ class VocabIndex:
         self.glsl_start = np.array([bool(t) and t[0] == "g" and ("glsl|".startswith(t[:5]) or t.startswith("glsl|"))
                                     for t in self.texts])
         self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
-        self.cls["string"] = self._classes_of(lambda t: t.find('"') + 1 if '"' in t else len(t))
+        # a string (not the first characters of a multi-line one): the entries that
+        # stay validly inside, and those that close it (the class of what follows)
+        ends = [string_close(t) if t else None for t in self.texts]
+        self.string_inside = np.array([bool(t) and e is None and _STRING_PREFIX.fullmatch(t) is not None
+                                       for t, e in zip(self.texts, ends)])
+        self.string_closes = np.array([e is not None and e > 0 for e in ends])
+        self.cls["string"] = self._classes_of(lambda t: max(string_close(t) or 0, 0))
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
         self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X")}
         self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
@@ -123,6 +133,35 @@ class VocabIndex:
         self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
         self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
         self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
+        # `Html` + `.Attributes.class x`: how the qualified name ends, and whether a
+        # dot follows it (`Html` + `.Events.`: still a name in the making, judged one by one)
+        words = self.cont["upper_word"]
+        self.qualified_lower = np.array([bool(t) and words[i] > 0 and t[:words[i]].rsplit(".", 1)[-1][:1].islower()
+                                         and "." in t[:words[i]] for i, t in enumerate(self.texts)])
+        self.dot_after_word = np.array([bool(t) and words[i] < len(t) and t[words[i]] == "."
+                                        for i, t in enumerate(self.texts)])
+        # multi-line strings: per tail, the entries that stay validly inside, and
+        # those that close it (the class of what follows the closing quotes)
+        self.triple_inside: dict[str, np.ndarray] = {}
+        self.triple_closes: dict[str, np.ndarray] = {}
+        for tail in TRIPLE_TAILS:
+            ends = [triple_close(tail, t) if t else None for t in self.texts]
+            self.triple_inside[tail] = np.array([bool(t) and e is None and _TRIPLE_PREFIX.fullmatch(tail + t) is not None
+                                                 for t, e in zip(self.texts, ends)])
+            self.triple_closes[tail] = np.array([e is not None and e > 0 for e in ends])
+            kind = "triple" + tail
+            self.cont[kind] = np.array([e if e is not None and e > 0 else 0 for e in ends], dtype=np.int32)
+            self.cls[kind] = self._classes_of(lambda t, tail=tail: max(triple_close(tail, t) or 0, 0))
+        # after an unfinished escape (``\\``, ``\\u``, ``\\u{1F``): the entries that may go on with it
+        first = [t[0] if t else "" for t in self.texts]
+        self.escape_next = {kind: np.array([bool(c) and c in chars for c in first])
+                            for kind, chars in (("\\", "nrt\"'\\u"), ("\\u", "{"),
+                                                ("\\u{", "0123456789abcdefABCDEF}"))}
+        # inside ``\\u{``: the leading hex digits, and whether ``}`` or the end follows them
+        hex_run = re.compile(r"[0-9a-fA-F]*")
+        self.hex_run = np.array([hex_run.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
+        self.hex_then_close = np.array([bool(t) and (self.hex_run[i] == len(t) or t[self.hex_run[i]] == "}")
+                                        for i, t in enumerate(self.texts)])
         self.class_kind = np.array([c[0] for c in self.classes], dtype=np.int8)
 
     def _first_index(self, s: str) -> np.ndarray:
@@ -145,6 +184,55 @@ class VocabIndex:
                 self.classes.append(key)
             self._suffix_class[s] = found
         return found
+
+
+def string_close(text: str) -> int | None:
+    """Where ``text`` closes a string (from a point inside it with no escape in
+    progress): the offset just after the closing quote; -1 where it cannot (a bad
+    escape, a newline first); None where the string goes on."""
+    stop = _STRING_BODY.match(text).end()
+    if not text.startswith('"', stop):
+        return None
+    return stop + 1 if _STRING_GOOD_BODY.fullmatch(text, 0, stop) else -1
+
+
+def triple_close(tail: str, text: str) -> int | None:
+    """Where ``text`` closes a multi-line string whose body ends in ``tail``: the
+    offset just after the closing quotes; -1 where it closes it after an invalid
+    escape; None where the string goes on."""
+    s = tail + text
+    stop = _TRIPLE_BODY.match(s).end()
+    if not s.startswith('"""', stop):
+        return None
+    if _TRIPLE_GOOD_BODY.fullmatch(s, 0, stop) is None:
+        return -1
+    return stop + 3 - len(tail)
+
+
+def escape_in_progress(body: str) -> str | None:
+    """The kind of unfinished escape a string body ends with ("\\", "\\u" or
+    "\\u{", see ``VocabIndex.escape_next``), or None. An even run of backslashes
+    is escaped backslashes."""
+    m = re.search(r"(\\+)(u(\{[0-9a-fA-F]{0,6})?)?$", body)
+    if m is None or len(m.group(1)) % 2 == 0:
+        return None
+    return "\\u{" if m.group(3) is not None else "\\u" if m.group(2) else "\\"
+
+
+def triple_tail(pending: str) -> str | None:
+    """The tail (see TRIPLE_TAILS) of a viable held-back multi-line string, or None
+    when it ends inside an escape."""
+    body = pending[3:]
+    stripped = body.rstrip('"')
+    quotes = len(body) - len(stripped)
+    backslashes = len(stripped) - len(stripped.rstrip("\\"))
+    if backslashes % 2:  # the first of the quotes is escaped, or an escape has begun
+        if not quotes:
+            return None
+        quotes -= 1
+    elif not quotes and escape_in_progress(body):
+        return None
+    return '"' * quotes
 
 
 def _effective_texts(piece: bytes | None) -> list[str]:
@@ -217,7 +305,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 6  # bump when VocabIndex or the classes change
+INDEX_VERSION = 8  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:

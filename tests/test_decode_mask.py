@@ -86,6 +86,9 @@ TRICKY_PREFIXES = [
     "f : Int\nf", "f : Int\n", "type al", "infix left 0 (|>) = apR\ny = f .", "import A as", "x = r.",
     "module A exposing (B(..", "x =\n    case a of\n        A -> 1\n        ", "x = Maybe.Just.", "x = _",
     "x = f 12", "x = 0", "x = 1e", "x = [ 1 ] ++ [", "x = f '", "x = 'a", "x = 01", "x = 0x1", "x = 1 ",
+    'x = """a"', 'x = """a""', 'x = """a\\"', 'x = """a\\""', 'x = """a\\', 'x = """a\\u{12', 'x = """a\\\\',
+    'x =\n    [ """a\n  b', 'x = f """""', 'x = "a\\', 'x = "a\\u', 'x = "a\\u{12', "x = '\\u{1",
+    "x = Review", "x : Json", "x = Html.Attr", "type alias A = Maybe", "import Json", "x = f Maybe.Just",
 ]
 
 
