@@ -114,7 +114,8 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
     median of ``repeat`` runs of each, alternating, after a warm-up pair). Greedy uses the lazy path, top-p sampling
     the full mask. Both sides generate exactly ``new_tokens`` tokens (EOS is held
     off and the unit stop is not used), so the rows compare like with like.
-    ``mask_ms`` is the processor's own time per step (CPU, all rows together).
+    ``mask_ms`` is the processor's own time per step (CPU, all rows together);
+    ``judged``, the entries judged one at a time per row and step.
     ``on_row`` is called with each row as soon as it is measured."""
     import torch
 
@@ -150,6 +151,7 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
             # other load) touch both alike; the first pair warms up, the median counts.
             times: dict[bool, list[float]] = {False: [], True: []}
             mask_times: list[float] = []
+            judged_before = masker.judged
             for attempt in range(repeat + 1):
                 for constrained in (False, True):
                     processors = [_TimedProcessor(ElmGrammarLogitsProcessor(
@@ -169,6 +171,8 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
             for constrained, key in ((False, "unconstrained"), (True, "constrained")):
                 row[key] = round(batch_size * new_tokens / statistics.median(times[constrained]), 1)
             row["mask_ms"] = round(1000 * statistics.median(mask_times) / new_tokens, 3)
+            # entries judged one by one per row and step (the lazy path's candidates)
+            row["judged"] = round((masker.judged - judged_before) / ((repeat + 1) * batch_size * new_tokens), 2)
             row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
             rows.append(row)
             if on_row is not None:
@@ -201,9 +205,9 @@ def format_generate(rows: list[dict], header: bool = True, body: bool = True) ->
         lines.append(f"random StarCoder2, {r['params'] / 1e6:,.1f} M parameters, {r['dtype']}, on {r['device']}; "
                      f"{r['new_tokens']} new tokens per row")
         lines.append(f"{'decoding':<8} {'mask':<5} {'batch':>5} {'unconstrained tok/s':>20} "
-                     f"{'constrained tok/s':>18} {'ratio':>7} {'mask ms/step':>13}")
+                     f"{'constrained tok/s':>18} {'ratio':>7} {'mask ms/step':>13} {'judged/row/step':>16}")
     if body:
         for r in rows:
             lines.append(f"{r['decoding']:<8} {r['strategy']:<5} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
-                         f"{r['constrained']:>18,.1f} {r['ratio']:>7.3f} {r['mask_ms']:>13.3f}")
+                         f"{r['constrained']:>18,.1f} {r['ratio']:>7.3f} {r['mask_ms']:>13.3f} {r['judged']:>16.2f}")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ class Masker:
     def __init__(self, vocab: Vocab) -> None:
         self.vocab = vocab
         self.size = len(vocab)
+        self.judged = 0  # entries judged one at a time so far (a statistic for benchmarks)
         # Entries that decode to text by themselves are judged through the text (so
         # equal texts share work); the others (partial UTF-8) through their bytes.
         self._texts: list[str | None] = []
@@ -52,6 +53,7 @@ class Masker:
         if piece is None:
             return None
         text = self._texts[token_id]
+        self.judged += 1
         after = state.copy()
         if text is not None and not state.decoder.getstate()[0]:
             ok = after.advance(text) if text else False
