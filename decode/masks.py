@@ -53,9 +53,12 @@ class Masker:
         if piece is None:
             return None
         text = self._texts[token_id]
+        unfinished = state.decoder.getstate()[0]
+        if unfinished and piece and not 0x80 <= piece[0] < 0xC0:
+            return None  # only a continuation byte can finish the character: no need to try
         self.judged += 1
         after = state.copy()
-        if text is not None and not state.decoder.getstate()[0]:
+        if text is not None and not unfinished:
             ok = after.advance(text) if text else False
         else:
             ok = after.advance_bytes(piece)

@@ -70,7 +70,7 @@ class VocabIndex:
         self.size = len(self.texts)
         self.decodable = np.array([t is not None for t in self.texts])
         # after an unfinished character, only pieces that begin with a continuation byte
-        self.continues_char = np.array([bool(p) and 0x80 <= p[0] < 0xC0 for p in vocab.pieces])
+        self.continues_char = np.array([p is not None and (not p or 0x80 <= p[0] < 0xC0) for p in vocab.pieces])
         self.classes: list[tuple] = []
         self._class_ids: dict[tuple, int] = {}
         self._suffix_class: dict[str, int] = {}
