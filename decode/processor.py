@@ -22,6 +22,10 @@ from .state import ElmParseState
 from .vocab import Vocab, vocab_from_tokenizer
 
 
+# Above this top_k, finding the allowed tokens one by one costs more than the full mask.
+_LAZY_MAX_K = 16
+
+
 @dataclass
 class _Row:
     state: ElmParseState
@@ -33,10 +37,12 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
 
     ``prompts``: the prompt text of each batch entry (rows beyond them, from
     ``num_return_sequences`` or beams, are matched to prompts in order).
-    ``strategy``: "lazy" judges candidates in score order until ``top_k`` allowed
-    tokens are found (exact for greedy search and top-k sampling); "full" judges
-    the whole vocabulary (needed for top-p, plain sampling and beam search);
-    "auto" picks lazy when ``top_k`` is given, else full.
+    ``strategy``: "lazy" keeps the ``top_k`` best allowed tokens, judging candidates
+    in score order (a row whose best candidates are refused, or a ``top_k`` over
+    16, takes them from the full mask instead: cheaper then); exact for greedy
+    search and top-k sampling. "full" keeps every allowed token (needed for top-p,
+    plain sampling and beam search); "auto" picks lazy when ``top_k`` is given,
+    else full.
 
     A dead end (no token allowed) cannot happen with a sound mask; if it does, the
     row is allowed EOS only, so generation ends cleanly, and ``dead_ends`` counts it.
@@ -113,12 +119,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if self.strategy == "lazy":
             keep = self._lazy(states, keys, scores, width)
         else:
-            keep = []
-            for row in states:
-                allowed = self.masker.full_mask(row.state)[:width]
-                if self._blank_capped(row):
-                    allowed &= ~self._newline_first[:width]
-                keep.append(np.flatnonzero(allowed).tolist())
+            keep = [self._full_allowed(row, width) for row in states]
         dead = []
         for r, row in enumerate(states):
             if not keep[r]:
@@ -139,15 +140,22 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         return out
 
     def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
-        """The first ``top_k`` allowed tokens of each row, in score order. Candidates
-        come from ``topk`` over the rows still looking, 16 deep, then 16 times
-        deeper each round (one small transfer to the CPU per round; a weak model
-        whose best guesses are all refused costs a few rounds, not a sort of the
-        vocabulary). The states the judging made are kept for the next step (it
-        extends each row by one of them)."""
+        """The first ``top_k`` allowed tokens of each row, in score order. The best
+        few candidates of all rows come from one ``topk`` (one small transfer to the
+        CPU). A row whose candidates do not suffice (a weak model's guesses refused,
+        a place where little is allowed) takes the full mask, which costs about as
+        much as judging a hundred entries one by one, and its best allowed tokens;
+        with a masker that has no fast full mask it looks 16 times deeper instead.
+        The states the judging made are kept for the next step (it extends each row
+        by one of them)."""
         chosen: list[list[tuple[int, ElmParseState | None]]] = [[] for _ in states]
         looking = list(range(len(states)))
         seen, depth = 0, min(width, max(16, 4 * self.top_k))
+        fast = isinstance(self.masker, FastMasker)
+        if fast and self.top_k > _LAZY_MAX_K:
+            looking = []  # so many allowed tokens to find: the full mask is cheaper
+            for r in range(len(states)):
+                chosen[r] = self._best_allowed(states[r], scores, r, width)
         while looking:
             subset = scores[:, :width] if len(looking) == len(states) else \
                 scores[torch.tensor(looking, device=scores.device), :width]
@@ -160,6 +168,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                 chosen[r] += self.masker.lazy_advanced(row.state, order, self.top_k - len(chosen[r]))
                 if len(chosen[r]) < self.top_k and depth < width:
                     still.append(r)
+            if fast and still:
+                for r in still:
+                    chosen[r] = self._best_allowed(states[r], scores, r, width)
+                break
             looking, seen, depth = still, depth, min(width, depth * 16)
         keep = []
         for r, found in enumerate(chosen):
@@ -169,6 +181,23 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                     self._states.setdefault((prompt, generated + (token_id,)), _Row(after))
             keep.append([token_id for token_id, _ in found])
         return keep
+
+    def _best_allowed(self, row: _Row, scores: torch.FloatTensor, r: int,
+                      width: int) -> list[tuple[int, ElmParseState | None]]:
+        """The ``top_k`` best-scored ids of row ``r`` among those the full mask allows."""
+        allowed = self._full_allowed(row, width)
+        if not allowed:
+            return []
+        row_scores = scores[r, torch.tensor(allowed, device=scores.device)]
+        best = torch.topk(row_scores, min(self.top_k, len(allowed))).indices.tolist()
+        return [(allowed[i], None) for i in best]
+
+    def _full_allowed(self, row: _Row, width: int) -> list[int]:
+        """The ids the full mask allows for this row (with the blank-line limit)."""
+        allowed = self.masker.full_mask(row.state)[:width]
+        if self._blank_capped(row):
+            allowed &= ~self._newline_first[:width]
+        return np.flatnonzero(allowed).tolist()
 
 
 @dataclass

@@ -70,20 +70,24 @@ def test_greedy_lazy_and_full_masks_give_the_same_tokens(model, tokenizer, vocab
     assert outputs[0] == outputs[1]
 
 
-def test_lazy_top_k_samples_from_the_same_distribution_as_the_full_mask(tokenizer, vocab, masker):
+@pytest.mark.parametrize("prompt, k", [
+    ("view model =\n    div []\n        [ text model.", 8),   # found one by one
+    ("view model =\n    div []\n        [ text model.", 20),  # a large k: from the full mask
+    ("x = 0x", 4),  # hex digits only: the best guesses are refused, the row falls back to the full mask
+])
+def test_lazy_top_k_samples_from_the_same_distribution_as_the_full_mask(prompt, k, tokenizer, vocab, masker):
     """After the top-k warper, both paths leave the same probabilities; samples
     drawn from each agree (a chi-square test at 0.1%)."""
-    prompt = "view model =\n    div []\n        [ text model."
     ids = tokenizer([prompt], return_tensors="pt", add_special_tokens=False)["input_ids"]
     scores = torch.randn(1, len(vocab), generator=torch.Generator().manual_seed(0)) * 4
     probs = []
     for strategy in ("lazy", "full"):
-        processor = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy=strategy, top_k=20, vocab=vocab, masker=masker)
-        warped = TopKLogitsWarper(top_k=20)(ids, processor(ids, scores.clone()))
+        processor = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy=strategy, top_k=k, vocab=vocab, masker=masker)
+        warped = TopKLogitsWarper(top_k=k)(ids, processor(ids, scores.clone()))
         probs.append(torch.softmax(warped, dim=-1)[0])
     assert torch.allclose(probs[0], probs[1])
     support = torch.nonzero(probs[1]).flatten()
-    assert 0 < len(support) <= 20
+    assert 0 < len(support) <= k
     draws = [torch.multinomial(p, 20_000, replacement=True, generator=torch.Generator().manual_seed(s))
              for p, s in zip(probs, (1, 2))]
     counts = [torch.bincount(d, minlength=len(vocab))[support].double() for d in draws]
