@@ -97,10 +97,13 @@ def format_mask(result: dict) -> str:
     return "\n".join(lines)
 
 
+_TOP_P = {"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}
 DECODINGS = {
-    # name: (generate kwargs, the processor's strategy)
-    "greedy": ({"do_sample": False}, "lazy"),
-    "top-p": ({"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}, "full"),
+    # name: (generate's settings, the processor's settings, generate's settings when constrained)
+    "greedy": ({"do_sample": False}, {"strategy": "lazy", "top_k": 1}, {}),
+    "top-p": (_TOP_P, {"strategy": "full"}, {}),
+    # the processor cuts the nucleus of the allowed tokens itself (lazily); generate does not
+    "top-p-lazy": (_TOP_P, {"top_p": 0.95, "temperature": 0.8}, {"top_p": 1.0}),
 }
 
 
@@ -111,9 +114,11 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
     """Tokens/s of generation with a random StarCoder2 (the architecture of
     ``config_dir``, shrunk to ``layers`` x ``hidden`` unless those are None),
     unconstrained and constrained side by side, per decoding and batch size (the
-    median of ``repeat`` runs of each, alternating, after a warm-up pair). Greedy uses the lazy path, top-p sampling
-    the full mask. Both sides generate exactly ``new_tokens`` tokens (EOS is held
-    off and the unit stop is not used), so the rows compare like with like.
+    median of ``repeat`` runs of each, alternating, after a warm-up pair). Greedy
+    uses the lazy path, top-p sampling the full mask, top-p-lazy the processor's
+    own lazy nucleus (see ``DECODINGS``). Both sides generate exactly
+    ``new_tokens`` tokens (EOS is held off and the unit stop is not used), so the
+    rows compare like with like.
     ``mask_ms`` is the processor's own time per step (CPU, all rows together);
     ``judged``, the entries judged one at a time per row and step.
     ``on_row`` is called with each row as soon as it is measured."""
@@ -139,7 +144,8 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
 
     rows = []
     for decoding in decodings:
-        kwargs, strategy = DECODINGS[decoding]
+        kwargs, processor_kwargs, constrained_kwargs = DECODINGS[decoding]
+        strategy = processor_kwargs.get("strategy", "lazy")
         for batch_size in batch_sizes:
             batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
             inputs = tokenizer(batch_prompts, return_tensors="pt", padding=True,
@@ -155,14 +161,15 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
             for attempt in range(repeat + 1):
                 for constrained in (False, True):
                     processors = [_TimedProcessor(ElmGrammarLogitsProcessor(
-                        tokenizer, batch_prompts, vocab=vocab, masker=masker, strategy=strategy,
-                        top_k=1 if strategy == "lazy" else None), synchronize)] if constrained else []
+                        tokenizer, batch_prompts, vocab=vocab, masker=masker, **processor_kwargs),
+                        synchronize)] if constrained else []
+                    settings = {**kwargs, **constrained_kwargs} if constrained else kwargs
                     torch.manual_seed(attempt)
                     synchronize()
                     start = time.perf_counter()
                     with torch.no_grad():
                         model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
-                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **kwargs)
+                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **settings)
                     synchronize()
                     if attempt:
                         times[constrained].append(time.perf_counter() - start)

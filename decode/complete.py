@@ -57,10 +57,21 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     processors = []
     processor = None
     if constrained:
-        top_k = generate_kwargs.get("top_k") if generate_kwargs.get("do_sample") else 1
-        if generate_kwargs.get("num_beams", 1) > 1 or (generate_kwargs.get("do_sample") and generate_kwargs.get("top_p", 1.0) < 1.0):
-            top_k = None  # beams and nucleus need the whole distribution
-        processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, strategy=strategy, top_k=top_k)
+        sampling = generate_kwargs.get("do_sample")
+        top_k = generate_kwargs.get("top_k") if sampling else 1
+        top_p = generate_kwargs.get("top_p", 1.0) if sampling else 1.0
+        nucleus = {}
+        if generate_kwargs.get("num_beams", 1) > 1:
+            top_k = None  # beams need the whole distribution
+        elif top_p < 1.0 and not generate_kwargs.get("top_k", getattr(model.generation_config, "top_k", None)):
+            # nucleus sampling: the processor cuts the nucleus of the allowed tokens
+            # itself (lazily); generate must not cut it again
+            nucleus = dict(top_p=top_p, temperature=generate_kwargs.get("temperature") or 1.0)
+            generate_kwargs["top_p"] = 1.0
+        elif top_p < 1.0:
+            top_k = None  # top-k then top-p: the whole distribution
+        processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, strategy=strategy, top_k=top_k,
+                                              **nucleus)
         processors.append(processor)
     generate_kwargs.setdefault("max_new_tokens", 256)
     generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)

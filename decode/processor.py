@@ -10,6 +10,7 @@ applied to the scores with one masked fill, on the scores' own device.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     plain sampling and beam search); "auto" picks lazy when ``top_k`` is given,
     else full.
 
+    ``top_p`` (with no ``top_k``) and ``temperature``: nucleus sampling over the
+    allowed tokens, done here, lazily: candidates are judged in probability order
+    until the cut is decided. The result is what the full mask followed by the
+    top-p warper gives. Pass ``top_p`` here and not to ``generate`` (its warper
+    would cut the nucleus again); ``temperature`` goes to both (here it only finds
+    the cut). ``complete()`` does this by itself.
+
     A dead end (no token allowed) cannot happen with a sound mask; if it does, the
     row is allowed EOS only, so generation ends cleanly, and ``dead_ends`` counts it.
 
@@ -54,9 +62,21 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
 
     def __init__(self, tokenizer, prompts: list[str] | str, mode: str = "declarations",
                  strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
-                 masker: Masker | None = None, max_blank_lines: int | None = 2) -> None:
+                 masker: Masker | None = None, max_blank_lines: int | None = 2,
+                 top_p: float | None = None, temperature: float = 1.0) -> None:
         if strategy not in ("auto", "lazy", "full"):
             raise ValueError("strategy must be auto, lazy or full")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise ValueError("top_p must be in (0, 1]")
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        # nucleus sampling done here, over the allowed tokens (see the class docstring)
+        self.top_p = top_p if top_p is not None and top_p < 1 else None
+        self.temperature = temperature
+        if self.top_p is not None and top_k:
+            raise ValueError("give top_p with no top_k (top-k then top-p: pass both to generate instead)")
+        if self.top_p is not None and strategy == "auto":
+            strategy = "lazy"
         self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         self.mode = mode
         self.vocab = vocab or vocab_from_tokenizer(tokenizer)
@@ -74,6 +94,8 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # elm-format never writes more than two in a row: neither may the model.
         self.max_blank_lines = max_blank_lines
         self._newline_first = self.vocab.newline_first
+        self._nucleus_rows = 0
+        self._lazy_record = (0, 0)  # recent lazy nucleus tries, and those left undecided
 
     def _blank_capped(self, row: _Row) -> bool:
         """Has this row's text reached the limit of consecutive blank lines?"""
@@ -116,7 +138,9 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             states.append(row)
         # keep only the states of live sequences (the parents of the next step)
         self._states = live
-        if self.strategy == "lazy":
+        if self.top_p is not None:
+            keep = [self._nucleus(row, keys[r], scores[r], width) for r, row in enumerate(states)]
+        elif self.strategy == "lazy":
             keep = self._lazy(states, keys, scores, width)
         else:
             keep = [self._full_allowed(row, width) for row in states]
@@ -181,6 +205,66 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                     self._states.setdefault((prompt, generated + (token_id,)), _Row(after))
             keep.append([token_id for token_id, _ in found])
         return keep
+
+    def _nucleus(self, row: _Row, key: tuple, scores: torch.FloatTensor, width: int) -> list[int]:
+        """The nucleus (``top_p``) of the allowed tokens at ``temperature``, as
+        Hugging Face's top-p warper would cut it after the full mask: a token stays
+        iff the allowed tokens scored above it hold less than ``top_p`` of the
+        allowed mass. The lazy way judges the best candidates first and stops once
+        that is decided for every token; a row it cannot decide uses the full mask.
+        When the model's distributions are too flat for that to pay (most rows
+        undecided lately), rows go to the full mask directly, with a lazy try now
+        and then in case that changes."""
+        probs = torch.softmax(scores[:width].float() / self.temperature, dim=-1)
+        capped = self._blank_capped(row)
+        self._nucleus_rows += 1
+        tries, misses = self._lazy_record
+        if self.strategy == "lazy" and (tries < 8 or 2 * misses <= tries or self._nucleus_rows % 16 == 0):
+            kept = self._lazy_nucleus(row, key, probs, capped)
+            if tries >= 64:  # a window over the recent rows
+                tries, misses = tries // 2, misses // 2
+            self._lazy_record = (tries + 1, misses + (kept is None))
+            if kept is not None:
+                return kept
+        allowed = self._full_allowed(row, width)
+        if not allowed:
+            return []
+        ids = torch.tensor(allowed, device=probs.device)
+        masses, order = torch.sort(probs[ids], descending=True)
+        above = torch.cumsum(masses, 0) - masses
+        stays = above < self.top_p * masses.sum()
+        stays[0] = True  # at least one, as the warper keeps
+        return ids[order[stays]].tolist()
+
+    def _lazy_nucleus(self, row: _Row, key: tuple, probs: torch.Tensor, capped: bool) -> list[int] | None:
+        """The nucleus from the 64 most probable candidates, or None if they do not
+        decide it. The allowed mass is not known: it lies between what was found
+        allowed and that plus what is still unjudged."""
+        p = self.top_p
+        top = torch.topk(probs, min(64, len(probs)))
+        found: list[tuple[int, ElmParseState | None]] = []
+        above: list[float] = []  # allowed mass above each found token (increasing)
+        allowed_mass = judged_mass = 0.0
+        for q, token_id in zip(top.values.tolist(), top.indices.tolist()):
+            judged_mass += q
+            if not (capped and self._newline_first[token_id]):
+                hit = self.masker.lazy_advanced(row.state, [token_id], 1)
+                if hit:
+                    found.append(hit[0])
+                    above.append(allowed_mass)
+                    allowed_mass += q
+            if not found:
+                continue
+            low, high = p * allowed_mass, p * (allowed_mass + max(0.0, 1.0 - judged_mass))
+            cut = bisect.bisect_left(above, low)  # found tokens before the cut stay for any allowed mass
+            if allowed_mass >= high and (cut == len(above) or above[cut] >= high):
+                kept = found[:max(cut, 1)]  # at least one, as the warper keeps
+                prompt, generated = key
+                for t, after in kept:
+                    if after is not None:
+                        self._states.setdefault((prompt, generated + (t,)), _Row(after))
+                return [t for t, _ in kept]
+        return None
 
     def _best_allowed(self, row: _Row, scores: torch.FloatTensor, r: int,
                       width: int) -> list[tuple[int, ElmParseState | None]]:

@@ -234,7 +234,8 @@ def add_subcommand(sub) -> None:
     g.add_argument("--new-tokens", type=int, default=32, help="tokens generated per row (default 32)")
     g.add_argument("--batch-sizes", default="1,8", metavar="LIST", help="comma-separated (default 1,8)")
     g.add_argument("--decodings", default="greedy", metavar="LIST",
-                   help="comma-separated from greedy (lazy path), top-p (full mask); default greedy")
+                   help="comma-separated from greedy (lazy path), top-p (full mask), top-p-lazy (the "
+                        "processor's own nucleus, found lazily); default greedy")
     g.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs of each side, alternating, after a warm-up pair (the median counts; default 3)")
     g.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when there is one)")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],

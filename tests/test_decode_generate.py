@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from transformers import LogitsProcessorList, TopKLogitsWarper
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from elmgrammar import parse_module
 from elmgrammar.cli import main
@@ -97,6 +97,35 @@ def test_lazy_top_k_samples_from_the_same_distribution_as_the_full_mask(prompt, 
     assert chi2 < 3 * (len(support) - 1) + 20, chi2
 
 
+@pytest.mark.parametrize("prompt", ["view model =\n    div []\n        [ text model.", "x = 0x"])
+def test_lazy_top_p_gives_the_distribution_of_the_full_mask_and_the_top_p_warper(prompt, tokenizer, vocab, masker):
+    """The processor's own nucleus (lazy) equals the full mask followed by the top-p
+    warper, at the same temperature; samples from each agree (chi-square at 0.1%)."""
+    ids = tokenizer([prompt], return_tensors="pt", add_special_tokens=False)["input_ids"]
+    # a peaked distribution (a model's), and a flat one, where the nucleus is wide
+    for spread in (8.0, 4.0, 1.0):
+        scores = torch.randn(1, len(vocab), generator=torch.Generator().manual_seed(3)) * spread
+        full = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy="full", vocab=vocab, masker=masker)
+        reference = TopPLogitsWarper(top_p=0.9)(ids, TemperatureLogitsWarper(0.7)(ids, full(ids, scores.clone())))
+        lazy = ElmGrammarLogitsProcessor(tokenizer, [prompt], top_p=0.9, temperature=0.7, vocab=vocab, masker=masker)
+        ours = TemperatureLogitsWarper(0.7)(ids, lazy(ids, scores.clone()))
+        probs = [torch.softmax(x, dim=-1)[0] for x in (ours, reference)]
+        assert torch.allclose(probs[0], probs[1], atol=1e-6), spread
+        support = torch.nonzero(probs[1]).flatten()
+        draws = [torch.multinomial(p, 20_000, replacement=True, generator=torch.Generator().manual_seed(s))
+                 for p, s in zip(probs, (1, 2))]
+        counts = [torch.bincount(d, minlength=len(vocab))[support].double() for d in draws]
+        expected = (counts[0] + counts[1]) / 2
+        chi2 = float((((counts[0] - expected) ** 2 + (counts[1] - expected) ** 2) / expected.clamp(min=1)).sum())
+        assert chi2 < 3 * (len(support) - 1) + 20, chi2
+
+
+def test_complete_with_top_p_samples_viable_text(model, tokenizer):
+    torch.manual_seed(5)
+    for c in complete(model, tokenizer, seed_prompts()[:3], do_sample=True, top_p=0.9, top_k=0, max_new_tokens=16):
+        assert ElmParseState("declarations", c.prompt + c.text).viable and c.stop_reason != "dead end"
+
+
 def test_beams_return_sequences_and_mixed_batches(model, tokenizer):
     prompts = ["main =", "update : Msg -> Model -> Model\nupdate msg model =", "x ="]
     beams = complete(model, tokenizer, prompts[:2], num_beams=2, max_new_tokens=10)
@@ -118,10 +147,11 @@ def test_a_dead_end_ends_cleanly(model, tokenizer):
 
 def test_bench_generate_command(tokenizer_dir, capsys):
     assert main(["bench", "generate", "--config", str(tokenizer_dir), "--new-tokens", "4", "--repeat", "1",
-                 "--batch-sizes", "1,2", "--decodings", "greedy,top-p", "--json"]) == 0
+                 "--batch-sizes", "1,2", "--decodings", "greedy,top-p,top-p-lazy", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["decoding"], r["strategy"], r["batch"]) for r in rows] == [
-        ("greedy", "lazy", 1), ("greedy", "lazy", 2), ("top-p", "full", 1), ("top-p", "full", 2)]
+        ("greedy", "lazy", 1), ("greedy", "lazy", 2), ("top-p", "full", 1), ("top-p", "full", 2),
+        ("top-p-lazy", "lazy", 1), ("top-p-lazy", "lazy", 2)]
     for r in rows:
         assert r["unconstrained"] > 0 and r["constrained"] > 0 and r["mask_ms"] > 0
         assert r["ratio"] == round(r["constrained"] / r["unconstrained"], 3)
