@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 from transformers import StoppingCriteriaList
 
-from .processor import ElmGrammarLogitsProcessor, UnitStop
+from .processor import ElmGrammarLogitsProcessor
+from .stopping import UnitStop
 from .state import ElmParseState
 
 

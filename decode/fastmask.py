@@ -107,6 +107,8 @@ class FastMasker(Masker):
                     stop = stop | ix.starts["}"]
                 if p.endswith("{"):
                     stop = stop | ix.starts["-"]
+                if p == "{-":
+                    stop = stop | ix.starts["|"]  # `{-` + `|` is a doc comment: a token of the grammar
             else:
                 stop = ix.has["|"] | ix.starts["]"]
             mask |= dec & ~stop

@@ -112,7 +112,7 @@ class VocabIndex:
         self.string_closes = np.array([e is not None and e > 0 for e in ends])
         self.cls["string"] = self._classes_of(lambda t: max(string_close(t) or 0, 0))
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
-        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X")}
+        self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X", "|")}
         self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
         self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
         self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])

@@ -13,7 +13,8 @@ from elmgrammar import parse_module
 from elmgrammar.cli import main
 from elmgrammar.decode.complete import complete
 from elmgrammar.decode.fastmask import FastMasker
-from elmgrammar.decode.processor import ElmGrammarLogitsProcessor, unit_end
+from elmgrammar.decode.processor import ElmGrammarLogitsProcessor
+from elmgrammar.decode.stopping import unit_end
 from elmgrammar.decode.state import ElmParseState
 from elmgrammar.decode.tiny import tiny_starcoder2
 from elmgrammar.evaluate.prompts import seed_prompts
