@@ -306,16 +306,22 @@ class FastMasker(Masker):
         mask |= absorbed
         ttype = "QUPPER" if "." in p else "UPPER"
         self._terminated(state, ttype, "ident", dec & ~absorbed & ~qualified, mask, individual)
-        # `Review` + `.Rule`, `.Rule exposing`, `.rule)`: the qualified name goes on
+        # `Review` + `.Rule`, `.Rule.`, `.Rule exposing`, `.rule)`, `.|`: the name is
+        # still in the making (all such names are held back alike: one judgement each
+        # for with and without a final dot), or it ends and what follows is judged
         qualified &= ~absorbed
-        individual |= qualified & ix.dot_after_word  # `.Rule.` + more: one by one
-        qualified &= ~ix.dot_after_word
-        whole = qualified & (ix.cont["upper_word"] == ix.lengths)
-        if whole.any() and state.allows(".X"):  # all such names are held back alike
-            mask |= whole
-        rest = qualified & ~whole
-        self._terminated(state, "QUPPER", "upper_word", rest & ~ix.qualified_lower, mask, individual)
-        self._terminated(state, "QLOWER", "upper_word", rest & ix.qualified_lower, mask, individual)
+        held = qualified & ((ix.cont["upper_word"] == ix.lengths) | ix.dot_ends_word)
+        if held.any():
+            if state.allows(".X"):
+                mask |= held & ~ix.dot_ends_word
+            if state.allows("."):
+                mask |= held & ix.dot_ends_word
+        ended = qualified & ~held
+        lower = ended & ix.qualified_lower
+        dotted = ended & ~lower & (ix.word_has_dot | ("." in p))
+        self._terminated(state, "QLOWER", "upper_word", lower, mask, individual)
+        self._terminated(state, "QUPPER", "upper_word", dotted, mask, individual)
+        self._terminated(state, "UPPER", "upper_word", ended & ~lower & ~dotted, mask, individual)
 
     def _dot_operator(self, state, mask, individual) -> None:
         """``Html.`` + ``!``: the name ``Html``, then an operator that starts with the dot."""

@@ -133,13 +133,15 @@ class VocabIndex:
         self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
         self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
         self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
-        # `Html` + `.Attributes.class x`: how the qualified name ends, and whether a
-        # dot follows it (`Html` + `.Events.`: still a name in the making, judged one by one)
+        # `Html` + `.Attributes.class x`: how the qualified name ends, whether the entry
+        # ends with a dot after it (`Html` + `.Events.`: still a name in the making),
+        # and whether it has a dot at all
         words = self.cont["upper_word"]
         self.qualified_lower = np.array([bool(t) and words[i] > 0 and t[:words[i]].rsplit(".", 1)[-1][:1].islower()
                                          and "." in t[:words[i]] for i, t in enumerate(self.texts)])
-        self.dot_after_word = np.array([bool(t) and words[i] < len(t) and t[words[i]] == "."
-                                        for i, t in enumerate(self.texts)])
+        self.dot_ends_word = np.array([bool(t) and words[i] == len(t) - 1 and t[-1] == "."
+                                       for i, t in enumerate(self.texts)])
+        self.word_has_dot = np.array([bool(t) and "." in t[:words[i]] for i, t in enumerate(self.texts)])
         # multi-line strings: per tail, the entries that stay validly inside, and
         # those that close it (the class of what follows the closing quotes)
         self.triple_inside: dict[str, np.ndarray] = {}

@@ -89,7 +89,7 @@ TRICKY_PREFIXES = [
     'x = """a"', 'x = """a""', 'x = """a\\"', 'x = """a\\""', 'x = """a\\', 'x = """a\\u{12', 'x = """a\\\\',
     'x =\n    [ """a\n  b', 'x = f """""', 'x = "a\\', 'x = "a\\u', 'x = "a\\u{12', "x = '\\u{1",
     "x = Review", "x : Json", "x = Html.Attr", "type alias A = Maybe", "import Json", "x = f Maybe.Just",
-    "x = a {-", "x = 1\n\n{-",
+    "x = a {-", "x = 1\n\n{-", "x = [ Review", "x = Review.Rule",
 ]
 
 
