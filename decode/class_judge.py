@@ -36,6 +36,8 @@ class ClassJudge:
         self.critical = crit
         self.answers: dict[tuple, int] = {}
         self.prefixes: dict[tuple, tuple | None] = {}
+        self.buckets: dict[int, tuple] = {}
+        self.awaits = awaits_name(base)
 
     def signature(self) -> tuple:
         """Everything the verdicts depend on: the recognizer, layout and rules
@@ -49,9 +51,11 @@ class ClassJudge:
                 lexer.prev_type, lexer.first, self.gap, cursor, self.cursor_col is None)
 
     def _bucket(self, col: int) -> tuple:
-        i = bisect.bisect_left(self.critical, col)
-        exact = i < len(self.critical) and self.critical[i] == col
-        return (i, exact)
+        found = self.buckets.get(col)
+        if found is None:
+            i = bisect.bisect_left(self.critical, col)
+            found = self.buckets[col] = (i, i < len(self.critical) and self.critical[i] == col)
+        return found
 
     def verdict(self, cls: tuple) -> int:
         """1: allowed, 0: not, 2: judge one by one."""
@@ -98,11 +102,10 @@ class ClassJudge:
     def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
         """Judge an entry of several tokens by feeding all of them."""
         _, where, _, _, rest, tail, fragile = cls
-        base = self.base
         if fragile:
             return 2
-        if awaits_name(base) and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
-                                   or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
+        if self.awaits and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
+                            or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
             return 2  # a name at an item start must be the awaited one: by value
         bucket = self._bucket(col)
         firsts = [t for t in firsts if self._answer(bucket, t, col) != 0]
