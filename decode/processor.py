@@ -42,9 +42,9 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     ``strategy``: "lazy" keeps the ``top_k`` best allowed tokens, judging candidates
     in score order (a row whose best candidates are refused, or a ``top_k`` over
     16, takes them from the full mask instead: cheaper then); exact for greedy
-    search and top-k sampling. "full" keeps every allowed token (needed for top-p,
-    plain sampling and beam search); "auto" picks lazy when ``top_k`` is given,
-    else full.
+    search and top-k sampling. "full" keeps every allowed token (needed for plain
+    sampling, beam search, and top-p left to ``generate``); "auto" picks lazy when
+    ``top_k`` or ``top_p`` is given, else full.
 
     ``top_p`` (with no ``top_k``) and ``temperature``: nucleus sampling over the
     allowed tokens, done here, lazily: candidates are judged in probability order
