@@ -310,15 +310,18 @@ class FastMasker(Masker):
         ttype = "QUPPER" if "." in p else "UPPER"
         self._terminated(state, ttype, "ident", dec & ~absorbed & ~qualified, mask, individual)
         # `Review` + `.Rule`, `.Rule.`, `.Rule exposing`, `.rule)`, `.|`: the name is
-        # still in the making (all such names are held back alike: one judgement each
-        # for with and without a final dot), or it ends and what follows is judged
+        # still in the making (such names are held back alike: one judgement for a
+        # final dot, a lower-case and an upper-case last part), or it ends and what
+        # follows is judged
         qualified &= ~absorbed
+        if "." in p and p.rsplit(".", 1)[1][:1].islower():
+            individual |= qualified  # `Html.text` + `.x`: a field of it, or not: one by one
+            return
         held = qualified & ((ix.cont["upper_word"] == ix.lengths) | ix.dot_ends_word)
-        if held.any():
-            if state.allows(".X"):
-                mask |= held & ~ix.dot_ends_word
-            if state.allows("."):
-                mask |= held & ix.dot_ends_word
+        for group, stand_in in ((held & ix.dot_ends_word, "."), (held & ~ix.dot_ends_word & ix.qualified_lower, ".x"),
+                                (held & ~ix.dot_ends_word & ~ix.qualified_lower, ".X")):
+            if group.any() and state.allows(stand_in):
+                mask |= group
         ended = qualified & ~held
         lower = ended & ix.qualified_lower
         dotted = ended & ~lower & (ix.word_has_dot | ("." in p))

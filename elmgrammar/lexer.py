@@ -204,6 +204,8 @@ class Lexer:
         if c.isupper():
             if p.endswith("."):
                 return [("QUPPER",), ("QLOWER",)]
+            if "." in p and p.rsplit(".", 1)[1][:1].islower():
+                return [("QLOWER",)]  # `Html.text`: nothing more can join a lower-case last part
             return [("QUPPER" if "." in p else "UPPER",), ("QUPPER",), ("QLOWER",)]
         if c.isalpha():
             out = [("LOWER",)]

@@ -89,7 +89,7 @@ TRICKY_PREFIXES = [
     'x = """a"', 'x = """a""', 'x = """a\\"', 'x = """a\\""', 'x = """a\\', 'x = """a\\u{12', 'x = """a\\\\',
     'x =\n    [ """a\n  b', 'x = f """""', 'x = "a\\', 'x = "a\\u', 'x = "a\\u{12', "x = '\\u{1",
     "x = Review", "x : Json", "x = Html.Attr", "type alias A = Maybe", "import Json", "x = f Maybe.Just",
-    "x = a {-", "x = 1\n\n{-", "x = [ Review", "x = Review.Rule",
+    "x = a {-", "x = 1\n\n{-", "x = [ Review", "x = Review.Rule", "x : Node", "x = Node.wild", "x : Node.Wild",
 ]
 
 
@@ -118,6 +118,17 @@ def test_an_unfinished_character_is_allowed_only_where_some_completion_is(vocab,
             after.advance_bytes(vocab.pieces[token])
             fast = masker.full_mask(after)
             assert fast.any() and np.array_equal(fast, slow.full_mask(after)), prefix
+
+
+def test_a_qualified_name_with_a_lower_case_last_part_is_no_type(vocab, masker):
+    # `init : Node.name` can never become a type: the mask must refuse `name` after
+    # `Node.` there (it once let a model into that dead end), and allow it in an expression
+    token = vocab.pieces.index(b"name")
+    for prefix, allowed in (("init : Node.", False), ("init = Node.", True), ("init : List Node.", False),
+                            ("init : Maybe.Node.", False), ("init = f Node.", True)):
+        state = ElmParseState("declarations", prefix)
+        assert Masker(vocab).allowed(state, token) == allowed, prefix
+        assert masker.full_mask(state)[token] == allowed, prefix
 
 
 def test_random_walks_reach_no_dead_end_and_the_masks_agree(vocab, masker):
