@@ -58,7 +58,6 @@ class VocabIndex:
         # the entry stands for its first completion (one per lexical class), and
         # virtual entries after the vocabulary for the others; the mask of a piece
         # is the OR of its entries (``virtual_of``: the piece of each virtual entry).
-        self.vocab_size = len(vocab.pieces)
         texts: list[str | None] = []
         virtual: list[tuple[int, str]] = []
         for i, piece in enumerate(vocab.pieces):
@@ -110,7 +109,7 @@ class VocabIndex:
         self.string_inside = np.array([bool(t) and e is None and _STRING_PREFIX.fullmatch(t) is not None
                                        for t, e in zip(self.texts, ends)])
         self.string_closes = np.array([e is not None and e > 0 for e in ends])
-        self.cls["string"] = self._classes_of(lambda t: max(string_close(t) or 0, 0))
+        self.cls["string"] = self._classes_of([max(e or 0, 0) for e in ends])
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
         self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X", "|")}
         self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
@@ -153,7 +152,7 @@ class VocabIndex:
             self.triple_closes[tail] = np.array([e is not None and e > 0 for e in ends])
             kind = "triple" + tail
             self.cont[kind] = np.array([e if e is not None and e > 0 else 0 for e in ends], dtype=np.int32)
-            self.cls[kind] = self._classes_of(lambda t, tail=tail: max(triple_close(tail, t) or 0, 0))
+            self.cls[kind] = self._classes_of(self.cont[kind])
         # after an unfinished escape (``\\``, ``\\u``, ``\\u{1F``): the entries that may go on with it
         first = [t[0] if t else "" for t in self.texts]
         self.escape_next = {kind: np.array([bool(c) and c in chars for c in first])
@@ -170,10 +169,12 @@ class VocabIndex:
         return np.array([t.find(s) if t else -1 for t in self.texts], dtype=np.int32)
 
     def _classes_of(self, split) -> np.ndarray:
+        """The class of each entry's text after ``split``: a function of the text,
+        or the offsets themselves (one per entry)."""
         out = np.full(len(self.texts), -1, dtype=np.int32)
         for i, t in enumerate(self.texts):
             if t:
-                out[i] = self._class_of(t[split(t):])
+                out[i] = self._class_of(t[split(t) if callable(split) else int(split[i]):])
         return out
 
     def _class_of(self, s: str) -> int:
