@@ -142,22 +142,16 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if self.top_p is not None:
             keep = [self._nucleus(row, keys[r], scores[r], width) for r, row in enumerate(states)]
         elif self.strategy == "lazy":
-            keep = self._lazy(states, keys, scores, width)
+            keep: list[list[int] | np.ndarray] = self._lazy(states, keys, scores, width)
         else:
             keep = [self._full_allowed(row, width) for row in states]
         dead = []
         for r, row in enumerate(states):
-            if not keep[r]:
+            if not _any(keep[r]):
                 self.dead_ends += 1
                 row.dead_end = True
                 dead.append(r)
-        # one scatter on the scores' device: everything else becomes -inf
-        row_index = torch.tensor([r for r, chosen in enumerate(keep) for _ in chosen], dtype=torch.long)
-        col_index = torch.tensor([c for chosen in keep for c in chosen], dtype=torch.long)
-        out = torch.full_like(scores, float("-inf"))
-        if len(col_index):
-            row_index, col_index = row_index.to(scores.device), col_index.to(scores.device)
-            out[row_index, col_index] = scores[row_index, col_index]
+        out = _masked(scores, keep)
         if dead and self.eos_id is not None:
             # EOS, finite even where an earlier processor (min_new_tokens) masked it,
             # so that sampling never sees a row of -inf and the row ends cleanly
@@ -207,7 +201,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             keep.append([token_id for token_id, _ in found])
         return keep
 
-    def _nucleus(self, row: _Row, key: tuple, scores: torch.FloatTensor, width: int) -> list[int]:
+    def _nucleus(self, row: _Row, key: tuple, scores: torch.FloatTensor, width: int) -> list[int] | np.ndarray:
         """The nucleus (``top_p``) of the allowed tokens at ``temperature``, as
         Hugging Face's top-p warper would cut it after the full mask: a token stays
         iff the allowed tokens scored above it hold less than ``top_p`` of the
@@ -228,14 +222,16 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             if kept is not None:
                 return kept
         allowed = self._full_allowed(row, width)
-        if not allowed:
-            return []
-        ids = torch.tensor(allowed, device=probs.device)
+        if not allowed.any():
+            return allowed
+        ids = torch.from_numpy(np.flatnonzero(allowed)).to(probs.device)
         masses, order = torch.sort(probs[ids], descending=True)
         above = torch.cumsum(masses, 0) - masses
         stays = above < self.top_p * masses.sum()
         stays[0] = True  # at least one, as the warper keeps
-        return ids[order[stays]].tolist()
+        kept = np.zeros_like(allowed)
+        kept[ids[order[stays]].cpu().numpy()] = True
+        return kept
 
     def _lazy_nucleus(self, row: _Row, key: tuple, probs: torch.Tensor, capped: bool) -> list[int] | None:
         """The nucleus from the 64 most probable candidates, or None if they do not
@@ -270,16 +266,45 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     def _best_allowed(self, row: _Row, scores: torch.FloatTensor, r: int,
                       width: int) -> list[tuple[int, ElmParseState | None]]:
         """The ``top_k`` best-scored ids of row ``r`` among those the full mask allows."""
-        allowed = self._full_allowed(row, width)
+        allowed = np.flatnonzero(self._full_allowed(row, width)).tolist()
         if not allowed:
             return []
         row_scores = scores[r, torch.tensor(allowed, device=scores.device)]
         best = torch.topk(row_scores, min(self.top_k, len(allowed))).indices.tolist()
         return [(allowed[i], None) for i in best]
 
-    def _full_allowed(self, row: _Row, width: int) -> list[int]:
-        """The ids the full mask allows for this row (with the blank-line limit)."""
+    def _full_allowed(self, row: _Row, width: int) -> np.ndarray:
+        """The full mask of this row (with the blank-line limit), over the first
+        ``width`` ids."""
         allowed = self.masker.full_mask(row.state)[:width]
         if self._blank_capped(row):
-            allowed &= ~self._newline_first[:width]
-        return np.flatnonzero(allowed).tolist()
+            allowed = allowed & ~self._newline_first[:width]
+        return allowed
+
+
+def _any(chosen: list[int] | np.ndarray) -> bool:
+    """Is any token allowed? (ids, or a full mask)"""
+    return bool(chosen.any()) if isinstance(chosen, np.ndarray) else bool(chosen)
+
+
+def _masked(scores: torch.FloatTensor, keep: list[list[int] | np.ndarray]) -> torch.FloatTensor:
+    """``scores`` with every token not kept set to -inf, in one operation on the
+    scores' device. A row keeps a few ids (the lazy path: one scatter of their
+    indices) or a boolean full mask (one masked fill: listing tens of thousands of
+    allowed ids would cost more than the mask itself)."""
+    if any(isinstance(chosen, np.ndarray) for chosen in keep):
+        mask = np.zeros(scores.shape, dtype=bool)
+        for r, chosen in enumerate(keep):
+            if isinstance(chosen, np.ndarray):
+                mask[r, :len(chosen)] = chosen
+            else:
+                mask[r, chosen] = True
+        allowed = torch.from_numpy(mask).to(scores.device, non_blocking=True)
+        return scores.masked_fill(~allowed, float("-inf"))
+    row_index = torch.tensor([r for r, chosen in enumerate(keep) for _ in chosen], dtype=torch.long)
+    col_index = torch.tensor([c for chosen in keep for c in chosen], dtype=torch.long)
+    out = torch.full_like(scores, float("-inf"))
+    if len(col_index):
+        row_index, col_index = row_index.to(scores.device), col_index.to(scores.device)
+        out[row_index, col_index] = scores[row_index, col_index]
+    return out
