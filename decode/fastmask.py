@@ -459,13 +459,15 @@ class FastMasker(Masker):
         """Judge the suffixes (after the continuation of ``kind``) of the selected
         entries against ``base``, the state with the held-back lexeme finished."""
         ix = self.index
-        cls = ix.cls[kind]
-        if not selection.any():
+        chosen = np.flatnonzero(selection)
+        if not len(chosen):
             return
-        # Work per class, then spread the answers over the entries with one gather:
-        # 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
+        cls = ix.cls[kind][chosen]
+        # Work per class, then spread the answers over the chosen entries with one
+        # gather: 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
         classes = len(ix.classes)
-        present = np.bincount(cls[selection], minlength=classes).astype(bool)
+        present = np.zeros(classes, dtype=bool)
+        present[cls] = True
         judged = present & self._judged_class
         per_class = self._free_class.astype(np.int8)
         if judged.any():
@@ -483,8 +485,8 @@ class FastMasker(Masker):
                 verdicts[c] = judge.verdict(ix.classes[c])
             per_class[judged] = verdicts[judged]
         answers = per_class[cls]
-        mask |= selection & (answers == 1)
-        undecided = np.flatnonzero(selection & (answers == 2))
+        mask[chosen[answers == 1]] = True
+        undecided = chosen[answers == 2]
         awaited = awaited_name(base)
         if awaited is not None and len(undecided) > 64:
             # a definition must start with the awaited name: a lone name that is a
@@ -492,7 +494,7 @@ class FastMasker(Masker):
             # are judged one by one
             cont = ix.cont[kind] if kind in ix.cont else None
             for i in undecided.tolist():
-                if ix.class_kind[cls[i]] == TAIL:
+                if ix.class_kind[ix.cls[kind][i]] == TAIL:
                     text = ix.texts[i]
                     body = text[int(cont[i]) if cont is not None else 0:].lstrip(" \r\n")
                     if awaited.startswith(body):
