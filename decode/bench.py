@@ -211,10 +211,10 @@ def format_generate(rows: list[dict], header: bool = True, body: bool = True) ->
         r = rows[0]
         lines.append(f"random StarCoder2, {r['params'] / 1e6:,.1f} M parameters, {r['dtype']}, on {r['device']}; "
                      f"{r['new_tokens']} new tokens per row")
-        lines.append(f"{'decoding':<8} {'mask':<5} {'batch':>5} {'unconstrained tok/s':>20} "
+        lines.append(f"{'decoding':<10} {'mask':<5} {'batch':>5} {'unconstrained tok/s':>20} "
                      f"{'constrained tok/s':>18} {'ratio':>7} {'mask ms/step':>13} {'judged/row/step':>16}")
     if body:
         for r in rows:
-            lines.append(f"{r['decoding']:<8} {r['strategy']:<5} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
+            lines.append(f"{r['decoding']:<10} {r['strategy']:<5} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
                          f"{r['constrained']:>18,.1f} {r['ratio']:>7.3f} {r['mask_ms']:>13.3f} {r['judged']:>16.2f}")
     return "\n".join(lines)

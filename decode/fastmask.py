@@ -202,8 +202,8 @@ class FastMasker(Masker):
         ix = self.index
         dec = ix.decodable
         body = p[1:]
-        if body.endswith("\\") or body.startswith("\\"):
-            individual |= dec  # an escape in progress: rare, one by one
+        if escape_in_progress(p):  # `'\\`, `'\\u{1F`: the entries that may go on with it, one by one
+            individual |= self._escape_candidates(p, char=True)
             return
         # without a quote the literal stays open: only a first character fits
         escaped = dec & ix.escaped_apostrophe   # `\\'` does not close the literal
@@ -410,12 +410,13 @@ class FastMasker(Masker):
         # a newline or a bad escape before the closing quote is an error: those stay False
         self._terminated_string(state, dec & ix.string_closes & ~individual, mask, individual)
 
-    def _escape_candidates(self, p: str) -> np.ndarray:
-        """The entries that may go on with the escape a string ends in (a superset:
-        they are judged one by one)."""
+    def _escape_candidates(self, p: str, char: bool = False) -> np.ndarray:
+        """The entries that may go on with the escape a string (or, with ``char``, a
+        character literal) ends in (a superset: they are judged one by one)."""
         ix = self.index
         escape = escape_in_progress(p)
-        candidates = ix.decodable & ix.escape_next[escape]
+        following = ix.char_escape_next if char and escape == "\\" else ix.escape_next[escape]
+        candidates = ix.decodable & following
         if escape == "\\u{":
             typed = len(p) - p.rindex("{") - 1  # hex digits so far: at most 6 in all
             candidates &= (ix.hex_run + typed <= 6) & ix.hex_then_close

@@ -158,6 +158,11 @@ class VocabIndex:
         self.escape_next = {kind: np.array([bool(c) and c in chars for c in first])
                             for kind, chars in (("\\", "nrt\"'\\u"), ("\\u", "{"),
                                                 ("\\u{", "0123456789abcdefABCDEF}"))}
+        # in a character literal the escaped character is the last one: after ``'\\``
+        # only entries that stop after it, or close the literal right after it, go on
+        self.char_escape_next = np.array([bool(t) and ((t[0] in "nrt\"'\\" and t[1:2] in ("", "'"))
+                                                       or (t[0] == "u" and t[1:2] in ("", "{")))
+                                          for t in self.texts])
         # inside ``\\u{``: the leading hex digits, and whether ``}`` or the end follows them
         hex_run = re.compile(r"[0-9a-fA-F]*")
         self.hex_run = np.array([hex_run.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)

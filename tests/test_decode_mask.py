@@ -88,6 +88,7 @@ TRICKY_PREFIXES = [
     "x = f 12", "x = 0", "x = 1e", "x = [ 1 ] ++ [", "x = f '", "x = 'a", "x = 01", "x = 0x1", "x = 1 ",
     'x = """a"', 'x = """a""', 'x = """a\\"', 'x = """a\\""', 'x = """a\\', 'x = """a\\u{12', 'x = """a\\\\',
     'x =\n    [ """a\n  b', 'x = f """""', 'x = "a\\', 'x = "a\\u', 'x = "a\\u{12', "x = '\\u{1",
+    "x = '\\", "x = f '\\", "x = '\\'", "x = '\\n", "x = '\\\\", "x = '\\u", "x = '\\u{1F60", "x = '\\u{1F600}",
     "x = Review", "x : Json", "x = Html.Attr", "type alias A = Maybe", "import Json", "x = f Maybe.Just",
     "x = a {-", "x = 1\n\n{-", "x = [ Review", "x = Review.Rule", "x : Node", "x = Node.wild", "x : Node.Wild",
 ]
