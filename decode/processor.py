@@ -95,7 +95,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # elm-format never writes more than two in a row: neither may the model.
         self.max_blank_lines = max_blank_lines
         self._newline_first = self.vocab.newline_first
-        self._nucleus_rows = 0
+        self._nucleus_steps = 0
         self._lazy_record = (0, 0)  # recent lazy nucleus tries, and those left undecided
 
     def _blank_capped(self, row: _Row) -> bool:
@@ -140,7 +140,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # keep only the states of live sequences (the parents of the next step)
         self._states = live
         if self.top_p is not None:
-            keep = [self._nucleus(row, keys[r], scores[r], width) for r, row in enumerate(states)]
+            keep = self._nuclei(states, keys, scores, width)
         elif self.strategy == "lazy":
             keep: list[list[int] | np.ndarray] = self._lazy(states, keys, scores, width)
         else:
@@ -201,48 +201,47 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             keep.append([token_id for token_id, _ in found])
         return keep
 
-    def _nucleus(self, row: _Row, key: tuple, scores: torch.FloatTensor, width: int) -> list[int] | np.ndarray:
-        """The nucleus (``top_p``) of the allowed tokens at ``temperature``, as
-        Hugging Face's top-p warper would cut it after the full mask: a token stays
-        iff the allowed tokens scored above it hold less than ``top_p`` of the
-        allowed mass. The lazy way judges the best candidates first and stops once
-        that is decided for every token; a row it cannot decide uses the full mask.
-        When the model's distributions are too flat for that to pay (most rows
-        undecided lately), rows go to the full mask directly, with a lazy try now
-        and then in case that changes."""
-        probs = torch.softmax(scores[:width].float() / self.temperature, dim=-1)
-        capped = self._blank_capped(row)
-        self._nucleus_rows += 1
+    def _nuclei(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
+                width: int) -> list[list[int] | np.ndarray]:
+        """The nucleus (``top_p``) of the allowed tokens of each row at ``temperature``,
+        as Hugging Face's top-p warper would cut it after the full mask: a token stays
+        iff the allowed tokens scored above it hold less than ``top_p`` of the allowed
+        mass. The lazy way judges the best candidates first and stops once that is
+        decided for every token; the rows it cannot decide take the full mask, cut
+        all together. When the model's distributions are too flat for the lazy way to
+        pay (most rows undecided lately), rows go to the full mask directly, with a
+        lazy try now and then in case that changes."""
+        keep: list[list[int] | np.ndarray | None] = [None] * len(states)
         tries, misses = self._lazy_record
-        if self.strategy == "lazy" and (tries < 8 or 2 * misses <= tries or self._nucleus_rows % 16 == 0):
-            kept = self._lazy_nucleus(row, key, probs, capped)
-            if tries >= 64:  # a window over the recent rows
-                tries, misses = tries // 2, misses // 2
-            self._lazy_record = (tries + 1, misses + (kept is None))
-            if kept is not None:
-                return kept
-        allowed = self._full_allowed(row, width)
-        if not allowed.any():
-            return allowed
-        ids = torch.from_numpy(np.flatnonzero(allowed)).to(probs.device)
-        masses, order = torch.sort(probs[ids], descending=True)
-        above = torch.cumsum(masses, 0) - masses
-        stays = above < self.top_p * masses.sum()
-        stays[0] = True  # at least one, as the warper keeps
-        kept = np.zeros_like(allowed)
-        kept[ids[order[stays]].cpu().numpy()] = True
-        return kept
+        self._nucleus_steps += 1
+        if self.strategy == "lazy" and (tries < 8 or 2 * misses <= tries or self._nucleus_steps % 16 == 0):
+            probs = torch.softmax(scores[:, :width].float() / self.temperature, dim=-1)
+            top = torch.topk(probs, min(64, width), dim=-1)  # one transfer for all rows
+            for r, (values, ids) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
+                keep[r] = self._lazy_nucleus(states[r], keys[r], values, ids)
+                if tries >= 64:  # a window over the recent rows
+                    tries, misses = tries // 2, misses // 2
+                tries, misses = tries + 1, misses + (keep[r] is None)
+            self._lazy_record = (tries, misses)
+        rest = [r for r, kept in enumerate(keep) if kept is None]
+        if rest:
+            allowed = np.stack([self._full_allowed(states[r], width) for r in rest])
+            cut = _top_p_cut(scores[rest, :width], allowed, self.top_p, self.temperature)
+            for r, kept in zip(rest, cut):
+                keep[r] = kept
+        return keep
 
-    def _lazy_nucleus(self, row: _Row, key: tuple, probs: torch.Tensor, capped: bool) -> list[int] | None:
-        """The nucleus from the 64 most probable candidates, or None if they do not
-        decide it. The allowed mass is not known: it lies between what was found
-        allowed and that plus what is still unjudged."""
+    def _lazy_nucleus(self, row: _Row, key: tuple, values: list[float], ids: list[int]) -> list[int] | None:
+        """The nucleus from the most probable candidates (``values``, ``ids``: the
+        best first), or None if they do not decide it. The allowed mass is not
+        known: it lies between what was found allowed and that plus what is still
+        unjudged."""
         p = self.top_p
-        top = torch.topk(probs, min(64, len(probs)))
+        capped = self._blank_capped(row)
         found: list[tuple[int, ElmParseState | None]] = []
         above: list[float] = []  # allowed mass above each found token (increasing)
         allowed_mass = judged_mass = 0.0
-        for q, token_id in zip(top.values.tolist(), top.indices.tolist()):
+        for q, token_id in zip(values, ids):
             judged_mass += q
             if not (capped and self._newline_first[token_id]):
                 hit = self.masker.lazy_advanced(row.state, [token_id], 1)
@@ -280,6 +279,23 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if self._blank_capped(row):
             allowed = allowed & ~self._newline_first[:width]
         return allowed
+
+
+def _top_p_cut(scores: torch.Tensor, allowed: np.ndarray, top_p: float, temperature: float) -> np.ndarray:
+    """For each row of ``scores``, the nucleus of its ``allowed`` tokens (a boolean
+    array of the same shape) at ``temperature``, as the top-p warper cuts it after
+    the full mask: the probabilities are those of the allowed tokens alone, and a
+    token stays iff the ones more probable than it hold less than ``top_p`` (at
+    least one stays). All rows at once, on the device of ``scores``."""
+    on = torch.from_numpy(allowed).to(scores.device)
+    logits = scores.float().masked_fill(~on, float("-inf")) / temperature
+    probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # a row with nothing allowed: all 0
+    ordered, order = torch.sort(probs, dim=-1, descending=True)
+    above = torch.cumsum(ordered, dim=-1) - ordered
+    stays = above < top_p * ordered.sum(dim=-1, keepdim=True)
+    stays[:, 0] = True
+    kept = torch.zeros_like(stays).scatter_(1, order, stays) & on
+    return kept.cpu().numpy()
 
 
 def _any(chosen: list[int] | np.ndarray) -> bool:

@@ -120,6 +120,26 @@ def test_lazy_top_p_gives_the_distribution_of_the_full_mask_and_the_top_p_warper
         _assert_samples_agree(probs, torch.nonzero(probs[1]).flatten())
 
 
+@pytest.mark.parametrize("strategy", ["auto", "full"])
+def test_top_p_of_a_batch_equals_the_warper_row_by_row(strategy, tokenizer, vocab, masker):
+    """Rows of one step take different ways (a peaked row decided lazily, a flat one
+    cut from the full mask with the other full-mask rows, a dead end): each equals
+    the full mask followed by the top-p warper, and the dead end gets EOS only."""
+    prompts = ["view model =\n    div []\n        [ text model.", "x = 0x", "x = )", "main ="]
+    batch = torch.zeros((len(prompts), 3), dtype=torch.long)  # the first step: only its shape counts
+    scores = torch.randn(len(prompts), len(vocab), generator=torch.Generator().manual_seed(4))
+    scores *= torch.tensor([[8.0], [1.0], [4.0], [0.5]])
+    ours = ElmGrammarLogitsProcessor(tokenizer, prompts, top_p=0.8, temperature=0.9, strategy=strategy,
+                                     vocab=vocab, masker=masker)(batch, scores.clone())
+    assert torch.isfinite(ours[2]).nonzero().flatten().tolist() == [vocab.eos_id]
+    for r in (0, 1, 3):
+        ids = tokenizer([prompts[r]], return_tensors="pt", add_special_tokens=False)["input_ids"]
+        full = ElmGrammarLogitsProcessor(tokenizer, [prompts[r]], strategy="full", vocab=vocab, masker=masker)
+        reference = TopPLogitsWarper(top_p=0.8)(ids, TemperatureLogitsWarper(0.9)(ids, full(ids, scores[r:r + 1].clone())))
+        mine = TemperatureLogitsWarper(0.9)(ids, ours[r:r + 1])
+        assert torch.allclose(torch.softmax(mine, -1), torch.softmax(reference, -1), atol=1e-6), r
+
+
 def test_complete_with_top_p_samples_viable_text(model, tokenizer):
     torch.manual_seed(5)
     for c in complete(model, tokenizer, seed_prompts()[:3], do_sample=True, top_p=0.9, top_k=0, max_new_tokens=16):
