@@ -335,9 +335,10 @@ def cached_index(vocab: Vocab, cache_dir: str | Path | None = None) -> VocabInde
     try:
         with path.open("rb") as f:
             index = pickle.load(f)
-        index.vocab = vocab
-        return index
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        if isinstance(index, VocabIndex):
+            index.vocab = vocab
+            return index
+    except Exception:  # noqa: BLE001 - unreadable for any reason (cut short, another layout of the code): rebuilt
         pass
     index = VocabIndex(vocab)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import pytest
 from elmgrammar import ElmSyntaxError, parse_module
 from elmgrammar.cli import main
 from elmgrammar.decode.fastmask import FastMasker, VocabIndex
+from elmgrammar.decode.vocab_index import cached_index, index_key
 from elmgrammar.decode.masks import Masker
 from elmgrammar.decode.replay import replay_file, replay_ids, retokenized
 from elmgrammar.decode.state import ElmParseState
@@ -163,6 +164,16 @@ def test_special_tokens_are_never_allowed_and_eos_only_when_complete(vocab, mask
         assert mask[vocab.eos_id] == eos
         others = [i for i in vocab.special_ids if i != vocab.eos_id]
         assert others and not mask[others].any()
+
+
+@pytest.mark.parametrize("content", [b"\x80\x05\x95", b"cno_such_module\nVocabIndex\n.", b"(dp0\n."],
+                         ids=["cut short", "another code layout", "not an index"])
+def test_an_unreadable_index_cache_is_rebuilt(content, vocab, tmp_path):
+    path = tmp_path / f"{index_key(vocab)}.pickle"
+    path.write_bytes(content)
+    index = cached_index(vocab, tmp_path)
+    assert isinstance(index, VocabIndex) and index.size >= len(vocab)
+    assert isinstance(cached_index(vocab, tmp_path), VocabIndex) and path.read_bytes() != content
 
 
 def test_replay_command_json(real_files, tokenizer_dir, capsys):
