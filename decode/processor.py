@@ -24,8 +24,9 @@ from .state import ElmParseState
 from .vocab import Vocab, vocab_from_tokenizer
 
 
-# Above this top_k, finding the allowed tokens one by one costs more than the full mask.
-_LAZY_MAX_K = 16
+# Past this many entries judged one by one for a row, the full mask costs less (so
+# also for a top_k above it).
+_LAZY_BUDGET = 16
 
 
 @dataclass
@@ -161,17 +162,19 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
         """The first ``top_k`` allowed tokens of each row, in score order. The best
         few candidates of all rows come from one ``topk`` (one small transfer to the
-        CPU). A row whose candidates do not suffice (a weak model's guesses refused,
-        a place where little is allowed) takes the full mask, which costs about as
-        much as judging a hundred entries one by one, and its best allowed tokens;
-        with a masker that has no fast full mask it looks 16 times deeper instead.
+        CPU). A row whose first 16 judged candidates do not suffice (a weak model's
+        guesses refused, a place where little is allowed) takes the full mask, which
+        costs about as much as judging a hundred entries one by one, and its best
+        allowed tokens; with a masker that has no fast full mask it looks 16 times
+        deeper instead.
         The states the judging made are kept for the next step (it extends each row
         by one of them)."""
         chosen: list[list[tuple[int, ElmParseState | None]]] = [[] for _ in states]
         looking = list(range(len(states)))
         seen, depth = 0, min(width, max(16, 4 * self.top_k))
+        judged = [0] * len(states)  # entries judged one by one, per row
         fast = isinstance(self.masker, FastMasker)
-        if fast and self.top_k > _LAZY_MAX_K:
+        if fast and self.top_k > _LAZY_BUDGET:
             looking = []  # so many allowed tokens to find: the full mask is cheaper
             for r in range(len(states)):
                 chosen[r] = self._best_allowed(states[r], scores, r, width)
@@ -183,14 +186,17 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             for r, ranked in zip(looking, candidates):
                 row = states[r]
                 capped = self._blank_capped(row)
+                # candidates masked anyway (newlines past the blank-line limit) cost nothing
                 order = [c for c in ranked[seen:] if not (capped and self._newline_first[c])]
+                if fast:
+                    order = order[:_LAZY_BUDGET - judged[r]]
+                    judged[r] += len(order)
                 chosen[r] += self.masker.lazy_advanced(row.state, order, self.top_k - len(chosen[r]))
                 if len(chosen[r]) < self.top_k and depth < width:
-                    still.append(r)
-            if fast and still:
-                for r in still:
-                    chosen[r] = self._best_allowed(states[r], scores, r, width)
-                break
+                    if fast and judged[r] >= _LAZY_BUDGET:
+                        chosen[r] = self._best_allowed(row, scores, r, width)
+                    else:
+                        still.append(r)
             looking, seen, depth = still, depth, min(width, depth * 16)
         keep = []
         for r, found in enumerate(chosen):

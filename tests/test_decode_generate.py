@@ -213,3 +213,17 @@ def test_no_more_than_two_blank_lines_in_a_row(tokenizer, vocab, masker):
     unlimited = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy="lazy", top_k=1, vocab=vocab, masker=masker,
                                           max_blank_lines=None)
     assert unlimited(ids, scores.clone())[0, newline] == 100.0
+
+    # the model's 300 best guesses all start a line: the lazy path looks past them
+    # (masked anyway) and finds what the full mask would
+    starts_line = torch.tensor(vocab.newline_first)
+    scores = torch.randn(1, len(vocab), generator=torch.Generator().manual_seed(0))
+    scores[0, torch.nonzero(starts_line).flatten()[:300]] += 50.0
+    assert torch.isfinite(scores).all()
+    best = {}
+    for strategy in ("lazy", "full"):
+        out = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy=strategy, top_k=2, vocab=vocab,
+                                        masker=masker)(ids, scores.clone())
+        best[strategy] = torch.topk(out[0], 2).indices.tolist()
+        assert not starts_line[best[strategy]].any()
+    assert best["lazy"] == best["full"]
