@@ -140,10 +140,11 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             states.append(row)
         # keep only the states of live sequences (the parents of the next step)
         self._states = live
+        keep: list[list[int] | np.ndarray]  # per row: the ids it keeps, or its full mask
         if self.top_p is not None:
             keep = self._nuclei(states, keys, scores, width)
         elif self.strategy == "lazy":
-            keep: list[list[int] | np.ndarray] = self._lazy(states, keys, scores, width)
+            keep = self._lazy(states, keys, scores, width)
         else:
             keep = [self._full_allowed(row, width) for row in states]
         dead = []
@@ -271,12 +272,9 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     def _best_allowed(self, row: _Row, scores: torch.FloatTensor, r: int,
                       width: int) -> list[tuple[int, ElmParseState | None]]:
         """The ``top_k`` best-scored ids of row ``r`` among those the full mask allows."""
-        allowed = np.flatnonzero(self._full_allowed(row, width)).tolist()
-        if not allowed:
-            return []
-        row_scores = scores[r, torch.tensor(allowed, device=scores.device)]
-        best = torch.topk(row_scores, min(self.top_k, len(allowed))).indices.tolist()
-        return [(allowed[i], None) for i in best]
+        allowed = torch.from_numpy(np.flatnonzero(self._full_allowed(row, width))).to(scores.device)
+        best = torch.topk(scores[r, allowed], min(self.top_k, len(allowed))).indices
+        return [(token_id, None) for token_id in allowed[best].tolist()]
 
     def _full_allowed(self, row: _Row, width: int) -> np.ndarray:
         """The full mask of this row (with the blank-line limit), over the first
