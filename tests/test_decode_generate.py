@@ -140,6 +140,25 @@ def test_top_p_of_a_batch_equals_the_warper_row_by_row(strategy, tokenizer, voca
         assert torch.allclose(torch.softmax(mine, -1), torch.softmax(reference, -1), atol=1e-6), r
 
 
+@pytest.mark.parametrize("settings", [{"strategy": "lazy", "top_k": 1}, {"strategy": "lazy", "top_k": 20},
+                                      {"strategy": "full"}, {"top_p": 0.9}], ids=["greedy", "top-k", "full", "top-p"])
+def test_scores_wider_than_the_vocabulary(settings, tokenizer, vocab, masker):
+    """Models often pad their output layer past the tokenizer's vocabulary: the extra
+    columns are never allowed, and the others are masked as without them."""
+    prompts = ["view model =\n    div []\n        [ text model.", "x = 0x"]
+    batch = torch.zeros((len(prompts), 3), dtype=torch.long)
+    scores = torch.randn(len(prompts), len(vocab) + 64, generator=torch.Generator().manual_seed(6)) * 4
+    scores[:, len(vocab):] = 100.0  # the padding would win if it were let through
+
+    def masked(columns: int) -> torch.Tensor:
+        processor = ElmGrammarLogitsProcessor(tokenizer, prompts, vocab=vocab, masker=masker, **settings)
+        return processor(batch, scores[:, :columns].clone())
+
+    wide, narrow = masked(len(vocab) + 64), masked(len(vocab))
+    assert torch.isinf(wide[:, len(vocab):]).all()
+    assert torch.equal(wide[:, :len(vocab)], narrow)
+
+
 def test_complete_with_top_p_samples_viable_text(model, tokenizer):
     torch.manual_seed(5)
     for c in complete(model, tokenizer, seed_prompts()[:3], do_sample=True, top_p=0.9, top_k=0, max_new_tokens=16):
