@@ -12,7 +12,7 @@ import re
 
 from lark import Token
 
-from elmgrammar.lexer import EXPRESSION_ENDERS, FIELD_TARGETS
+from elmgrammar.lexer import _GOOD_ESCAPE, EXPRESSION_ENDERS, FIELD_TARGETS
 
 from .state import ElmParseState, _feeds
 from .vocab_index import MULTI
@@ -172,7 +172,7 @@ class ClassJudge:
 def one_char(body: str) -> bool:
     """Is ``body`` what a character literal may hold: one character or one escape?"""
     if body.startswith("\\"):
-        return re.fullmatch(r"\\(?:[nrt\"'\\]|u\{[0-9a-fA-F]{4,6}\})", body) is not None
+        return re.fullmatch(_GOOD_ESCAPE, body) is not None
     return len(body) == 1 and body not in "\n'"
 
 

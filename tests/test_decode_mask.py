@@ -133,6 +133,20 @@ def test_a_qualified_name_with_a_lower_case_last_part_is_no_type(vocab, masker):
         assert masker.full_mask(state)[token] == allowed, prefix
 
 
+@pytest.mark.parametrize("literal", ["'\\u{", '"a\\u{', '"""a\\u{'], ids=["char", "string", "multi-line"])
+def test_a_code_point_escape_past_the_last_code_point_is_not_viable(literal, vocab, masker):
+    """`\\u{110000}` and above is an error once the literal closes: six digits past
+    10FFFF are already a dead end (found by random walks: `'\\u{ccbdbd}` then nothing)."""
+    for digits, viable in (("10FFFF", True), ("FFFFF", True), ("110000", False), ("ccbdbd", False)):
+        state = ElmParseState("declarations", "x = " + literal + digits)
+        assert state.viable == viable, digits
+        if viable:
+            assert masker.full_mask(state).any(), digits
+    closed = ElmParseState("declarations", "x = " + literal + "10FFFF}")
+    assert closed.viable and masker.full_mask(closed).any()
+    assert not ElmParseState("declarations", "x = " + literal + "110000}").viable
+
+
 def test_random_walks_reach_no_dead_end_and_the_masks_agree(vocab, masker):
     """Walk by allowed tokens picked at random (a third from the whole vocabulary,
     the rest from ASCII pieces so that walks go deep into the syntax): every state
