@@ -202,8 +202,9 @@ class FastMasker(Masker):
         ix = self.index
         dec = ix.decodable
         body = p[1:]
-        if escape_in_progress(p):  # `'\\`, `'\\u{1F`: the entries that may go on with it, one by one
-            individual |= self._escape_candidates(p, char=True)
+        escape = escape_in_progress(p)
+        if escape:  # `'\\`, `'\\u{1F`: the entries that may go on with it, one by one
+            individual |= self._escape_candidates(p, escape, char=True)
             return
         # without a quote the literal stays open: only a first character fits
         escaped = dec & ix.escaped_apostrophe   # `\\'` does not close the literal
@@ -401,8 +402,9 @@ class FastMasker(Masker):
     def _string(self, state, p, mask, individual) -> None:
         ix = self.index
         dec = ix.decodable
-        if escape_in_progress(p):  # the entries that may go on with the escape, one by one
-            individual |= self._escape_candidates(p)
+        escape = escape_in_progress(p)
+        if escape:  # the entries that may go on with the escape, one by one
+            individual |= self._escape_candidates(p, escape)
             return
         if p == '"':
             individual |= dec & ix.starts['""']  # `"` + `""` opens `"""`
@@ -410,11 +412,11 @@ class FastMasker(Masker):
         # a newline or a bad escape before the closing quote is an error: those stay False
         self._terminated_string(state, dec & ix.string_closes & ~individual, mask, individual)
 
-    def _escape_candidates(self, p: str, char: bool = False) -> np.ndarray:
-        """The entries that may go on with the escape a string (or, with ``char``, a
-        character literal) ends in (a superset: they are judged one by one)."""
+    def _escape_candidates(self, p: str, escape: str, char: bool = False) -> np.ndarray:
+        """The entries that may go on with ``escape``, the unfinished escape a string
+        (or, with ``char``, a character literal) ends in (a superset: they are judged
+        one by one)."""
         ix = self.index
-        escape = escape_in_progress(p)
         following = ix.char_escape_next if char and escape == "\\" else ix.escape_next[escape]
         candidates = ix.decodable & following
         if escape == "\\u{":
@@ -429,7 +431,7 @@ class FastMasker(Masker):
         dec = ix.decodable
         tail = triple_tail(p)
         if tail is None:  # an escape in progress: the entries that may go on with it, one by one
-            individual |= self._escape_candidates(p)
+            individual |= self._escape_candidates(p, escape_in_progress(p))
             return
         mask |= dec & ix.triple_inside[tail]
         closes = dec & ix.triple_closes[tail]
@@ -487,15 +489,15 @@ class FastMasker(Masker):
             per_class[judged] = verdicts[judged]
         answers = per_class[cls]
         mask[chosen[answers == 1]] = True
-        undecided = chosen[answers == 2]
+        undecided, undecided_cls = chosen[answers == 2], cls[answers == 2]
         awaited = awaited_name(base)
         if awaited is not None and len(undecided) > 64:
             # a definition must start with the awaited name: a lone name that is a
             # prefix of it fits (the judge said the name itself does); the rest
             # are judged one by one
             cont = ix.cont[kind] if kind in ix.cont else None
-            for i in undecided.tolist():
-                if ix.class_kind[ix.cls[kind][i]] == TAIL:
+            for i, c in zip(undecided.tolist(), undecided_cls.tolist()):
+                if ix.class_kind[c] == TAIL:
                     text = ix.texts[i]
                     body = text[int(cont[i]) if cont is not None else 0:].lstrip(" \r\n")
                     if awaited.startswith(body):

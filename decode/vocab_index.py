@@ -130,8 +130,6 @@ class VocabIndex:
                 by_symbols.setdefault(t[:symbol_runs[i]], []).append(i)
         self.symbol_runs = {run: np.array(ids) for run, ids in by_symbols.items()}
         self.dot_after_run = np.array([bool(t) and runs[i] < len(t) and t[runs[i]] == "." for i, t in enumerate(self.texts)])
-        self.has_dot = np.array([bool(t) and "." in t for t in self.texts])
-        self.ends_dot = np.array([bool(t) and t.endswith(".") for t in self.texts])
         # `Html` + `.Attributes.class x`: how the qualified name ends, whether the entry
         # ends with a dot after it (`Html` + `.Events.`: still a name in the making),
         # and whether it has a dot at all

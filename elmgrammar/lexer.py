@@ -82,8 +82,9 @@ _CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
 _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?|.?)")
 # What a held-back literal may look like so far (escapes may be cut short). A code
 # point is at most 10FFFF: six digits above it can never become a valid escape.
-_CODE_POINT = r"(?:[0-9a-fA-F]{4,5}|0[0-9a-fA-F]{5}|10[0-9a-fA-F]{4})"
-_ESCAPE_PREFIX = rf"(?:\\(?:u(?:\{{(?:[0-9a-fA-F]{{0,5}}|0[0-9a-fA-F]{{5}}|10[0-9a-fA-F]{{4}}))?)?)?"
+_SIX_DIGITS = r"0[0-9a-fA-F]{5}|10[0-9a-fA-F]{4}"  # six hex digits up to 10FFFF
+_CODE_POINT = rf"(?:[0-9a-fA-F]{{4,5}}|{_SIX_DIGITS})"
+_ESCAPE_PREFIX = rf"(?:\\(?:u(?:\{{(?:[0-9a-fA-F]{{0,5}}|{_SIX_DIGITS}))?)?)?"
 _GOOD_ESCAPE = rf"\\(?:[nrt\"'\\]|u\{{{_CODE_POINT}\}})"
 _STRING_PREFIX = re.compile(rf'(?:[^"\\\n]|{_GOOD_ESCAPE})*{_ESCAPE_PREFIX}')
 _TRIPLE_PREFIX = re.compile(rf'(?:[^"\\]|{_GOOD_ESCAPE}|"(?!""))*"{{0,2}}{_ESCAPE_PREFIX}', re.DOTALL)
