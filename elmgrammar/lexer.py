@@ -94,6 +94,11 @@ _FLOAT_PREFIX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?")
 _BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
 _TERM_START = re.compile(r"[\w(\[{'\"]")
+# Characters that may stand inside an escape (or, in a multi-line string, be
+# quotes that may become the closing ones). In a body of good units any other
+# character ends a unit: it is plain, or the last of `\n`, `\r`, `\t`, `\'`.
+_MAYBE_ESCAPED = frozenset('\\"{}u0123456789abcdefABCDEF')
+_RESUME_BACK = 32  # how far from the end to look for such a character
 
 
 class Lexer:
@@ -104,7 +109,7 @@ class Lexer:
     """
 
     __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end", "first",
-                 "comments")
+                 "comments", "resume")
 
     def __init__(self, keep_comments: bool = False) -> None:
         """``keep_comments=True`` records the (start, end) offsets of every ``--`` and
@@ -118,6 +123,11 @@ class Lexer:
         self.prev_end = -1                  # its absolute end offset
         self.first = True                   # no token emitted yet
         self.comments: list[tuple[int, int]] | None = [] if keep_comments else None
+        # (absolute offset, comment depth): how far the held-back string or block
+        # comment is known to be good, so that scanning it again starts there. A
+        # model's tokens grow a long literal a few characters at a time; rescanning
+        # it whole at every token made decoding quadratic in its length.
+        self.resume: tuple[int, int] = (0, 0)
 
     def copy(self) -> "Lexer":
         """An independent copy of this lexer's state (cheap: scalars and the tail)."""
@@ -183,9 +193,9 @@ class Lexer:
         if p == '""':  # the empty string, or the start of a multi-line one
             return [("STRING",)]
         if p.startswith('"""'):
-            return [("STRING",)] if _TRIPLE_PREFIX.fullmatch(p, 3) else []
+            return [("STRING",)] if self._good_literal(p, 3, _TRIPLE_PREFIX) else []
         if c == '"':
-            return [("STRING",)] if _STRING_PREFIX.fullmatch(p, 1) else []
+            return [("STRING",)] if self._good_literal(p, 1, _STRING_PREFIX) else []
         if c == "'":
             return [("CHAR",)] if _CHAR_PREFIX.fullmatch(p, 1) else []
         if c.isdigit():
@@ -228,6 +238,30 @@ class Lexer:
             if symbol.startswith(p):
                 out.append((ttype,))
         return out
+
+    def _resume_at(self, pos: int, lowest: int) -> tuple[int, int]:
+        """Where to rescan the held-back lexeme starting at buffer position ``pos``
+        (its body starts at ``lowest``), and the comment depth there."""
+        offset, depth = self.resume
+        if offset - self.base > pos:  # recorded inside this very lexeme
+            return offset - self.base, depth
+        return lowest, 0
+
+    def _good_literal(self, p: str, width: int, prefix: re.Pattern) -> bool:
+        """Is the held-back string ``p`` (``width`` opening quotes) a prefix of a
+        valid one? Checked from where an earlier check got to; records how far
+        its good units now certainly reach."""
+        start = self.base + self.pos
+        lowest = self._resume_at(self.pos, self.pos + width)[0] - self.pos
+        if prefix.fullmatch(p, lowest) is None:
+            return False
+        # The body is a sequence of good units (but for an unfinished escape at the
+        # end), so checking again may start after any character that ends one.
+        for q in range(len(p), max(lowest, len(p) - _RESUME_BACK), -1):
+            if p[q - 1] not in _MAYBE_ESCAPED:
+                self.resume = (start + q, 0)
+                break
+        return True
 
     # -- scanning -----------------------------------------------------------
 
@@ -302,15 +336,26 @@ class Lexer:
             self.line_start = self.base + self.buffer.rfind("\n", pos, stop) + 1
 
     def _block_comment_end(self, pos: int) -> int:
-        """End offset of the nested block comment starting at pos, or -1 if unfinished."""
-        depth = 0
-        for m in _BLOCK_PARTS.finditer(self.buffer, pos):
+        """End offset of the nested block comment starting at pos, or -1 if unfinished
+        (then scanning it again will start near the end of the buffer)."""
+        buf = self.buffer
+        scan_from, depth = self._resume_at(pos, pos)
+        last = scan_from
+        for m in _BLOCK_PARTS.finditer(buf, scan_from):
+            last = m.end()
             if m.group() == "{-":
                 depth += 1
             else:
                 depth -= 1
                 if depth == 0:
-                    return m.end()
+                    return last
+        # resume after the last `{-` or `-}`, or later where no `{` or `-` could
+        # join the next text to make one
+        q = len(buf)
+        while q > last and buf[q - 1] in "{-":
+            q -= 1
+        if q > pos:
+            self.resume = (self.base + q, depth)
         return -1
 
     def _lexeme(self, kind: str, pos: int, stop: int, final: bool) -> Token | None:
@@ -398,7 +443,8 @@ class Lexer:
     def _quoted_end(self, pos: int, width: int, body: re.Pattern, close: str,
                     final: bool, what: str) -> int | None:
         buf = self.buffer
-        m = body.match(buf, pos + width)
+        # the body is known to be good up to the resume point (see _good_literal)
+        m = body.match(buf, self._resume_at(pos, pos + width)[0])
         stop = m.end()
         if buf.startswith(close, stop):
             self._check_escapes(pos, stop)

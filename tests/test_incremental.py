@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.layout import Layout
 from elmgrammar.lexer import Lexer
 from elmgrammar.parser import layout_tokens
@@ -62,3 +65,36 @@ def test_layout_copy_is_independent():
     rest_b = [v.type for t in tokens[6:] for v in fork.process(t)]
     assert rest_a == rest_b and "_SEP" in rest_a
     assert [t.type for t in layout_tokens("x = 1\ny = 2\n")] == ["_D", "LOWER", "EQUALS", "INT", "_D", "LOWER", "EQUALS", "INT"]
+
+
+def _outcome(lexer: Lexer, piece: str, earlier: list | None = None) -> tuple:
+    """What feeding ``piece`` gives: every token so far (``earlier`` ones first),
+    then what the held-back lexeme may become (as the decoder asks after every
+    model token); or the error."""
+    try:
+        tokens = (earlier or []) + _key(lexer.feed(piece))
+    except ElmSyntaxError as e:
+        return ("error", str(e))
+    alternatives = lexer.pending_candidates()
+    return (tokens, None if alternatives is None else [[t.type for t in seq] for seq in alternatives])
+
+
+@pytest.mark.parametrize("opening", ['x = "', 'x = """', "x = 1\n{- ", "x = 1\n{-| "])
+def test_long_literals_fed_in_pieces_are_judged_as_if_fed_whole(opening):
+    """A held-back string or comment is not scanned again from its start at every
+    piece (that made decoding quadratic): the judgement must not change for it."""
+    rng = random.Random(opening)
+    alphabet = ["a", " ", "\\", '"', "u", "{", "}", "1", "F", "0", "n", "'", "-", "\n", "x", "\\u{", "-}", "{-"]
+    for _ in range(40):
+        text = opening + "".join(rng.choice(alphabet) for _ in range(rng.randint(20, 80)))
+        lexer = Lexer()
+        fed, tokens = 0, []
+        for piece in _pieces(text, rng):
+            fed += len(piece)
+            incremental = _outcome(lexer, piece, tokens)
+            assert incremental == _outcome(Lexer(), text[:fed]), repr(text[:fed])
+            if incremental[0] == "error":
+                break
+            tokens = incremental[0]
+            if rng.random() < 0.2:
+                lexer = lexer.copy()
