@@ -48,7 +48,8 @@ def tables() -> Tables:
                 if action is Shift:
                     actions[state][symbol] = (SHIFT, arg)
                 else:
-                    actions[state][symbol] = (REDUCE, len(arg.expansion), arg.origin.name)
+                    # a plain str: lark's names are Tokens, whose __eq__ would slow every goto lookup
+                    actions[state][symbol] = (REDUCE, len(arg.expansion), str(arg.origin.name))
             else:
                 gotos[state][symbol] = arg
     return Tables(tuple(actions), tuple(gotos), dict(table.start_states), dict(table.end_states))

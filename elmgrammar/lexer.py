@@ -28,6 +28,12 @@ KEYWORDS = {
     "import": "IMPORT", "exposing": "EXPOSING", "as": "AS", "port": "PORT",
 }
 
+# Every prefix of a keyword, with the keyword types a name so far may still become.
+_KEYWORD_PREFIXES: dict[str, list[tuple[str]]] = {}
+for _word, _ttype in KEYWORDS.items():
+    for _n in range(1, len(_word) + 1):
+        _KEYWORD_PREFIXES.setdefault(_word[:_n], []).append((_ttype,))
+
 # Symbols with a fixed meaning; any other run of operator characters is an OP.
 RESERVED_SYMBOLS = {
     "=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS",
@@ -221,10 +227,9 @@ class Lexer:
                 return [("QLOWER",)]  # `Html.text`: nothing more can join a lower-case last part
             return [("QUPPER" if "." in p else "UPPER",), ("QUPPER",), ("QLOWER",)]
         if c.isalpha():
-            out = [("LOWER",)]
-            for word, ttype in KEYWORDS.items():
-                if word.startswith(p):
-                    out.append((ttype,))
+            out = [("LOWER",), *_KEYWORD_PREFIXES.get(p, ())]
+            if len(p) > 6:  # longer than any contextual keyword
+                return out
             if self.prev_type == "TYPE" and "alias".startswith(p):
                 out.append(("ALIAS",))
             if self.first and "effect".startswith(p):
