@@ -192,7 +192,8 @@ def test_bench_generate_command(tokenizer_dir, capsys):
         ("greedy", "lazy", 1), ("greedy", "lazy", 2), ("top-p", "full", 1), ("top-p", "full", 2),
         ("top-p-lazy", "lazy", 1), ("top-p-lazy", "lazy", 2)]
     for r in rows:
-        assert r["unconstrained"] > 0 and r["constrained"] > 0 and r["mask_ms"] > 0
+        assert r["unconstrained"] > 0 and r["constrained"] > 0 and r["mask_ms"] > 0 and r["step_ms"] > 0
+        assert abs(r["step_ms"] - 1000 * r["batch"] / r["unconstrained"]) < 0.01 * r["step_ms"] + 0.002
         assert r["ratio"] == round(r["constrained"] / r["unconstrained"], 3)
 
 
