@@ -59,12 +59,41 @@ class ClassJudge:
 
     def verdict(self, cls: tuple) -> int:
         """1: allowed, 0: not, 2: judge one by one."""
-        where, types, flags = cls[1], cls[2], cls[3]
+        first = self.first_answer(cls[1], cls[2], cls[3])
+        if first == 0 or cls[0] != MULTI:
+            return first
+        placed = self._first(cls[1], cls[2], cls[3])
+        if placed is None:
+            return 2
+        return self._sequence(cls, *placed)
+
+    def first_answer(self, where: tuple, types: tuple, flags: tuple) -> int:
+        """May the first token of an entry come next? ``where``, ``types`` and
+        ``flags`` are a class's placement, token types and context flags. 1 yes,
+        0 no, 2 it depends on more (judged one by one). This is the verdict of a
+        class of one token, and no class of several tokens fits where it is 0;
+        classes share it by the hundred."""
+        placed = self._first(where, types, flags)
+        if placed is None:
+            return 2
+        candidates, col, _ = placed
+        bucket = self._bucket(col)
+        verdict = 0
+        for ttype in candidates:
+            ok = self._answer(bucket, ttype, col)
+            if ok == 1:
+                return 1
+            verdict = max(verdict, ok)
+        return verdict
+
+    def _first(self, where: tuple, types: tuple, flags: tuple) -> tuple[list[str], int, bool] | None:
+        """The types the first token may take here, its column and whether it
+        starts a line; None where its column is unknown (after a line comment)."""
         if where[0] == "nl":
             col, newline = where[1], True
         else:
             if self.cursor_col is None:
-                return 2
+                return None
             col, newline = self.cursor_col + where[1], False
         gap = self.gap or where[1] > 0 or newline
         lexer = self.base.lexer
@@ -81,16 +110,7 @@ class ClassJudge:
             candidates.append("EFFECT")
         if infix and col == 1:
             candidates.append("INFIX")
-        bucket = self._bucket(col)
-        if cls[0] == MULTI:
-            return self._sequence(cls, candidates, col, newline)
-        verdict = 0
-        for ttype in candidates:
-            ok = self._answer(bucket, ttype, col)
-            if ok == 1:
-                return 1
-            verdict = max(verdict, ok)
-        return verdict
+        return candidates, col, newline
 
     def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
         key = (bucket, ttype)
@@ -111,9 +131,7 @@ class ClassJudge:
         firsts = [t for t in firsts if self._answer(bucket, t, col) != 0]
         if not firsts:
             return 0
-        line = self.cursor_line + (where[1] > 0 and newline and 0)
-        if newline:
-            line = self.cursor_line + 1  # only the relative line matters to layout
+        line = self.cursor_line + 1 if newline else self.cursor_line  # only the relative line matters to layout
 
         for first in firsts:
             after = self._after(bucket, first, col, line, rest)
