@@ -161,13 +161,16 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         return out
 
     def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
-        """The first ``top_k`` allowed tokens of each row, in score order. The best
-        few candidates of all rows come from one ``topk`` (one small transfer to the
+        """The first ``top_k`` allowed tokens of each row, in score order, and the
+        allowed ones tied with the last of them: greedy search takes the lowest id
+        among tied best scores and the top-k warper keeps every tie (bf16 models tie
+        often), so this leaves exactly the choice the full mask would. The best few
+        candidates of all rows come from one ``topk`` (one small transfer to the
         CPU). A row whose first 16 judged candidates do not suffice (a weak model's
-        guesses refused, a place where little is allowed) takes the full mask, which
-        costs about as much as judging a hundred entries one by one, and its best
-        allowed tokens; with a masker that has no fast full mask it looks 16 times
-        deeper instead.
+        guesses refused, a place where little is allowed), or whose ties run past
+        the candidates fetched, takes the full mask, which costs about as much as
+        judging a hundred entries one by one, and its best allowed tokens; with a
+        masker that has no fast full mask it looks 16 times deeper instead.
         The states the judging made are kept for the next step (it extends each row
         by one of them)."""
         chosen: list[list[tuple[int, ElmParseState | None]]] = [[] for _ in states]
@@ -182,9 +185,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         while looking:
             subset = scores[:, :width] if len(looking) == len(states) else \
                 scores[torch.tensor(looking, device=scores.device), :width]
-            candidates = torch.topk(subset, depth, dim=-1).indices.tolist()
+            top = torch.topk(subset, depth, dim=-1)
+            candidates, values = top.indices.tolist(), top.values.tolist()
             still = []
-            for r, ranked in zip(looking, candidates):
+            for r, ranked, value in zip(looking, candidates, values):
                 row = states[r]
                 capped = self._blank_capped(row)
                 # candidates masked anyway (newlines past the blank-line limit) cost nothing
@@ -193,7 +197,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                     order = order[:_LAZY_BUDGET - judged[r]]
                     judged[r] += len(order)
                 chosen[r] += self.masker.lazy_advanced(row.state, order, self.top_k - len(chosen[r]))
-                if len(chosen[r]) < self.top_k and depth < width:
+                if len(chosen[r]) == self.top_k:
+                    ties = self._ties(row, chosen[r][-1][0], ranked, value, capped, depth < width)
+                    if ties is None:
+                        chosen[r] = self._best_allowed(row, scores, r, width)
+                    else:
+                        chosen[r] += ties
+                elif depth < width:
                     if fast and judged[r] >= _LAZY_BUDGET:
                         chosen[r] = self._best_allowed(row, scores, r, width)
                     else:
@@ -207,6 +217,20 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                     self._states.setdefault((prompt, generated + (token_id,)), _Row(after))
             keep.append([token_id for token_id, _ in found])
         return keep
+
+    def _ties(self, row: _Row, last: int, ranked: list[int], value: list[float], capped: bool,
+              more: bool) -> list[tuple[int, ElmParseState | None]] | None:
+        """The allowed candidates ranked after ``last`` (the last token kept) with
+        the same score, judged; None when the tie may go on past the candidates
+        fetched (``more``: the vocabulary has more)."""
+        i = ranked.index(last)
+        end = i + 1
+        while end < len(ranked) and value[end] == value[i]:
+            end += 1
+        if end == len(ranked) and more:
+            return None
+        tied = [c for c in ranked[i + 1:end] if not (capped and self._newline_first[c])]
+        return self.masker.lazy_advanced(row.state, tied, len(tied)) if tied else []
 
     def _nuclei(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
                 width: int) -> list[list[int] | np.ndarray]:
@@ -271,10 +295,14 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
 
     def _best_allowed(self, row: _Row, scores: torch.FloatTensor, r: int,
                       width: int) -> list[tuple[int, ElmParseState | None]]:
-        """The ``top_k`` best-scored ids of row ``r`` among those the full mask allows."""
+        """The ``top_k`` best-scored ids of row ``r`` among those the full mask
+        allows, and the allowed ones tied with the last of them."""
         allowed = torch.from_numpy(np.flatnonzero(self._full_allowed(row, width))).to(scores.device)
-        best = torch.topk(scores[r, allowed], min(self.top_k, len(allowed))).indices
-        return [(token_id, None) for token_id in allowed[best].tolist()]
+        if not len(allowed):
+            return []
+        values = scores[r, allowed]
+        last = torch.topk(values, min(self.top_k, len(allowed))).values[-1]
+        return [(token_id, None) for token_id in allowed[values >= last].tolist()]
 
     def _full_allowed(self, row: _Row, width: int) -> np.ndarray:
         """The full mask of this row (with the blank-line limit), over the first

@@ -71,6 +71,29 @@ def test_greedy_lazy_and_full_masks_give_the_same_tokens(model, tokenizer, vocab
     assert outputs[0] == outputs[1]
 
 
+@pytest.mark.parametrize("grid", [1 / 8, 1.0, 4.0], ids=["bf16-like", "coarse", "mostly-tied"])
+def test_tied_scores_keep_what_the_full_mask_would(grid, tokenizer, vocab, masker):
+    """bf16 models give tied scores. Greedy search takes the lowest id among the best
+    allowed, and the top-k warper keeps every token tied with the k-th: the lazy
+    path must leave the same choice as the full mask (also where the ties run past
+    the candidates it fetched, and where it falls back to the full mask)."""
+    prompts = ["view model =\n    div []\n        [ text model.", "x = 0x", "main =", "update msg model =\n    case msg of\n        "]
+    batch = torch.zeros((len(prompts), 3), dtype=torch.long)
+    for seed in range(3):
+        scores = torch.randn(len(prompts), len(vocab), generator=torch.Generator().manual_seed(seed)) * 4
+        scores = torch.round(scores / grid) * grid
+        for k in (1, 3, 20):
+            kept = []
+            for strategy in ("lazy", "full"):
+                processor = ElmGrammarLogitsProcessor(tokenizer, prompts, strategy=strategy, top_k=k, vocab=vocab, masker=masker)
+                out = processor(batch, scores.clone())
+                if k == 1:
+                    kept.append(out.argmax(dim=-1))
+                else:
+                    kept.append(torch.isfinite(TopKLogitsWarper(top_k=k)(batch, out)))
+            assert torch.equal(kept[0], kept[1]), (grid, seed, k)
+
+
 @pytest.mark.parametrize("prompt, k", [
     ("view model =\n    div []\n        [ text model.", 8),   # found one by one
     ("view model =\n    div []\n        [ text model.", 20),  # a large k: from the full mask
