@@ -349,10 +349,10 @@ def _masked(scores: torch.FloatTensor, keep: list[list[int] | np.ndarray]) -> to
                 mask[r, chosen] = True
         allowed = torch.from_numpy(mask).to(scores.device, non_blocking=True)
         return scores.masked_fill(~allowed, float("-inf"))
-    row_index = torch.tensor([r for r, chosen in enumerate(keep) for _ in chosen], dtype=torch.long)
-    col_index = torch.tensor([c for chosen in keep for c in chosen], dtype=torch.long)
     out = torch.full_like(scores, float("-inf"))
-    if len(col_index):
-        row_index, col_index = row_index.to(scores.device), col_index.to(scores.device)
+    rows = [r for r, chosen in enumerate(keep) for _ in chosen]
+    if rows:
+        # rows and columns in one tensor: one copy to the device
+        row_index, col_index = torch.tensor([rows, [c for chosen in keep for c in chosen]]).to(scores.device)
         out[row_index, col_index] = scores[row_index, col_index]
     return out
