@@ -1,6 +1,7 @@
 """Which vocabulary entries may come next: the exact full mask and the lazy path.
 
 - ``full_mask(state)``: every vocabulary entry judged (a boolean array). Exact.
+  ``full_mask(state, among)`` judges only the entries ``among`` selects.
 - ``lazy_allowed(state, order, k)``: candidates judged in score order until ``k``
   allowed ones are found. For greedy decoding (``k=1``) and top-k sampling it
   selects exactly what the full mask followed by the same decoding would.
@@ -64,12 +65,14 @@ class Masker:
             ok = after.advance_bytes(piece)
         return after if ok else None
 
-    def full_mask(self, state: ElmParseState) -> np.ndarray:
-        """A boolean array over the vocabulary: True where the entry is allowed."""
+    def full_mask(self, state: ElmParseState, among: np.ndarray | None = None) -> np.ndarray:
+        """A boolean array over the vocabulary: True where the entry is allowed.
+        ``among`` (a boolean array over the vocabulary): judge only those entries
+        (the others are False)."""
         mask = np.zeros(self.size, dtype=bool)
         if not state.viable:
             return mask
-        for token_id in range(self.size):
+        for token_id in range(self.size) if among is None else np.flatnonzero(among).tolist():
             mask[token_id] = self.allowed(state, token_id)
         return mask
 

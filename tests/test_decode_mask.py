@@ -104,6 +104,22 @@ def test_fast_full_mask_equals_the_one_by_one_mask(prefix, vocab, masker):
     assert diff.tolist() == [], [(masker.index.texts[i], bool(slow[i])) for i in diff[:10]]
 
 
+def test_a_mask_among_some_entries_judges_them_as_the_full_mask(vocab, masker):
+    """``full_mask(state, among)`` (the lazy path's second stage) equals the full
+    mask on the selected entries, and allows nothing else."""
+    rng = np.random.default_rng(0)
+    states = [ElmParseState("declarations", prefix) for prefix in TRICKY_PREFIXES]
+    unfinished = ElmParseState("declarations")  # bytes of a character still to come
+    assert unfinished.advance_bytes('x = "\u2713'.encode()[:-1])
+    for state in states + [unfinished]:
+        full = masker.full_mask(state)
+        for size in (1, 300, 5000):
+            among = np.zeros(len(vocab), dtype=bool)
+            among[rng.choice(len(vocab), size, replace=False)] = True
+            among[rng.choice(np.flatnonzero(full), min(5, int(full.sum())), replace=False)] = True
+            assert np.array_equal(masker.full_mask(state, among), full & among), (state.text, size)
+
+
 def test_an_unfinished_character_is_allowed_only_where_some_completion_is(vocab, masker):
     # b"\xe2\x9c" only completes to dingbats (U+2700-U+273F): symbols, which cannot
     # continue a name; b"\xc3" completes to letters too (é continues a name)
