@@ -183,14 +183,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         fast = isinstance(self.masker, FastMasker)
         if fast and self.top_k > _LAZY_BUDGET:
             looking = []  # so many allowed tokens to find: judging by class is cheaper
-            for r in range(len(states)):
-                chosen[r] = self._best_allowed(states[r], scores, r, width)
+            chosen = self._best_allowed(states, list(range(len(states))), scores, width)
         while looking:
             subset = scores[:, :width] if len(looking) == len(states) else \
                 scores[torch.tensor(looking, device=scores.device), :width]
             top = torch.topk(subset, depth, dim=-1)
             candidates, values = top.indices.tolist(), top.values.tolist()
-            still = []
+            still, fallback = [], []
             for r, ranked, value in zip(looking, candidates, values):
                 row = states[r]
                 capped = self._blank_capped(row)
@@ -203,14 +202,17 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                 if len(chosen[r]) == self.top_k:
                     ties = self._ties(row, chosen[r][-1][0], ranked, value, capped, depth < width)
                     if ties is None:
-                        chosen[r] = self._best_allowed(row, scores, r, width)
+                        fallback.append(r)
                     else:
                         chosen[r] += ties
                 elif depth < width:
                     if fast and judged[r] >= _LAZY_BUDGET:
-                        chosen[r] = self._best_allowed(row, scores, r, width)
+                        fallback.append(r)
                     else:
                         still.append(r)
+            if fallback:
+                for r, found in zip(fallback, self._best_allowed(states, fallback, scores, width)):
+                    chosen[r] = found
             looking, seen, depth = still, depth, min(width, depth * 16)
         keep = []
         for r, found in enumerate(chosen):
@@ -296,26 +298,38 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                 return [t for t, _ in kept]
         return None
 
-    def _best_allowed(self, row: _Row, scores: torch.FloatTensor, r: int,
-                      width: int) -> list[tuple[int, ElmParseState | None]]:
-        """The ``top_k`` best-scored ids of row ``r`` among those the full mask
-        allows, and the allowed ones tied with the last of them. The best 256
-        candidates are judged first, together (by class, at a fraction of the
-        whole vocabulary's cost); the full mask only where they do not decide."""
-        if width > _NEAR:
-            top = torch.topk(scores[r, :width], _NEAR)
-            ids, values = top.indices.tolist(), top.values.tolist()
+    def _best_allowed(self, states: list[_Row], rows: list[int], scores: torch.FloatTensor,
+                      width: int) -> list[list[tuple[int, ElmParseState | None]]]:
+        """For each of ``rows``, the ``top_k`` best-scored ids among those the full
+        mask allows, and the allowed ones tied with the last of them. The best 256
+        candidates of each row (one ``topk`` for all) are judged first, together
+        (by class, at a fraction of the whole vocabulary's cost); the full mask
+        only where they do not decide."""
+        index = torch.tensor(rows, device=scores.device)
+        top = torch.topk(scores[index, :width], min(_NEAR, width), dim=-1)
+        found_rows = []
+        for r, ids, values in zip(rows, top.indices.tolist(), top.values.tolist()):
             among = np.zeros(self.masker.size, dtype=bool)
             among[ids] = True
-            allowed = self._full_allowed(row, width, among)
-            found = [i for i, token_id in enumerate(ids) if allowed[token_id]]
+            allowed = self._full_allowed(states[r], width, among)
+            found = [i for i, token_id in enumerate(ids) if allowed[token_id]]  # in score order
+            whole = len(ids) == width  # the candidates are the whole vocabulary
             if len(found) >= self.top_k:
                 last = found[self.top_k - 1]
                 end = last + 1
                 while end < len(ids) and values[end] == values[last]:
                     end += 1
-                if end < len(ids):  # no tie with the last kept one beyond the candidates
-                    return [(ids[i], None) for i in found if i < end]
+                found = [i for i in found if i < end]
+                decided = end < len(ids) or whole  # no tie with the last kept one left out
+            else:
+                decided = whole
+            found_rows.append([(ids[i], None) for i in found] if decided
+                              else self._best_of_full_mask(states[r], scores, r, width))
+        return found_rows
+
+    def _best_of_full_mask(self, row: _Row, scores: torch.FloatTensor, r: int,
+                           width: int) -> list[tuple[int, ElmParseState | None]]:
+        """``_best_allowed`` from the full mask of one row."""
         allowed = torch.from_numpy(np.flatnonzero(self._full_allowed(row, width))).to(scores.device)
         if not len(allowed):
             return []
