@@ -229,9 +229,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         the same score, judged; None when the tie may go on past the candidates
         fetched (``more``: the vocabulary has more)."""
         i = ranked.index(last)
-        end = i + 1
-        while end < len(ranked) and value[end] == value[i]:
-            end += 1
+        end = _tie_end(value, i)
         if end == len(ranked) and more:
             return None
         tied = [c for c in ranked[i + 1:end] if not (capped and self._newline_first[c])]
@@ -315,10 +313,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             found = [i for i, token_id in enumerate(ids) if allowed[token_id]]  # in score order
             whole = len(ids) == width  # the candidates are the whole vocabulary
             if len(found) >= self.top_k:
-                last = found[self.top_k - 1]
-                end = last + 1
-                while end < len(ids) and values[end] == values[last]:
-                    end += 1
+                end = _tie_end(values, found[self.top_k - 1])
                 found = [i for i in found if i < end]
                 decided = end < len(ids) or whole  # no tie with the last kept one left out
             else:
@@ -361,6 +356,15 @@ def _top_p_cut(scores: torch.Tensor, allowed: np.ndarray, top_p: float, temperat
     stays[:, 0] = True
     kept = torch.zeros_like(stays).scatter_(1, order, stays) & on
     return kept.cpu().numpy()
+
+
+def _tie_end(values: list[float], i: int) -> int:
+    """Where the run of candidates scored as the ``i``-th ends (``values`` in
+    descending order)."""
+    end = i + 1
+    while end < len(values) and values[end] == values[i]:
+        end += 1
+    return end
 
 
 def _any(chosen: list[int] | np.ndarray) -> bool:
