@@ -59,12 +59,12 @@ class ClassJudge:
 
     def verdict(self, cls: tuple) -> int:
         """1: allowed, 0: not, 2: judge one by one."""
-        first = self.first_answer(cls[1], cls[2], cls[3])
-        if first == 0 or cls[0] != MULTI:
-            return first
         placed = self._first(cls[1], cls[2], cls[3])
         if placed is None:
             return 2
+        first = self._first_fits(placed[0], placed[1])
+        if first == 0 or cls[0] != MULTI:
+            return first
         return self._sequence(cls, *placed)
 
     def first_answer(self, where: tuple, types: tuple, flags: tuple) -> int:
@@ -74,9 +74,10 @@ class ClassJudge:
         class of one token, and no class of several tokens fits where it is 0;
         classes share it by the hundred."""
         placed = self._first(where, types, flags)
-        if placed is None:
-            return 2
-        candidates, col, _ = placed
+        return 2 if placed is None else self._first_fits(placed[0], placed[1])
+
+    def _first_fits(self, candidates: list[str], col: int) -> int:
+        """``first_answer`` for a first token of these types at ``col``."""
         bucket = self._bucket(col)
         verdict = 0
         for ttype in candidates:
