@@ -21,6 +21,7 @@ checks the result equals the one-by-one mask on real decoding states.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS
 
 from .class_judge import ClassJudge, awaited_name, infix_pending, one_char
 from .masks import Masker
-from .state import ElmParseState, _feeds
+from .state import ElmParseState, _feeds, char_class, utf8_completions
 from .vocab import Vocab
 from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index, escape_in_progress, triple_tail
 
@@ -59,6 +60,7 @@ class FastMasker(Masker):
                                       for c in self.index.classes], dtype=np.int32)
         self._groups = list(groups)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
+        self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
 
     def full_mask(self, state: ElmParseState, among: np.ndarray | None = None) -> np.ndarray:
         """Exactly ``Masker.full_mask(state, among)``, in a fraction of the time
@@ -68,14 +70,21 @@ class FastMasker(Masker):
         self.fallbacks = 0
         if not state.viable:
             return np.zeros(self.size, dtype=bool)
-        if state.decoder.getstate()[0]:
+        unfinished = state.decoder.getstate()[0]
+        if unfinished:
             # the next piece must finish the character: only pieces that begin with
-            # a continuation byte can
+            # a continuation byte can; one judgement per group of alike pieces
             mask = np.zeros(self.size, dtype=bool)
-            pieces = ix.continues_char if among is None else ix.continues_char & among
-            for i in np.flatnonzero(pieces):
-                mask[i] = self.allowed(state, int(i))
-            self.fallbacks = int(pieces.sum())
+            spelled = _awaits_non_ascii(state)
+            for members in self._continuations(unfinished):
+                chosen = members if among is None else members[among[members]]
+                if spelled:  # the character itself counts (see _awaits_non_ascii)
+                    for i in chosen.tolist():
+                        mask[i] = self.allowed(state, i)
+                    self.fallbacks += len(chosen)
+                elif len(chosen):
+                    mask[chosen] = self.allowed(state, int(chosen[0]))
+                    self.fallbacks += 1
             return mask
         # entries of the index: the vocabulary, then the virtual ones (other
         # completions of a piece's unfinished character)
@@ -99,12 +108,41 @@ class FastMasker(Masker):
         if len(ix.virtual_of):
             np.logical_or.at(mask, ix.virtual_of, mask[self.size:])
         mask = mask[:self.size]
+        if _awaits_non_ascii(state):
+            # the entries stand for a piece's unfinished character by its class: where
+            # a name must be spelled out, the character itself counts
+            for i in np.flatnonzero(ix.ends_inside_char if among is None else ix.ends_inside_char & among).tolist():
+                mask[i] = self.allowed(state, i)
+                self.fallbacks += 1
         if self.vocab.eos_id is not None:
             mask[self.vocab.eos_id] = state.is_complete()
         for i in self.vocab.special_ids:
             if i != self.vocab.eos_id:
                 mask[i] = False
         return mask if among is None else mask & among
+
+    def _continuations(self, unfinished: bytes) -> list[np.ndarray]:
+        """The pieces that may follow the bytes of an ``unfinished`` character, in
+        groups that every state judges alike: each completes a character of the
+        same class (``char_class``), then appends the same text, and leaves bytes of
+        a next character that complete to the same classes. Pieces that make
+        invalid UTF-8 are in no group (never allowed)."""
+        groups = self._continuation_groups.get(unfinished)
+        if groups is None:
+            found: dict[tuple, list[int]] = {}
+            for i in np.flatnonzero(self.index.continues_char).tolist():
+                decoder = codecs.getincrementaldecoder("utf-8")()
+                try:
+                    text = decoder.decode(unfinished + self.vocab.pieces[i])
+                except UnicodeDecodeError:
+                    continue
+                rest = decoder.getstate()[0]
+                key = (char_class(text[0]) if text else None, text[1:], _classes_after(rest))
+                found.setdefault(key, []).append(i)
+            if len(self._continuation_groups) > 4096:
+                self._continuation_groups.clear()
+            groups = self._continuation_groups[unfinished] = [np.array(g) for g in found.values()]
+        return groups
 
     # -- the per-step work ------------------------------------------------------------
 
@@ -535,3 +573,13 @@ class FastMasker(Masker):
             individual[undecided] = True
 
 
+def _awaits_non_ascii(state: ElmParseState) -> bool:
+    """Does a type annotation await a name with non-ASCII characters? (A piece's
+    unfinished character, judged by its class elsewhere, is judged by itself then.)"""
+    return any(not name.isascii() for name in state.rules.awaited())
+
+
+def _classes_after(unfinished: bytes) -> frozenset:
+    """The classes of the characters that complete ``unfinished`` bytes (what a
+    state's verdict on them depends on), empty for none."""
+    return frozenset(map(char_class, utf8_completions(unfinished))) if unfinished else frozenset()

@@ -50,10 +50,22 @@ def utf8_completions(pending: bytes) -> tuple[str, ...]:
             c = (pending + bytes(tail)).decode("utf-8")
         except UnicodeDecodeError:  # overlong forms, surrogates, beyond U+10FFFF
             continue
-        key = (_WORD.match(c) is not None, c.isalpha(), c.isupper(), c.islower(), c.isdigit(),
-               c.isnumeric(), c.isspace(), c.isprintable())
-        found.setdefault(key, c)
+        found.setdefault(char_class(c), c)
     return tuple(found.values())
+
+
+def char_class(c: str) -> tuple:
+    """What the lexer can tell of a character: characters with the same class are
+    interchangeable everywhere but in a name compared by value (``awaited_chars``)."""
+    return (_WORD.match(c) is not None, c.isalpha(), c.isupper(), c.islower(), c.isdigit(),
+            c.isnumeric(), c.isspace(), c.isprintable())
+
+
+def awaited_chars(rules: "ItemRules", pending: bytes) -> tuple[str, ...]:
+    """The characters of the names that type annotations await (a definition must
+    repeat its annotation's name exactly) whose UTF-8 begins with ``pending``:
+    there the character itself counts, not just its class."""
+    return tuple(sorted({c for name in rules.awaited() for c in name if c.encode().startswith(pending)}))
 
 
 class ItemRules:
@@ -78,6 +90,10 @@ class ItemRules:
         new.blocks = [b[:] for b in self.blocks]
         new.top = self.top
         return new
+
+    def awaited(self) -> list[str]:
+        """The names type annotations await, innermost block last."""
+        return [block[0] for block in self.blocks if block[0] is not None]
 
     def feed(self, tok: Token, partial: bool = False) -> str | None:
         """Check one token (virtual or real); the reason it breaks a rule, or None.
@@ -214,8 +230,10 @@ class ElmParseState:
             return False
         pending_bytes = self.decoder.getstate()[0]
         if pending_bytes:
-            # viable iff some completion of the character is (one per lexical class)
-            if not any(self.copy_text_free().advance(c) for c in utf8_completions(pending_bytes)):
+            # viable iff some completion of the character is (one per lexical class,
+            # and those an awaited name spells)
+            completions = utf8_completions(pending_bytes) + awaited_chars(self.rules, pending_bytes)
+            if not any(self.copy_text_free().advance(c) for c in completions):
                 self.error = "no character completes these bytes validly"
                 return False
         return True

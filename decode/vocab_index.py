@@ -70,6 +70,9 @@ class VocabIndex:
         self.decodable = np.array([t is not None for t in self.texts])
         # after an unfinished character, only pieces that begin with a continuation byte
         self.continues_char = np.array([p is not None and (not p or 0x80 <= p[0] < 0xC0) for p in vocab.pieces])
+        # pieces that end inside a character (their entries stand for it by its class)
+        self.ends_inside_char = np.array([t is not None and t != p.decode("utf-8", "replace")
+                                          for p, t in zip(vocab.pieces, texts)])  # t: a completion
         self.classes: list[tuple] = []
         self._class_ids: dict[tuple, int] = {}
         self._suffix_class: dict[str, int] = {}

@@ -138,6 +138,49 @@ def test_an_unfinished_character_is_allowed_only_where_some_completion_is(vocab,
             assert fast.any() and np.array_equal(fast, slow.full_mask(after)), prefix
 
 
+def test_a_split_character_of_a_name_an_annotation_awaits_is_judged_by_itself(vocab, masker):
+    """A definition repeats its annotation's name exactly, so there the character a
+    piece leaves unfinished counts, not just its class: `café : Int` then `caf` +
+    the first byte of é is viable (é finishes the name), as is `x中 : Int` then `x`
+    + the first two bytes of 中, though other characters of their classes do not fit."""
+    slow = Masker(vocab)
+    for prefix, first, last, other in (("café : Int\ncaf", b"\xc3", b"\xa9", "à"),
+                                       ("x中 : Int\nx", b"\xe4\xb8", b"\xad", "一")):
+        start, finish = vocab.pieces.index(first), vocab.pieces.index(last)
+        state = ElmParseState("declarations", prefix)
+        assert not state.copy().advance(other), prefix
+        assert slow.allowed(state, start) and masker.full_mask(state)[start], prefix
+        after = state.copy()
+        assert after.advance_bytes(first)
+        fast = masker.full_mask(after)
+        assert fast[finish] and np.array_equal(fast, slow.full_mask(after)), prefix
+        assert after.advance_bytes(last) and after.advance(" = 1") and after.is_complete(), prefix
+
+
+# A state inside a character (its first bytes appended), for each way a character
+# can be cut: its lead byte of two, three or four; the first two of three or four.
+UNFINISHED = [("x = ab", "é", 1), ('x = "', "中", 1), ("x = ab", "中", 2), ("x = 1 + a", "中", 2),
+              ('x = "a', "😀", 1), ("x = a", "😀", 2), ("x = '", "😀", 3), ("x = -- ", "✓", 2),
+              ("café : Int\ncaf", "é", 1), ("x中 : Int\nx", "中", 2), ("type A = B", "é", 1)]
+
+
+@pytest.mark.parametrize("prefix,char,cut", UNFINISHED)
+def test_the_pieces_after_an_unfinished_character_are_judged_as_one_by_one(prefix, char, cut, vocab, masker):
+    """After a piece that ends inside a character, the pieces that go on with it
+    are judged in groups (alike completed character, same text after it): the
+    mask equals the one-by-one mask, also among a selection."""
+    state = ElmParseState("declarations", prefix)
+    assert state.advance_bytes(char.encode()[:cut])
+    fast = masker.full_mask(state)
+    slow = Masker(vocab).full_mask(state)
+    diff = np.flatnonzero(fast != slow)
+    assert diff.tolist() == [], [(vocab.pieces[i], bool(slow[i])) for i in diff[:10]]
+    assert fast.any() or not state.viable
+    among = np.zeros(len(vocab), dtype=bool)
+    among[np.random.default_rng(cut).choice(len(vocab), 20_000, replace=False)] = True
+    assert np.array_equal(masker.full_mask(state, among), fast & among)
+
+
 def test_a_qualified_name_with_a_lower_case_last_part_is_no_type(vocab, masker):
     # `init : Node.name` can never become a type: the mask must refuse `name` after
     # `Node.` there (it once let a model into that dead end), and allow it in an expression
