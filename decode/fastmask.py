@@ -70,7 +70,7 @@ class FastMasker(Masker):
         self.fallbacks = 0
         if not state.viable:
             return np.zeros(self.size, dtype=bool)
-        unfinished = state.decoder.getstate()[0]
+        unfinished = state.unfinished
         if unfinished:
             # the next piece must finish the character: only pieces that begin with
             # a continuation byte can; one judgement per group of alike pieces

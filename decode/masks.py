@@ -54,7 +54,7 @@ class Masker:
         if piece is None:
             return None
         text = self._texts[token_id]
-        unfinished = state.decoder.getstate()[0]
+        unfinished = state.unfinished
         if unfinished and piece and not 0x80 <= piece[0] < 0xC0:
             return None  # only a continuation byte can finish the character: no need to try
         self.judged += 1

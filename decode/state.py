@@ -165,7 +165,7 @@ class ElmParseState:
     in both) or "expression". ``prompt``: text the program starts with.
     """
 
-    __slots__ = ("mode", "lexer", "layout", "recognizer", "rules", "text", "error", "decoder",
+    __slots__ = ("mode", "lexer", "layout", "recognizer", "rules", "text", "error", "unfinished",
                  "_complete_cache")
 
     def __init__(self, mode: str = "declarations", prompt: str = "") -> None:
@@ -178,7 +178,7 @@ class ElmParseState:
         self.rules = ItemRules()
         self.text = ""
         self.error: str | None = None   # why the text is not a viable prefix
-        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.unfinished = b""  # the bytes of a character still to be completed
         self._complete_cache: tuple[int, bool] | None = None
         if prompt:
             self.advance(prompt)
@@ -193,8 +193,7 @@ class ElmParseState:
         new.rules = self.rules.copy()
         new.text = self.text
         new.error = self.error
-        new.decoder = codecs.getincrementaldecoder("utf-8")()
-        new.decoder.setstate(self.decoder.getstate())
+        new.unfinished = self.unfinished
         new._complete_cache = self._complete_cache
         return new
 
@@ -221,14 +220,20 @@ class ElmParseState:
         """Append bytes (a model token may end inside a UTF-8 character)."""
         if self.error is not None:
             return False
+        data = self.unfinished + data
         try:
-            text = self.decoder.decode(data)
+            text, self.unfinished = data.decode("utf-8"), b""
         except UnicodeDecodeError:
-            self.error = "invalid UTF-8"
-            return False
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            try:
+                text = decoder.decode(data)
+            except UnicodeDecodeError:
+                self.error = "invalid UTF-8"
+                return False
+            self.unfinished = decoder.getstate()[0]
         if text and not self.advance(text):
             return False
-        pending_bytes = self.decoder.getstate()[0]
+        pending_bytes = self.unfinished
         if pending_bytes:
             # viable iff some completion of the character is (one per lexical class,
             # and those an awaited name spells)
@@ -241,7 +246,7 @@ class ElmParseState:
     def copy_text_free(self) -> "ElmParseState":
         """A copy that forgets pending UTF-8 bytes (for trying completions)."""
         new = self.copy()
-        new.decoder = codecs.getincrementaldecoder("utf-8")()
+        new.unfinished = b""
         return new
 
     def _feed(self, tok: Token, partial: bool = False) -> None:
@@ -271,7 +276,7 @@ class ElmParseState:
 
     def is_complete(self) -> bool:
         """Does the text so far parse as a whole (module, declarations or expression)?"""
-        if self.error is not None or self.decoder.getstate()[0]:
+        if self.error is not None or self.unfinished:
             return False
         cached = self._complete_cache
         if cached is not None and cached[0] == len(self.text):

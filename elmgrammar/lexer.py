@@ -138,10 +138,10 @@ class Lexer:
     def copy(self) -> "Lexer":
         """An independent copy of this lexer's state (cheap: scalars and the tail)."""
         new = Lexer.__new__(Lexer)
-        for name in Lexer.__slots__:
-            setattr(new, name, getattr(self, name))
-        if self.comments is not None:
-            new.comments = list(self.comments)
+        new.buffer, new.base, new.pos, new.line = self.buffer, self.base, self.pos, self.line
+        new.line_start, new.prev_type, new.prev_end = self.line_start, self.prev_type, self.prev_end
+        new.first, new.resume = self.first, self.resume
+        new.comments = None if self.comments is None else list(self.comments)
         return new
 
     # -- public API ---------------------------------------------------------

@@ -55,6 +55,17 @@ def test_pending_lexeme_is_held_back():
     assert [t.type for t in lexer.finish()] == ["QLOWER"]
 
 
+def test_a_lexer_copy_carries_every_field_and_goes_on_alone():
+    lexer = Lexer(keep_comments=True)
+    lexer.feed('x = {- a -} "abc')
+    fork = lexer.copy()
+    assert all(getattr(fork, name) == getattr(lexer, name) for name in Lexer.__slots__)
+    assert [t.type for t in fork.feed('"') + fork.finish()] == ["STRING"]
+    assert lexer.pending == '"abc' and len(lexer.comments) == 1
+    fork.feed(" -- b\n")
+    assert len(fork.comments) == 2 and len(lexer.comments) == 1
+
+
 def test_layout_copy_is_independent():
     tokens = Lexer().tokenize("x =\n    case a of\n        A -> 1\n        B -> 2\n")
     layout = Layout()
