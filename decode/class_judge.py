@@ -38,6 +38,7 @@ class ClassJudge:
         self.prefixes: dict[tuple, tuple | None] = {}
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
+        self.other = other_name(base)
 
     def signature(self) -> tuple:
         """Everything the verdicts depend on: the recognizer, layout and rules
@@ -180,7 +181,7 @@ class ClassJudge:
             tok = Token(ttype, value, 0, self.cursor_line, col, self.cursor_line, col, 0)
             return _feeds([tok], base.layout.copy(), base.recognizer.copy(), base.rules.copy())
 
-        if feeds("x"):
+        if feeds(self.other):
             return 1
         if ttype == "LOWER" and awaits_name(base):
             awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
@@ -201,6 +202,14 @@ def _place(pos: tuple, line: int, col: int) -> tuple[int, int]:
     if pos[0] == "same":
         return line, col + pos[1]
     return line + pos[1], pos[2]
+
+
+def other_name(state: ElmParseState) -> str:
+    """A name that stands for any name but those annotations await (a definition
+    must start with its annotation's name: its prefixes pass where others fail),
+    so one that no awaited name starts with."""
+    taken = {name[0] for name in state.rules.awaited()}
+    return next(c for c in "xyz" if c not in taken)
 
 
 def awaits_name(state: ElmParseState) -> bool:

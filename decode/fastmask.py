@@ -30,7 +30,7 @@ from lark import Token
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS
 
-from .class_judge import ClassJudge, awaited_name, infix_pending, one_char
+from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
 from .masks import Masker
 from .state import ElmParseState, _feeds, char_class, utf8_completions
 from .vocab import Vocab
@@ -315,7 +315,7 @@ class FastMasker(Masker):
         # `let`), and the name an annotation awaits, when this name is where its
         # definition starts. Entries that may spell them are judged one by one.
         words = [w for w in (*KEYWORDS, "alias", "effect", "infix") if w.startswith(p)]
-        plain = self._pending_as(state, "x")
+        plain = self._pending_as(state, other_name(state))  # any name but the awaited one
         awaited = awaited_name(state)
         name_matters = awaited is not None and self._pending_as(state, awaited) != plain
         if name_matters:

@@ -92,6 +92,10 @@ TRICKY_PREFIXES = [
     "x = '\\", "x = f '\\", "x = '\\'", "x = '\\n", "x = '\\\\", "x = '\\u", "x = '\\u{1F60", "x = '\\u{1F600}",
     "x = Review", "x : Json", "x = Html.Attr", "type alias A = Maybe", "import Json", "x = f Maybe.Just",
     "x = a {-", "x = 1\n\n{-", "x = [ Review", "x = Review.Rule", "x : Node", "x = Node.wild", "x : Node.Wild",
+    # definitions whose annotation awaits a name that starts like the names the
+    # judges stand in for any name
+    "x : Int\n", "x : Int\nx", "xs : List Int\nx", "xs : List Int\n", "yx : Int\ny", "x中 : Int\nx",
+    "x =\n    let\n        xy : Int\n        x",
 ]
 
 
