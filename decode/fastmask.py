@@ -29,6 +29,7 @@ from lark import Token
 
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS
+from elmgrammar.namechars import is_lower_start, is_upper_start
 
 from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
 from .masks import Masker
@@ -180,15 +181,15 @@ class FastMasker(Masker):
         if p.startswith('"""'):
             self._triple_string(state, p, mask, individual)
             return
-        if head.isalpha() and head.islower():
+        if is_lower_start(head):
             self._ident(state, p, mask, individual, "LOWER")
             return
-        if head == "." and len(p) > 1 and p[1].isalpha():
+        if head == "." and len(p) > 1 and is_lower_start(p[1]):
             adjacent = lexer.prev_end == lexer.base + lexer.pos
             self._ident(state, p, mask, individual,
                         "DOTFIELD" if adjacent and lexer.prev_type in FIELD_TARGETS else "ACCESSOR")
             return
-        if head.isupper():
+        if is_upper_start(head):
             self._upper(state, p, mask, individual)
             return
         if head in "+-/*=.<>:&|^?%!":
@@ -372,7 +373,7 @@ class FastMasker(Masker):
         # final dot, a lower-case and an upper-case last part), or it ends and what
         # follows is judged
         qualified &= ~absorbed
-        if "." in p and p.rsplit(".", 1)[1][:1].islower():
+        if "." in p and is_lower_start(p.rsplit(".", 1)[1][:1]):
             individual |= qualified  # `Html.text` + `.x`: a field of it, or not: one by one
             return
         held = qualified & ((ix.cont["upper_word"] == ix.lengths) | ix.dot_ends_word)

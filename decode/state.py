@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import codecs
 import itertools
-import re
 from functools import lru_cache
 
 from lark import Token
@@ -26,21 +25,22 @@ from lark import Token
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.layout import Layout
 from elmgrammar.lexer import Lexer
+from elmgrammar.namechars import is_inner, is_lower_start, is_upper_start
 
 from .recognizer import Recognizer
 
 MODES = ("module", "declarations", "expression")
 
-_WORD = re.compile(r"\w")
 
 
 @lru_cache(maxsize=None)
 def utf8_completions(pending: bytes) -> tuple[str, ...]:
     """One character per lexical class among the characters whose UTF-8 encoding
     starts with ``pending`` (the bytes of an unfinished character), lowest code
-    point first. The lexer only asks of a non-ASCII character whether it is a word
-    character (and the str predicates below), so the bytes are a viable prefix
-    iff one of these completions is. ``\xe2\x9c`` only completes to symbols
+    point first. The lexer only asks of a non-ASCII character whether it may start
+    or continue a name (and the str predicates of ``char_class``), so the bytes are
+    a viable prefix iff one of these completions is (or, where a name must be
+    spelled out, one of ``awaited_chars``). ``\xe2\x9c`` only completes to symbols
     (dingbats), which cannot continue a name: judging it by any letter would let
     the model into a dead end."""
     width = 2 if pending[0] < 0xE0 else 3 if pending[0] < 0xF0 else 4
@@ -57,8 +57,8 @@ def utf8_completions(pending: bytes) -> tuple[str, ...]:
 def char_class(c: str) -> tuple:
     """What the lexer can tell of a character: characters with the same class are
     interchangeable everywhere but in a name compared by value (``awaited_chars``)."""
-    return (_WORD.match(c) is not None, c.isalpha(), c.isupper(), c.islower(), c.isdigit(),
-            c.isnumeric(), c.isspace(), c.isprintable())
+    return (is_upper_start(c), is_lower_start(c), is_inner(c), c.isalpha(), c.isdigit(), c.isnumeric(),
+            c.isspace(), c.isprintable())
 
 
 def awaited_chars(rules: "ItemRules", pending: bytes) -> tuple[str, ...]:

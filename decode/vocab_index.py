@@ -20,17 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.lexer import _GOOD_ESCAPE, _STRING_BODY, _STRING_PREFIX, _TRIPLE_BODY, _TRIPLE_PREFIX, Lexer
+from elmgrammar.lexer import _GOOD_ESCAPE, _STRING_BODY, _STRING_PREFIX, _TERM_START, _TRIPLE_BODY, _TRIPLE_PREFIX, Lexer
+from elmgrammar.namechars import INNER, LOWER_START, UPPER_START, is_inner, is_lower_start, is_upper_start
 
 from .state import utf8_completions
 from .vocab import Vocab
 
 _WS = re.compile(r"[ \r\n]*")
-_IDENT_CONT = re.compile(r"\w*")
-_UPPER_CONT_WORD = re.compile(r"\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?")
-_UPPER_CONT_DOT = re.compile(r"(?:[A-Z]\w*(?:\.[A-Z]\w*)*(?:\.[a-z]\w*)?|[a-z]\w*)?")
+_UPPER, _LOWER = f"{UPPER_START}{INNER}*", f"{LOWER_START}{INNER}*"  # names, as the lexer reads them
+_IDENT_CONT = re.compile(f"{INNER}*")
+_UPPER_CONT_WORD = re.compile(rf"{INNER}*(?:\.{_UPPER})*(?:\.{_LOWER})?")
+_UPPER_CONT_DOT = re.compile(rf"(?:{_UPPER}(?:\.{_UPPER})*(?:\.{_LOWER})?|{_LOWER})?")
 _SYMBOL_CONT = re.compile(r"[+\-/*=.<>:&|^?%!]*")
-TERM_START = re.compile(r"[\w(\[{'\"]")
 
 # How a held-back lexeme continues, by kind: the regex of its continuation.
 CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_dot": _UPPER_CONT_DOT,
@@ -94,9 +95,9 @@ class VocabIndex:
         self.first_apostrophe = self._first_index("'")
         self.escaped_apostrophe = np.array([bool(t) and "'" in t and t.find("'") > 0 and t[t.find("'") - 1] == "\\"
                                             for t in self.texts])
-        self.first_digit = np.array([bool(t) and t[0].isdigit() for t in self.texts])
+        self.first_digit = np.array([bool(t) and "0" <= t[0] <= "9" for t in self.texts])
         self.first_hex = np.array([bool(t) and t[0] in "0123456789abcdefABCDEF" for t in self.texts])
-        exponent = re.compile(r"[eE][+-]?[0-9]*(?![\w.])")
+        exponent = re.compile(rf"[eE][+-]?[0-9]*(?!{INNER}|\.)")
         self.exponent_like = np.array([bool(t) and exponent.match(t) is not None for t in self.texts])
         self.first_numberish = np.array([bool(t) and t[0] in "0123456789.eExX+-abcdefABCDEF" for t in self.texts])
         runs_d = self.cont["digits"]
@@ -115,11 +116,11 @@ class VocabIndex:
         self.cls["string"] = self._classes_of([max(e or 0, 0) for e in ends])
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
         self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X", "|")}
-        self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
-        self.first_lower = np.array([bool(t) and "a" <= t[0] <= "z" for t in self.texts])
+        self.first_term_start = np.array([bool(t) and _TERM_START.match(t) is not None for t in self.texts])
+        self.first_lower = np.array([bool(t) and is_lower_start(t[0]) for t in self.texts])
         self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
-        self.first_ident = np.array([bool(t) and (t[0].isalnum() or t[0] == "_") for t in self.texts])
-        self.first_upper = np.array([bool(t) and "A" <= t[0] <= "Z" for t in self.texts])
+        self.first_ident = np.array([bool(t) and is_inner(t[0]) for t in self.texts])
+        self.first_upper = np.array([bool(t) and is_upper_start(t[0]) for t in self.texts])
         runs = self.cont["ident"]
         by_run: dict[str, list[int]] = {}
         for i, t in enumerate(self.texts):
@@ -137,7 +138,7 @@ class VocabIndex:
         # ends with a dot after it (`Html` + `.Events.`: still a name in the making),
         # and whether it has a dot at all
         words = self.cont["upper_word"]
-        self.qualified_lower = np.array([bool(t) and words[i] > 0 and t[:words[i]].rsplit(".", 1)[-1][:1].islower()
+        self.qualified_lower = np.array([bool(t) and words[i] > 0 and is_lower_start(t[:words[i]].rsplit(".", 1)[-1][:1])
                                          and "." in t[:words[i]] for i, t in enumerate(self.texts)])
         self.dot_ends_word = np.array([bool(t) and words[i] == len(t) - 1 and t[-1] == "."
                                        for i, t in enumerate(self.texts)])
@@ -322,7 +323,7 @@ def index_key(vocab: Vocab) -> str:
     lexer and this module's code (a change to any of them builds a new index)."""
     from importlib.resources import files
 
-    sources = b"".join(files("elmgrammar").joinpath(name).read_bytes() for name in ("elm.lark", "lexer.py"))
+    sources = b"".join(files("elmgrammar").joinpath(name).read_bytes() for name in ("elm.lark", "lexer.py", "namechars.py"))
     sources += Path(__file__).read_bytes() + Path(__file__).with_name("state.py").read_bytes()
     sources += str(INDEX_VERSION).encode()
     return f"{vocab.digest}-{hashlib.sha256(sources).hexdigest()[:12]}"

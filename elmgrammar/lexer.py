@@ -19,6 +19,7 @@ import re
 from lark import Token
 
 from .errors import ElmSyntaxError
+from .namechars import INNER, LOWER_START, UPPER_START, is_lower_start, is_upper_start
 
 # Words the compiler reserves (elm/compiler Parse/Variable.hs). `alias`, `effect`,
 # `infix` are contextual and handled below.
@@ -50,8 +51,9 @@ EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX
                                "CHAR", "STRING", "RPAR", "RBRACE", "RBRACK", "DOTFIELD"})
 FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
 
-_LOWER = r"[a-z][\w]*"
-_UPPER = r"[A-Z][\w]*"
+# names as the compiler reads them: see namechars.py (`café`, `Été`; not `x²`)
+_LOWER = rf"{LOWER_START}{INNER}*"
+_UPPER = rf"{UPPER_START}{INNER}*"
 
 # One alternation, tried at each position; group names are the lexeme kinds.
 # Order matters: longer or more specific forms first.
@@ -70,7 +72,7 @@ _MASTER = re.compile(
             ("QLOWER", rf"(?:{_UPPER}\.)+{_LOWER}"),
             ("UPPER", rf"{_UPPER}(?:\.{_UPPER})*"),
             ("LOWER", _LOWER),
-            ("UNDERSCORE", r"_(?![\w])"),
+            ("UNDERSCORE", rf"_(?!{INNER})"),
             ("FIELD", rf"\.{_LOWER}"),
             ("SYMBOL", r"[+\-/*=.<>:&|^?%!]+"),
             ("PUNCT", r"[()\[\]{},\\]"),
@@ -81,7 +83,7 @@ _MASTER = re.compile(
 
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_TAIL = re.compile(r"|\.|[eE][+-]?|x|\.[0-9]+[eE][+-]?")
-_IDENT_CHAR = re.compile(r"[\w]")
+_IDENT_CHAR = re.compile(INNER)
 _STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
 _TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
 _CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
@@ -99,7 +101,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _FLOAT_PREFIX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?")
 _BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
-_TERM_START = re.compile(r"[\w(\[{'\"]")
+_TERM_START = re.compile(rf"{INNER}|[(\[{{'\"]")
 # Characters that may stand inside an escape (or, in a multi-line string, be
 # quotes that may become the closing ones). In a body of good units any other
 # character ends a unit: it is plain, or the last of `\n`, `\r`, `\t`, `\'`.
@@ -215,18 +217,18 @@ class Lexer:
         if c == "_":
             return [("UNDERSCORE",)]
         if c == ".":
-            if len(p) > 1 and p[1].isalpha():
+            if len(p) > 1 and is_lower_start(p[1]):
                 adjacent = self.prev_end == self.base + self.pos
                 return [("DOTFIELD" if adjacent and self.prev_type in FIELD_TARGETS else "ACCESSOR",)]
             return [("DOTDOT",), ("OP",), ("DOTFIELD" if self.prev_end == self.base + self.pos
                                               and self.prev_type in FIELD_TARGETS else "ACCESSOR",)]
-        if c.isupper():
+        if is_upper_start(c):
             if p.endswith("."):
                 return [("QUPPER",), ("QLOWER",)]
-            if "." in p and p.rsplit(".", 1)[1][:1].islower():
+            if "." in p and is_lower_start(p.rsplit(".", 1)[1][:1]):
                 return [("QLOWER",)]  # `Html.text`: nothing more can join a lower-case last part
             return [("QUPPER" if "." in p else "UPPER",), ("QUPPER",), ("QLOWER",)]
-        if c.isalpha():
+        if is_lower_start(c):
             out = [("LOWER",), *_KEYWORD_PREFIXES.get(p, ())]
             if len(p) > 6:  # longer than any contextual keyword
                 return out

@@ -7,7 +7,9 @@ import json
 import time
 from pathlib import Path
 
-from elmgrammar import parse_module
+import pytest
+
+from elmgrammar import ElmSyntaxError, parse_module
 from elmgrammar.cli import main
 from elmgrammar.crosscheck import JUDGES, Item, crosscheck, format_verdict
 from elmgrammar.evaluate.bench import BENCH_JUDGES
@@ -121,6 +123,29 @@ def test_mutants_our_verdict_equals_the_compilers(real_files, elmformat):
 
     assert total == len(items)
     assert agree / total >= MIN_MUTANT_AGREEMENT
+
+
+# Names with characters past ASCII: the compiler starts an upper-case name with any
+# upper- or title-case letter, a lower-case one with any lower-case letter, and goes
+# on with letters of any kind, ASCII digits and `_` (not other digits, not marks).
+NON_ASCII_NAMES = [
+    "type T\n    = Été\n", "café : Int\ncafé =\n    1\n", "x中 =\n    1\n", "x =\n    Été.foo\n",
+    "x r =\n    r.é\n", "x =\n    .é\n", "type alias R =\n    { é : Int }\n", "ǅx =\n    1\n", "ǅx : Int\n",
+    "x² =\n    1\n", "x٣ =\n    1\n", "ªx =\n    1\n", "中 =\n    1\n", "x =\n    Ǆ\n", "x =\n    ǅ\n",
+    "xʰ =\n    1\n", "x =\n    1é\n", "x =\n    _é\n", "café : Int\ncafè =\n    1\n", "é_1 =\n    1\n",
+    "xé\u0301 =\n    1\n", "x =\n    -é\n", "x =\n    a-é\n", "type T\n    = T Ab\u00c0\n",
+]
+
+
+@pytest.mark.parametrize("body", NON_ASCII_NAMES)
+def test_names_past_ascii_are_judged_as_the_compiler_does(body, compiler):
+    text = "module Main exposing (..)\n\n\n" + body
+    try:
+        parse_module(text)
+        ours = True
+    except ElmSyntaxError:
+        ours = False
+    assert ours == compiler.check(text).valid, body
 
 
 # ---- the commands ---------------------------------------------------------------------------

@@ -96,6 +96,8 @@ TRICKY_PREFIXES = [
     # judges stand in for any name
     "x : Int\n", "x : Int\nx", "xs : List Int\nx", "xs : List Int\n", "yx : Int\ny", "x中 : Int\nx",
     "x =\n    let\n        xy : Int\n        x",
+    # names past ASCII (`Été`, `café`; `ǅ` is title case: it starts a type)
+    "x = Été", "x = é", "x = Html.É", "x = Été.", "x = r.é", "x = .é", "type T = Ǆ", "x = ǅ", "x = aé", "café : Int\ncaf",
 ]
 
 
@@ -164,8 +166,9 @@ def test_a_split_character_of_a_name_an_annotation_awaits_is_judged_by_itself(vo
 # A state inside a character (its first bytes appended), for each way a character
 # can be cut: its lead byte of two, three or four; the first two of three or four.
 UNFINISHED = [("x = ab", "é", 1), ('x = "', "中", 1), ("x = ab", "中", 2), ("x = 1 + a", "中", 2),
-              ('x = "a', "😀", 1), ("x = a", "😀", 2), ("x = '", "😀", 3), ("x = -- ", "✓", 2),
-              ("café : Int\ncaf", "é", 1), ("x中 : Int\nx", "中", 2), ("type A = B", "é", 1)]
+              ('x = "a', "😀", 1), ("x = a", "𝐀", 2), ("x = '", "😀", 3), ("x = -- ", "✓", 2),
+              ("café : Int\ncaf", "é", 1), ("x中 : Int\nx", "中", 2), ("type A = B", "é", 1),
+              ("x = ", "é", 1), ("x = Html.", "É", 1), ("x = ", "ǅ", 1), ("x = f 1 ", "é", 1)]
 
 
 @pytest.mark.parametrize("prefix,char,cut", UNFINISHED)
