@@ -19,7 +19,7 @@ import re
 from lark import Token
 
 from .errors import ElmSyntaxError
-from .namechars import INNER, LOWER_START, UPPER_START, is_lower_start, is_upper_start
+from .namechars import INNER, INNER_RUN, LOWER_START, UPPER_START, is_lower_start, is_upper_start
 
 # Words the compiler reserves (elm/compiler Parse/Variable.hs). `alias`, `effect`,
 # `infix` are contextual and handled below.
@@ -52,8 +52,8 @@ EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX
 FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
 
 # names as the compiler reads them: see namechars.py (`café`, `Été`; not `x²`)
-_LOWER = rf"{LOWER_START}{INNER}*"
-_UPPER = rf"{UPPER_START}{INNER}*"
+_LOWER = rf"{LOWER_START}{INNER_RUN}"
+_UPPER = rf"{UPPER_START}{INNER_RUN}"
 
 # One alternation, tried at each position; group names are the lexeme kinds.
 # Order matters: longer or more specific forms first.

@@ -7,13 +7,20 @@ with ASCII letters, digits and ``_`` or ``Char.isAlpha`` (any letter: L*). So
 ``Été`` and ``café`` are names, ``x²`` and ``x٣`` are not (digits other than ASCII
 are no letters), and ``ª`` (a letter of category Lo) starts none.
 
-The classes come from Python's Unicode database, built once at import.
+The classes come from Python's Unicode database, built once at import (with the
+lexer's patterns that use them, about a tenth of a second), as regex
+patterns that stay as fast as ``\\w`` on ASCII text: Python's ``re`` looks a
+character up in one table for a class within the first 65,536 code points, but
+tries the ranges of a class beyond them one by one, so the few letters past them
+sit behind a one-range guard.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+_BMP_END = 0x10000
 
 
 def _ranges(runs: list[tuple[int, int]]) -> str:
@@ -32,10 +39,21 @@ def _runs(codes: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _classes() -> tuple[str, str, str]:
-    # The letters (categories L*) past ASCII, as runs found in one pass (none lie
-    # past plane 3: planes 4-13 are unassigned, 14 holds tags and variation
-    # selectors, 15-16 private use).
+def _split(ascii_part: str, runs: list[tuple[int, int]]) -> tuple[str, str]:
+    """The class of one character (``ascii_part`` plus ``runs``) as a pattern, and
+    the same class's part within the first 65,536 code points."""
+    low = [(a, min(b, _BMP_END - 1)) for a, b in runs if a < _BMP_END]
+    high = [(max(a, _BMP_END), b) for a, b in runs if b >= _BMP_END]
+    bmp = f"[{ascii_part}{_ranges(low)}]"
+    if not high:
+        return bmp, bmp
+    return f"(?:{bmp}|(?=[\\U00010000-\\U0010ffff])[{_ranges(high)}])", bmp
+
+
+def _letters() -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """The letters past ASCII (categories L*) as runs, and the code points of those
+    in Lu or Lt, and in Ll. No letter lies past plane 3 (planes 4-13 are unassigned,
+    14 holds tags and variation selectors, 15-16 private use)."""
     base = 0x80
     flags = bytes(c.isalpha() for c in map(chr, range(base, 0x40000)))
     letters = [(m.start() + base, m.end() - 1 + base) for m in re.finditer(rb"\x01+", flags)]
@@ -49,12 +67,18 @@ def _classes() -> tuple[str, str, str]:
                 upper.append(code)
             elif c.islower() and unicodedata.category(c) == "Ll":
                 lower.append(code)
-    return (f"[A-Z{_ranges(_runs(upper))}]", f"[a-z{_ranges(_runs(lower))}]", f"[A-Za-z0-9_{_ranges(letters)}]")
+    return letters, upper, lower
 
 
-# regex character classes: the first character of an upper-case name, of a
-# lower-case name, and any further character of a name
-UPPER_START, LOWER_START, INNER = _classes()
+_LETTERS, _UPPER_CODES, _LOWER_CODES = _letters()
+# regex patterns of one character: the first of an upper-case name, the first of a
+# lower-case name, any further one
+UPPER_START = _split("A-Z", _runs(_UPPER_CODES))[0]
+LOWER_START = _split("a-z", _runs(_LOWER_CODES))[0]
+INNER, _INNER_BMP = _split("A-Za-z0-9_", _LETTERS)
+# a run of further characters (maybe none), written so that the common case is one
+# table lookup per character
+INNER_RUN = f"{_INNER_BMP}*(?:(?=[\\U00010000-\\U0010ffff]){INNER}{_INNER_BMP}*)*"
 
 _UPPER_START = re.compile(UPPER_START)
 _LOWER_START = re.compile(LOWER_START)
