@@ -49,7 +49,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             e = r["error"]
             print(f"{r['path']}:{e['line']}:{e['column']}: {e['message']}")
     valid = sum(r["valid"] for r in results)
-    print(f"checked {len(results)} files: {valid} valid, {len(results) - valid} invalid")
+    print(f"checked {len(results)} file{'' if len(results) == 1 else 's'}: {valid} valid, {len(results) - valid} invalid")
     return 0 if valid == len(results) else 1
 
 

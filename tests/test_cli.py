@@ -31,7 +31,7 @@ def test_check_exit_status_and_readable_errors(tmp_path, capsys):
     a = tmp_path / "A.elm"
     a.write_text(VALID)
     assert main(["check", str(a)]) == 0
-    assert capsys.readouterr().out.strip() == "checked 1 files: 1 valid, 0 invalid"
+    assert capsys.readouterr().out.strip() == "checked 1 file: 1 valid, 0 invalid"
     b = tmp_path / "B.elm"
     b.write_text(INVALID)
     assert main(["check", str(a), str(b)]) == 1
