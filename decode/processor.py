@@ -35,6 +35,9 @@ _NEAR = 256
 class _Row:
     state: ElmParseState
     dead_end: bool = False
+    # the sequence has ended (EOS, or padding after its end): generate ignores what
+    # the row scores, so nothing is judged for it
+    ended: bool = False
 
 
 class ElmGrammarLogitsProcessor(LogitsProcessor):
@@ -117,9 +120,11 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             found = _Row(self._base[key[0]].copy())
         else:
             parent = self._row_state(row, rows, generated[:-1])
-            found = _Row(parent.state.copy())
             piece = self.vocab.pieces[generated[-1]] if generated[-1] < len(self.vocab) else None
-            if piece is not None:
+            if parent.ended or piece is None:  # a special token: only EOS is ever allowed
+                found = _Row(parent.state, ended=True)
+            else:
+                found = _Row(parent.state.copy())
                 found.state.advance_bytes(piece)
         self._states[key] = found
         return found
@@ -142,25 +147,37 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             states.append(row)
         # keep only the states of live sequences (the parents of the next step)
         self._states = live
-        keep: list[list[int] | np.ndarray]  # per row: the ids it keeps, or its full mask
-        if self.top_p is not None:
-            keep = self._nuclei(states, keys, scores, width)
-        elif self.strategy == "lazy":
-            keep = self._lazy(states, keys, scores, width)
-        else:
-            keep = [self._full_allowed(row, width) for row in states]
-        dead = []
-        for r, row in enumerate(states):
-            if not _any(keep[r]):
-                self.dead_ends += 1
-                row.dead_end = True
-                dead.append(r)
+        # per row: the ids it keeps, or its full mask (a row that has ended: nothing
+        # here, a finite score for its last token below)
+        keep: list[list[int] | np.ndarray] = [[] for _ in states]
+        going = [r for r, row in enumerate(states) if not row.ended]
+        if going:
+            sub = scores if len(going) == rows else scores[torch.tensor(going, device=scores.device)]
+            for r, kept in zip(going, self._keep([states[r] for r in going], [keys[r] for r in going], sub, width)):
+                keep[r] = kept
+        dead = [r for r in going if not _any(keep[r])]
+        for r in dead:
+            self.dead_ends += 1
+            states[r].dead_end = True
         out = _masked(scores, keep)
-        if dead and self.eos_id is not None:
-            # EOS, finite even where an earlier processor (min_new_tokens) masked it,
-            # so that sampling never sees a row of -inf and the row ends cleanly
-            out[torch.tensor(dead, device=scores.device), self.eos_id] = 0.0
+        # EOS for a dead end, the last token for a row that has ended: finite even where
+        # an earlier processor (min_new_tokens) masked it, so that sampling never sees
+        # a row of -inf (generate ignores what an ended row picks) and the row ends cleanly
+        fixed = [(r, self.eos_id) for r in dead if self.eos_id is not None]
+        fixed += [(r, ids[r][-1]) for r, row in enumerate(states) if row.ended]
+        if fixed:
+            fixed_rows, fixed_cols = torch.tensor(fixed, device=scores.device).T
+            out[fixed_rows, fixed_cols] = 0.0
         return out
+
+    def _keep(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
+              width: int) -> list[list[int] | np.ndarray]:
+        """What each row keeps (``scores``: one row per state), by the strategy."""
+        if self.top_p is not None:
+            return self._nuclei(states, keys, scores, width)
+        if self.strategy == "lazy":
+            return self._lazy(states, keys, scores, width)
+        return [self._full_allowed(row, width) for row in states]
 
     def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
         """The first ``top_k`` allowed tokens of each row, in score order, and the

@@ -207,6 +207,26 @@ def test_a_dead_end_ends_cleanly(model, tokenizer):
     assert c.stop_reason == "dead end" and c.text == ""
 
 
+@pytest.mark.parametrize("settings", [{"do_sample": False}, {"do_sample": True, "top_k": 20}, {"do_sample": True}],
+                         ids=["greedy", "top-k", "sampling"])
+def test_a_row_that_has_ended_is_left_alone(settings, model, tokenizer, vocab, masker):
+    """A row that has ended (here a dead end, given EOS) while others go on is not
+    judged again: its dead end counts once, and its scores stay finite for
+    sampling though min_new_tokens masks EOS."""
+    prompts = ["x = )", "main ="]
+    processor = ElmGrammarLogitsProcessor(tokenizer, prompts, top_k=settings.get("top_k"), vocab=vocab, masker=masker)
+    tokenizer.padding_side = "left"
+    tokenizer.pad_token = tokenizer.eos_token
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    torch.manual_seed(0)
+    out = model.generate(**batch, logits_processor=LogitsProcessorList([processor]), max_new_tokens=6,
+                         min_new_tokens=6, pad_token_id=tokenizer.eos_token_id, **settings)
+    new = out[:, batch["input_ids"].shape[1]:].tolist()
+    assert new[0] == [tokenizer.eos_token_id] * 6
+    assert processor.dead_ends == 1
+    assert ElmParseState("declarations", "main =" + tokenizer.decode(new[1])).viable
+
+
 def test_bench_generate_command(tokenizer_dir, capsys):
     assert main(["bench", "generate", "--config", str(tokenizer_dir), "--new-tokens", "4", "--repeat", "1",
                  "--batch-sizes", "1,2", "--decodings", "greedy,top-p,top-p-lazy", "--json"]) == 0
