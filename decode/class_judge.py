@@ -183,8 +183,8 @@ class ClassJudge:
 
         if feeds(self.other):
             return 1
-        if ttype == "LOWER" and awaits_name(base):
-            awaited = next(b[0] for b in base.rules.blocks if b[0] is not None)
+        awaited = awaited_name(base)
+        if ttype == "LOWER" and awaited is not None:
             return 2 if feeds(awaited) else 0
         return 0
 
@@ -218,10 +218,9 @@ def awaits_name(state: ElmParseState) -> bool:
 
 
 def awaited_name(state: ElmParseState) -> str | None:
-    for block in reversed(state.rules.blocks):
-        if block[0] is not None:
-            return block[0]
-    return None
+    """The name an annotation awaits (the innermost), if any."""
+    names = state.rules.awaited()
+    return names[-1] if names else None
 
 
 def infix_pending(state: ElmParseState) -> bool:

@@ -32,7 +32,6 @@ from .recognizer import Recognizer
 MODES = ("module", "declarations", "expression")
 
 
-
 @lru_cache(maxsize=None)
 def utf8_completions(pending: bytes) -> tuple[str, ...]:
     """One character per lexical class among the characters whose UTF-8 encoding

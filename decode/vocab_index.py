@@ -21,16 +21,15 @@ import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import _GOOD_ESCAPE, _STRING_BODY, _STRING_PREFIX, _TERM_START, _TRIPLE_BODY, _TRIPLE_PREFIX, Lexer
-from elmgrammar.namechars import INNER, INNER_RUN, LOWER_START, UPPER_START, is_inner, is_lower_start, is_upper_start
+from elmgrammar.namechars import INNER, INNER_RUN, LOWER_NAME, UPPER_NAME, is_inner, is_lower_start, is_upper_start
 
 from .state import utf8_completions
 from .vocab import Vocab
 
 _WS = re.compile(r"[ \r\n]*")
-_UPPER, _LOWER = UPPER_START + INNER_RUN, LOWER_START + INNER_RUN  # names, as the lexer reads them
 _IDENT_CONT = re.compile(INNER_RUN)
-_UPPER_CONT_WORD = re.compile(rf"{INNER_RUN}(?:\.{_UPPER})*(?:\.{_LOWER})?")
-_UPPER_CONT_DOT = re.compile(rf"(?:{_UPPER}(?:\.{_UPPER})*(?:\.{_LOWER})?|{_LOWER})?")
+_UPPER_CONT_WORD = re.compile(rf"{INNER_RUN}(?:\.{UPPER_NAME})*(?:\.{LOWER_NAME})?")
+_UPPER_CONT_DOT = re.compile(rf"(?:{UPPER_NAME}(?:\.{UPPER_NAME})*(?:\.{LOWER_NAME})?|{LOWER_NAME})?")
 _SYMBOL_CONT = re.compile(r"[+\-/*=.<>:&|^?%!]*")
 
 # How a held-back lexeme continues, by kind: the regex of its continuation.

@@ -19,7 +19,7 @@ import re
 from lark import Token
 
 from .errors import ElmSyntaxError
-from .namechars import INNER, INNER_RUN, LOWER_START, UPPER_START, is_lower_start, is_upper_start
+from .namechars import INNER, LOWER_NAME, UPPER_NAME, is_lower_start, is_upper_start
 
 # Words the compiler reserves (elm/compiler Parse/Variable.hs). `alias`, `effect`,
 # `infix` are contextual and handled below.
@@ -51,12 +51,9 @@ EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX
                                "CHAR", "STRING", "RPAR", "RBRACE", "RBRACK", "DOTFIELD"})
 FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
 
-# names as the compiler reads them: see namechars.py (`café`, `Été`; not `x²`)
-_LOWER = rf"{LOWER_START}{INNER_RUN}"
-_UPPER = rf"{UPPER_START}{INNER_RUN}"
-
 # One alternation, tried at each position; group names are the lexeme kinds.
-# Order matters: longer or more specific forms first.
+# Order matters: longer or more specific forms first. Names are read as the
+# compiler reads them (namechars.py: `café`, `Été`; not `x²`).
 _MASTER = re.compile(
     "|".join(
         f"(?P<{name}>{pattern})"
@@ -69,11 +66,11 @@ _MASTER = re.compile(
             ("STRING", r'"'),
             ("CHAR", r"'"),
             ("NUMBER", r"[0-9]"),
-            ("QLOWER", rf"(?:{_UPPER}\.)+{_LOWER}"),
-            ("UPPER", rf"{_UPPER}(?:\.{_UPPER})*"),
-            ("LOWER", _LOWER),
+            ("QLOWER", rf"(?:{UPPER_NAME}\.)+{LOWER_NAME}"),
+            ("UPPER", rf"{UPPER_NAME}(?:\.{UPPER_NAME})*"),
+            ("LOWER", LOWER_NAME),
             ("UNDERSCORE", rf"_(?!{INNER})"),
-            ("FIELD", rf"\.{_LOWER}"),
+            ("FIELD", rf"\.{LOWER_NAME}"),
             ("SYMBOL", r"[+\-/*=.<>:&|^?%!]+"),
             ("PUNCT", r"[()\[\]{},\\]"),
             ("TAB", r"\t"),

@@ -79,6 +79,9 @@ INNER, _INNER_BMP = _split("A-Za-z0-9_", _LETTERS)
 # a run of further characters (maybe none), written so that the common case is one
 # table lookup per character
 INNER_RUN = f"{_INNER_BMP}*(?:(?=[\\U00010000-\\U0010ffff]){INNER}{_INNER_BMP}*)*"
+# whole names (one part of a qualified name)
+UPPER_NAME = UPPER_START + INNER_RUN
+LOWER_NAME = LOWER_START + INNER_RUN
 
 _UPPER_START = re.compile(UPPER_START)
 _LOWER_START = re.compile(LOWER_START)
