@@ -34,7 +34,6 @@ _NEAR = 256
 @dataclass
 class _Row:
     state: ElmParseState
-    dead_end: bool = False
     # the sequence has ended (EOS, or padding after its end): generate ignores what
     # the row scores, so nothing is judged for it
     ended: bool = False
@@ -156,9 +155,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             for r, kept in zip(going, self._keep([states[r] for r in going], [keys[r] for r in going], sub, width)):
                 keep[r] = kept
         dead = [r for r in going if not _any(keep[r])]
-        for r in dead:
-            self.dead_ends += 1
-            states[r].dead_end = True
+        self.dead_ends += len(dead)
         out = _masked(scores, keep)
         # EOS for a dead end, the last token for a row that has ended: finite even where
         # an earlier processor (min_new_tokens) masked it, so that sampling never sees
