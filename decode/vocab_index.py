@@ -322,7 +322,8 @@ def index_key(vocab: Vocab) -> str:
     lexer and this module's code (a change to any of them builds a new index)."""
     from importlib.resources import files
 
-    sources = b"".join(files("elmgrammar").joinpath(name).read_bytes() for name in ("elm.lark", "lexer.py", "namechars.py"))
+    names = ("elm.lark", "lexer.py", "namechars.py", "namechars_table.py")
+    sources = b"".join(files("elmgrammar").joinpath(name).read_bytes() for name in names)
     sources += Path(__file__).read_bytes() + Path(__file__).with_name("state.py").read_bytes()
     sources += str(INDEX_VERSION).encode()
     return f"{vocab.digest}-{hashlib.sha256(sources).hexdigest()[:12]}"

@@ -85,6 +85,10 @@ class FakeGitHub:
     search_cap: int = 5
     faults: list[tuple[str, str]] = field(default_factory=list)  # (path prefix, fault)
     blob_delay: float = 0.0
+    # blobs past the first `gate_after` wait until `gate` is set (at most 30 s)
+    gate: threading.Event | None = None
+    gate_after: int = 0
+    blobs_served: int = 0
     requests: list[str] = field(default_factory=list)
     unauthorised: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -213,6 +217,11 @@ def make_handler(gh: FakeGitHub):
                     return self.send(415, {"message": "ask for the raw media type"})
                 for data in repo.files.values():
                     if git_sha(data) == rest[2]:
+                        with gh.lock:
+                            gh.blobs_served += 1
+                            gated = gh.gate is not None and gh.blobs_served > gh.gate_after
+                        if gated:
+                            gh.gate.wait(30)
                         if gh.blob_delay:
                             time.sleep(gh.blob_delay)
                         return self.send(200, data)
@@ -341,11 +350,14 @@ def test_killed_and_restarted_scrape_loses_and_repeats_nothing(github, tmp_path)
     github.faults = [("/repos/owner2/repo-10/git/blobs", "502"), ("/search/repositories", "502")]
     files = tmp_path / "files.jsonl"
 
-    # 1. Ctrl-C: a clean stop with a hint
+    # 1. Ctrl-C: a clean stop with a hint (the blobs past the 12th wait for it, so the
+    # run cannot end before it however slow this machine is)
+    github.gate, github.gate_after = threading.Event(), 12
     first = subprocess.Popen(_scrape_cmd(github.url, tmp_path), env=_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     _wait_for_lines(files, 8, first)
     first.send_signal(signal.SIGINT)
+    github.gate.set()
     out, err = first.communicate(timeout=30)
     assert first.returncode == 130 and "rerun the same command to resume" in err
     # 2. SIGKILL: no chance to clean up, possibly in the middle of a write

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from elmgrammar import ElmSyntaxError, parse_module
+from elmgrammar import ElmSyntaxError, namechars_table, parse_module
 from elmgrammar.cli import main
 from elmgrammar.crosscheck import JUDGES, Item, crosscheck, format_verdict
 from elmgrammar.evaluate.bench import BENCH_JUDGES
@@ -127,13 +127,16 @@ def test_mutants_our_verdict_equals_the_compilers(real_files, elmformat):
 
 # Names with characters past ASCII: the compiler starts an upper-case name with any
 # upper- or title-case letter, a lower-case one with any lower-case letter, and goes
-# on with letters of any kind, ASCII digits and `_` (not other digits, not marks).
+# on with letters of any kind, ASCII digits and `_` (not other digits, not marks), as
+# letters were in its older Unicode: not those assigned since (U+AB63 Cherokee, Unicode
+# 8; U+1C90 Georgian Mtavruli and U+0560 Armenian, 11), and U+1885 still one.
 NON_ASCII_NAMES = [
     "type T\n    = Été\n", "café : Int\ncafé =\n    1\n", "x中 =\n    1\n", "x =\n    Été.foo\n",
     "x r =\n    r.é\n", "x =\n    .é\n", "type alias R =\n    { é : Int }\n", "ǅx =\n    1\n", "ǅx : Int\n",
     "x² =\n    1\n", "x٣ =\n    1\n", "ªx =\n    1\n", "中 =\n    1\n", "x =\n    Ǆ\n", "x =\n    ǅ\n",
     "xʰ =\n    1\n", "x =\n    1é\n", "x =\n    _é\n", "café : Int\ncafè =\n    1\n", "é_1 =\n    1\n",
     "xé\u0301 =\n    1\n", "x =\n    -é\n", "x =\n    a-é\n", "type T\n    = T Ab\u00c0\n",
+    "x\uab63 =\n    1\n", "x\u1885 =\n    1\n", "type T\n    = \u1c90x\n", "\u0560x =\n    1\n",
 ]
 
 
@@ -146,6 +149,32 @@ def test_names_past_ascii_are_judged_as_the_compiler_does(body, compiler):
     except ElmSyntaxError:
         ours = False
     assert ours == compiler.check(text).valid, body
+
+
+def test_name_characters_agree_with_the_compiler_at_every_edge(compiler):
+    """The table of name characters (measured from the compiler by
+    ``elmgrammar.oracles.nameprobe``), through our lexer and parser: at the first and
+    last code point of every run of accepted characters, and just outside it."""
+    texts = []
+    for runs, template in ((namechars_table.INNER, "x{} =\n    1\n"), (namechars_table.LOWER_START, "{}x =\n    1\n"),
+                           (namechars_table.UPPER_START, "type T\n    = {}x\n")):
+        codes = {c for a, b in runs for c in (a - 1, a, b, b + 1)}
+        texts += ["module Main exposing (..)\n\n\n" + template.format(chr(c)) for c in sorted(codes)
+                  if not 0xD800 <= c < 0xE000 and c < 0x110000]
+    verdicts = compiler.check_many(texts)
+    wrong = []
+    for text, verdict in zip(texts, verdicts):
+        try:
+            parse_module(text)
+            ours = True
+        except ElmSyntaxError:
+            ours = False
+        if ours != verdict.valid:
+            wrong.append(text.splitlines()[-2:])
+    accepted = sum(v.valid for v in verdicts)
+    print(f"{len(texts)} texts at the edges of the name-character runs, {accepted} valid to the compiler")
+    assert 0 < accepted < len(texts)
+    assert not wrong, wrong[:10]
 
 
 # ---- the commands ---------------------------------------------------------------------------

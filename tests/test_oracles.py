@@ -203,3 +203,20 @@ def test_verdict_round_trips_through_a_dict():
         "message": "UNFINISHED TUPLE",
     }
     assert Verdict.from_dict(verdict.as_dict()) == verdict
+
+
+def test_nameprobe_asks_the_compiler_and_writes_a_table_that_loads(compiler, tmp_path):
+    """The probe behind elmgrammar/namechars_table.py, on a few code points: é (Ll),
+    É (Lu), ǅ (Lt), ª (Lo), U+0301 (a mark), U+AB63 (a letter since Unicode 8)."""
+    from elmgrammar.oracles import nameprobe
+
+    codes = [0xE9, 0xC9, 0x1C5, 0xAA, 0x301, 0xAB63]
+    found = {name: nameprobe.probe(compiler, codes, template, progress=False)
+             for name, template in nameprobe.PROBES.items()}
+    assert found == {"INNER": [0xE9, 0xC9, 0x1C5, 0xAA], "LOWER_START": [0xE9], "UPPER_START": [0xC9, 0x1C5]}
+    table = {name: nameprobe.runs(codes) for name, codes in found.items()}
+    path = tmp_path / "table.py"
+    path.write_text(nameprobe.render(table), encoding="utf-8")
+    loaded: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), loaded)
+    assert {name: loaded[name] for name in table} == {name: tuple(runs) for name, runs in table.items()}
