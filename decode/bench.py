@@ -11,7 +11,8 @@ from tqdm import tqdm
 
 from .fastmask import FastMasker, VocabIndex
 from .replay import replay_ids, summary
-from .vocab import load_tokenizer, vocab_from_tokenizer
+from .models import load_tokenizer
+from .vocab import vocab_from_tokenizer
 
 
 def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int = 1,

@@ -17,7 +17,10 @@ def add_subcommand(sub) -> None:
                                    "masked, unless --unconstrained; generation stops at the end of the "
                                    "declaration.")
     p.add_argument("--model", required=True, help="model folder (or hub name, where the hub is reachable)")
+    p.add_argument("--adapter", metavar="DIR", help="a PEFT (LoRA) adapter to put on the model, e.g. "
+                                                     "what `elmgrammar finetune` wrote")
     p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
     p.add_argument("--prompt", required=True, help="the start of the program, e.g. 'view model ='")
     p.add_argument("--mode", choices=MODES, default="declarations",
                    help="what the whole text must be: top-level declarations (default), a module, an expression")
@@ -47,15 +50,20 @@ def add_subcommand(sub) -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from .models import load_model
+    from .state import PromptError, check_prompt
+
+    if not args.unconstrained:
+        try:
+            check_prompt(args.prompt, args.mode)  # before minutes of loading a model
+        except PromptError as e:
+            print(f"elmgrammar generate: --prompt: {e}", file=sys.stderr)
+            return 2
     import torch
-    from transformers import AutoModelForCausalLM
 
     from .complete import complete
-    from .vocab import load_tokenizer
 
-    tokenizer = load_tokenizer(args.tokenizer or args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model)
-    model.eval()
+    model, tokenizer = load_model(args.model, adapter=args.adapter, tokenizer=args.tokenizer, device=args.device)
     torch.manual_seed(args.seed)
     kwargs = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                   num_return_sequences=args.num_return_sequences, do_sample=args.sample)
@@ -83,7 +91,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     from .fastmask import FastMasker
     from .replay import replay_file
-    from .vocab import load_tokenizer, vocab_from_tokenizer
+    from .models import load_tokenizer
+    from .vocab import vocab_from_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer)
     masker = FastMasker(vocab_from_tokenizer(tokenizer))

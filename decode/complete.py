@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from transformers import StoppingCriteriaList
 
+from .masks import Masker
 from .processor import ElmGrammarLogitsProcessor
 from .stopping import UnitStop
 from .state import ElmParseState
@@ -34,13 +35,14 @@ class Completion:
 
 
 def complete(model, tokenizer, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,
-             strategy: str = "auto", **generate_kwargs) -> list[Completion]:
+             strategy: str = "auto", masker: Masker | None = None, **generate_kwargs) -> list[Completion]:
     """Generate completions of ``prompt`` (one or a batch) with ``model.generate``.
 
     With ``constrained=True`` an ``ElmGrammarLogitsProcessor`` masks every token that
     would make the program unparseable; either way a ``UnitStop`` ends a sequence
     at the end of its declaration. Returns ``num_return_sequences`` completions
-    per prompt, in order.
+    per prompt, in order. ``masker``: the tokenizer's mask to reuse across calls
+    (it keeps what it learnt of past states); by default one is made per call.
 
     >>> complete(model, tokenizer, "view model =", max_new_tokens=64)   # doctest: +SKIP
     """
@@ -72,7 +74,7 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         elif top_p < 1.0:
             top_k = None  # top-k then top-p: the whole distribution
         processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, strategy=strategy, top_k=top_k,
-                                              **nucleus)
+                                              vocab=masker.vocab if masker else None, masker=masker, **nucleus)
         processors.append(processor)
     generate_kwargs.setdefault("max_new_tokens", 256)
     generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)

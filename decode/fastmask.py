@@ -69,7 +69,7 @@ class FastMasker(Masker):
         hundred candidates cost a fraction of the whole vocabulary)."""
         ix = self.index
         self.fallbacks = 0
-        if not state.viable:
+        if not state.is_viable():
             return np.zeros(self.size, dtype=bool)
         unfinished = state.unfinished
         if unfinished:

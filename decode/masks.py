@@ -70,7 +70,7 @@ class Masker:
         ``among`` (a boolean array over the vocabulary): judge only those entries
         (the others are False)."""
         mask = np.zeros(self.size, dtype=bool)
-        if not state.viable:
+        if not state.is_viable():
             return mask
         for token_id in range(self.size) if among is None else np.flatnonzero(among).tolist():
             mask[token_id] = self.allowed(state, token_id)

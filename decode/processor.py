@@ -20,7 +20,7 @@ from transformers import LogitsProcessor
 
 from .fastmask import FastMasker
 from .masks import Masker
-from .state import ElmParseState
+from .state import ElmParseState, PromptError, check_prompt
 from .vocab import Vocab, vocab_from_tokenizer
 
 
@@ -43,7 +43,9 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     """Masks every token that would make the program unparseable.
 
     ``prompts``: the prompt text of each batch entry (rows beyond them, from
-    ``num_return_sequences`` or beams, are matched to prompts in order).
+    ``num_return_sequences`` or beams, are matched to prompts in order). A prompt
+    that no valid program starts with raises :class:`PromptError` (with the line
+    and column in it): nothing could be allowed after it.
     ``strategy``: "lazy" keeps the ``top_k`` best allowed tokens, judging candidates
     in score order (a row whose best candidates are refused, or a ``top_k`` over
     16, takes them from the full mask instead: cheaper then); exact for greedy
@@ -92,7 +94,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             self.strategy = "full"
         self.top_k = top_k or 1
         self.eos_id = self.vocab.eos_id
-        self._base = [ElmParseState(mode, prompt=p) for p in self.prompts]
+        self._base = [_prompt_state(p, mode, i, len(self.prompts)) for i, p in enumerate(self.prompts)]
         self._states: dict[tuple, _Row] = {}
         self._prompt_len: int | None = None
         self.dead_ends = 0
@@ -370,6 +372,18 @@ def _top_p_cut(scores: torch.Tensor, allowed: np.ndarray, top_p: float, temperat
     stays[:, 0] = True
     kept = torch.zeros_like(stays).scatter_(1, order, stays) & on
     return kept.cpu().numpy()
+
+
+def _prompt_state(prompt: str, mode: str, index: int, count: int) -> ElmParseState:
+    """The state after a prompt; :class:`PromptError` (naming the prompt of a batch,
+    and the line and column in it) when no valid program starts with it: every
+    token would be masked."""
+    try:
+        return check_prompt(prompt, mode)
+    except PromptError as e:
+        if count == 1:
+            raise
+        raise PromptError(f"prompt {index + 1} of {count}: {e}") from None
 
 
 def _tie_end(values: list[float], i: int) -> int:

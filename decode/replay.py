@@ -75,7 +75,7 @@ def replay_ids(masker: FastMasker, ids: list[int], path: str = "", mode: str = "
         if not ok:
             result.rejected.append((k, (vocab.pieces[token_id] or b"").decode("utf-8", "replace")))
         state.advance_bytes(vocab.pieces[token_id] or b"")
-        if not state.viable:
+        if not state.is_viable():
             break
     result.eos_ok &= state.is_complete() and masker.allowed(state, vocab.eos_id)
     result.lazy_ms = summary(lazy_times)

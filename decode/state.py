@@ -157,6 +157,25 @@ class ItemRules:
         return self.top == "decls" and self.blocks[0][0] is None
 
 
+class PromptError(ValueError):
+    """A prompt that no text completes into a valid program (of the mode)."""
+
+
+def check_prompt(prompt: str, mode: str = "declarations") -> "ElmParseState":
+    """The state after ``prompt``; :class:`PromptError` when no valid program starts
+    with it, naming the line and column (in the prompt) where it goes wrong.
+
+    >>> check_prompt("view model = )")
+    Traceback (most recent call last):
+    ...
+    elmgrammar.decode.state.PromptError: no valid Elm (declarations) starts with this prompt: 1:14: unexpected `)`
+    """
+    state = ElmParseState(mode, prompt)
+    if not state.is_viable():
+        raise PromptError(f"no valid Elm ({mode}) starts with this prompt: {state.error}")
+    return state
+
+
 class ElmParseState:
     """The state of one partial program; see the module docstring.
 
@@ -211,9 +230,16 @@ class ElmParseState:
             self.error = str(e)
             return False
         if not self._pending_viable():
-            self.error = f"`{self.lexer.pending[:20]}` cannot begin anything valid here"
+            pending = self.lexer.pending
+            line, column = self._place(len(self.text) - len(pending))
+            self.error = f"{line}:{column}: `{pending[:20]}` cannot begin anything valid here"
             return False
         return True
+
+    def _place(self, offset: int) -> tuple[int, int]:
+        """The 1-based line and column of a character offset in the text."""
+        line_start = self.text.rfind("\n", 0, offset) + 1
+        return self.text.count("\n", 0, offset) + 1, offset - line_start + 1
 
     def advance_bytes(self, data: bytes) -> bool:
         """Append bytes (a model token may end inside a UTF-8 character)."""
@@ -268,8 +294,7 @@ class ElmParseState:
 
     # -- questions ------------------------------------------------------------------
 
-    @property
-    def viable(self) -> bool:
+    def is_viable(self) -> bool:
         """Is the text so far a prefix of some valid program?"""
         return self.error is None
 

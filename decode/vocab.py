@@ -13,7 +13,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import Path
 
 
 @lru_cache(maxsize=1)
@@ -73,10 +72,3 @@ def vocab_from_tokenizer(tokenizer) -> Vocab:
             pieces.append(tok.encode("utf-8"))
     digest = hashlib.sha256(json.dumps([p.hex() if p is not None else None for p in pieces]).encode()).hexdigest()[:16]
     return Vocab(tuple(pieces), tokenizer.eos_token_id, frozenset(special), digest)
-
-
-def load_tokenizer(path: str | Path):
-    """A tokenizer from a local folder (or a hub name where the hub is reachable)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path))

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import ast as A
 from .errors import ElmSyntaxError
 from .files import elm_files, read_source
+from .decode.models import ModelError
 from .oracles.tools import ToolMissing
 from .parser import parse_module
 
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"elmgrammar: {e}", file=sys.stderr)
         return 2
-    except ToolMissing as e:
+    except (ToolMissing, ModelError) as e:
         print(f"elmgrammar: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

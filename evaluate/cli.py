@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from elmgrammar.decode.models import ModelError
 from elmgrammar.oracles import CompilerError, ElmFormatError
 
 from .errors import EvaluateError
@@ -146,7 +147,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .run import run_evaluation
 
         result = run_evaluation(_options(args))
-    except (EvaluateError, CompilerError, ElmFormatError) as e:
+    except (EvaluateError, ModelError, CompilerError, ElmFormatError) as e:
         # a judge's tool failing as a whole (not a verdict) is also said in one line
         print(f"elmgrammar evaluate: {e}", file=sys.stderr)
         return 2

@@ -1,13 +1,12 @@
-"""Making the completions: the model (a local folder or a hub name, with an optional
-PEFT adapter), the sampling settings, and both sides of the comparison from the same
-seeds.
+"""Making the completions: the default model, the sampling settings, and both sides
+of the comparison from the same seeds (the model is loaded by
+``elmgrammar.decode.models.load_model``).
 
-torch, transformers and peft are imported here only, when a model is really needed.
+torch is imported here only, when a model is really needed.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -16,9 +15,6 @@ from pathlib import Path
 from .errors import EvaluateError
 from .generations import Generation
 from .prompts import PromptItem
-
-# A hub model id: "name" or "owner/name", no path syntax.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 @dataclass(frozen=True)
@@ -65,59 +61,6 @@ def default_model_path() -> str:
     return str(path)
 
 
-def load_model(model: str, *, adapter: str | None = None, tokenizer: str | None = None, device: str = "auto"):
-    """``(model, tokenizer)`` ready for generation, in eval mode on ``device``
-    ("auto": CUDA when there is one). :class:`EvaluateError` says what is missing."""
-    local = Path(model).expanduser()
-    if adapter and not Path(adapter).expanduser().exists() and not _HUB_ID.match(adapter):
-        raise EvaluateError(f"--adapter {adapter}: no such adapter folder")  # before minutes of loading
-    if not local.exists() and not _HUB_ID.match(model):
-        raise EvaluateError(f"--model {model}: no such model folder")
-    source = str(local) if local.exists() else model
-    if local.exists() and not (local / "config.json").exists():
-        raise EvaluateError(f"--model {model}: the folder has no config.json (not a Hugging Face model folder)")
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-    except ImportError as e:
-        raise EvaluateError(f"generating needs torch and transformers ({e.name} is missing): "
-                            "pip install 'elmgrammar[evaluate]', or judge given completions with --generations") from None
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    # bf16/fp16 kernels are slow or missing on CPUs; on a GPU keep the checkpoint's dtype.
-    dtype = torch.float32 if device == "cpu" else "auto"
-    try:
-        tok = AutoTokenizer.from_pretrained(str(Path(tokenizer).expanduser()) if tokenizer else source)
-        net = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except (OSError, ValueError) as e:
-        where = "folder" if local.exists() else "hub name (is the model hub reachable from here?)"
-        raise EvaluateError(f"--model {model}: cannot load the model from this {where}: {_first_line(e)}") from None
-    if adapter:
-        net = _with_adapter(net, adapter)
-    try:
-        net = net.to(device)
-    except (RuntimeError, AssertionError, ValueError) as e:  # torch's words for "no such device here"
-        raise EvaluateError(f"--device {device}: {_first_line(e)}") from None
-    return net.eval(), tok
-
-
-def _with_adapter(model, adapter: str):
-    try:
-        from peft import PeftModel
-    except ImportError:
-        raise EvaluateError("--adapter needs the peft package: pip install peft") from None
-    try:
-        return PeftModel.from_pretrained(model, str(Path(adapter).expanduser()) if Path(adapter).expanduser().exists()
-                                         else adapter)
-    except (OSError, ValueError) as e:
-        raise EvaluateError(f"--adapter {adapter}: cannot load the adapter: {_first_line(e)}") from None
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
-
-
 @dataclass
 class SideTiming:
     """Wall time and new tokens of one side's generation."""
@@ -144,7 +87,11 @@ def generate_side(model, tokenizer, items: Sequence[PromptItem], *, constrained:
     from tqdm import tqdm
 
     from elmgrammar.decode.complete import complete
+    from elmgrammar.decode.fastmask import FastMasker
+    from elmgrammar.decode.vocab import vocab_from_tokenizer
 
+    # one mask for the whole side: it keeps what it learnt of the states it met
+    masker = FastMasker(vocab_from_tokenizer(tokenizer)) if constrained else None
     side = "constrained" if constrained else "unconstrained"
     out: list[Generation] = []
     timing = SideTiming()
@@ -156,7 +103,7 @@ def generate_side(model, tokenizer, items: Sequence[PromptItem], *, constrained:
             torch.manual_seed(seed + start)
             began = time.perf_counter()
             results = complete(model, tokenizer, [i.prompt for i in batch], mode=mode, constrained=constrained,
-                               num_return_sequences=per_prompt, **kwargs)
+                               masker=masker, num_return_sequences=per_prompt, **kwargs)
             timing.seconds += time.perf_counter() - began
             for r, result in enumerate(results):
                 index = start + r // per_prompt

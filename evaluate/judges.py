@@ -41,7 +41,7 @@ def ours(program: str, mode: str = "declarations") -> dict:
         error = ElmSyntaxError(1, 1, "nested too deeply")
     if error is None:
         return {"judge": "ours", "valid": True, "status": "valid", "line": None, "column": None, "message": None}
-    status = "prefix" if ElmParseState(mode, prompt=program).viable else "invalid"
+    status = "prefix" if ElmParseState(mode, prompt=program).is_viable() else "invalid"
     return {"judge": "ours", "valid": False, "status": status, "line": error.line, "column": error.column,
             "message": error.message}
 

@@ -17,9 +17,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elmgrammar.decode.models import load_model
+from elmgrammar.decode.state import PromptError, check_prompt
+
 from .chart import write_chart
 from .errors import EvaluateError
-from .generate import Sampling, default_model_path, generate_side, load_model
+from .generate import Sampling, default_model_path, generate_side
 from .generations import Generation, read_generations, write_generations
 from .judges import Judges
 from .project import ElmProjectCompiler
@@ -96,6 +99,14 @@ def _check(options: EvaluateOptions) -> None:
 
 
 def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[Generation], dict, str]:
+    if "constrained" in options.sides:
+        # before the model loads: a prompt no valid program starts with leaves the
+        # mask nothing to allow
+        for i, item in enumerate(items, 1):
+            try:
+                check_prompt(item.prompt, options.mode)
+            except PromptError as e:
+                raise EvaluateError(f"{options.prompt_source}: item {i}: {e}") from None
     model_name = options.model or default_model_path()
     model, tokenizer = load_model(model_name, adapter=options.adapter, tokenizer=options.tokenizer,
                                   device=options.device)

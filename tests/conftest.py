@@ -68,7 +68,7 @@ def tokenizer():
     """The StarCoder2 tokenizer (49,152 tokens), loaded from the local folder."""
     if not (TOKENIZER_DIR / "tokenizer.json").exists():
         pytest.fail(f"the StarCoder2 tokenizer is missing: expected {TOKENIZER_DIR}/tokenizer.json", pytrace=False)
-    from elmgrammar.decode.vocab import load_tokenizer
+    from elmgrammar.decode.models import load_tokenizer
 
     return load_tokenizer(TOKENIZER_DIR)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
@@ -15,7 +16,7 @@ from elmgrammar.decode.complete import complete
 from elmgrammar.decode.fastmask import FastMasker
 from elmgrammar.decode.processor import ElmGrammarLogitsProcessor
 from elmgrammar.decode.stopping import unit_end
-from elmgrammar.decode.state import ElmParseState
+from elmgrammar.decode.state import ElmParseState, PromptError
 from elmgrammar.decode.tiny import tiny_starcoder2
 from elmgrammar.evaluate.prompts import seed_prompts
 
@@ -40,7 +41,7 @@ def _sample(model, tokenizer, constrained: bool, seed: int):
 def test_constrained_outputs_are_viable_and_complete_ones_parse(model, tokenizer, compiler):
     constrained = _sample(model, tokenizer, True, seed=1) + _sample(model, tokenizer, True, seed=2)
     for c in constrained:
-        assert ElmParseState("declarations", c.prompt + c.text).viable, (c.prompt, c.text)
+        assert ElmParseState("declarations", c.prompt + c.text).is_viable(), (c.prompt, c.text)
         assert c.stop_reason != "dead end"
     finished = [c for c in constrained if c.complete]
     assert finished, "some constrained completion should be complete"
@@ -52,7 +53,7 @@ def test_constrained_outputs_are_viable_and_complete_ones_parse(model, tokenizer
 
 def test_the_unconstrained_baseline_fails_with_the_same_seeds(model, tokenizer):
     baseline = _sample(model, tokenizer, False, seed=1) + _sample(model, tokenizer, False, seed=2)
-    broken = [c for c in baseline if not ElmParseState("declarations", c.prompt + c.text).viable]
+    broken = [c for c in baseline if not ElmParseState("declarations", c.prompt + c.text).is_viable()]
     assert len(broken) >= len(baseline) // 2, "the random model should write broken Elm without the mask"
 
 
@@ -143,17 +144,34 @@ def test_lazy_top_p_gives_the_distribution_of_the_full_mask_and_the_top_p_warper
         _assert_samples_agree(probs, torch.nonzero(probs[1]).flatten())
 
 
+class _UnsoundMasker(FastMasker):
+    """The real mask, but allowing nothing after a text that starts with ``dead =``:
+    what a bug in the mask would do (a sound one always allows something), to see
+    that the processor ends such a row cleanly."""
+
+    def full_mask(self, state, among=None):
+        return np.zeros(self.size, dtype=bool) if state.text.startswith("dead =") else super().full_mask(state, among)
+
+    def lazy_advanced(self, state, order, k=1):
+        return [] if state.text.startswith("dead =") else super().lazy_advanced(state, order, k)
+
+
+@pytest.fixture(scope="module")
+def unsound(vocab, masker) -> FastMasker:
+    return _UnsoundMasker(vocab, index=masker.index)
+
+
 @pytest.mark.parametrize("strategy", ["auto", "full"])
-def test_top_p_of_a_batch_equals_the_warper_row_by_row(strategy, tokenizer, vocab, masker):
+def test_top_p_of_a_batch_equals_the_warper_row_by_row(strategy, tokenizer, vocab, masker, unsound):
     """Rows of one step take different ways (a peaked row decided lazily, a flat one
     cut from the full mask with the other full-mask rows, a dead end): each equals
     the full mask followed by the top-p warper, and the dead end gets EOS only."""
-    prompts = ["view model =\n    div []\n        [ text model.", "x = 0x", "x = )", "main ="]
+    prompts = ["view model =\n    div []\n        [ text model.", "x = 0x", "dead =", "main ="]
     batch = torch.zeros((len(prompts), 3), dtype=torch.long)  # the first step: only its shape counts
     scores = torch.randn(len(prompts), len(vocab), generator=torch.Generator().manual_seed(4))
     scores *= torch.tensor([[8.0], [1.0], [4.0], [0.5]])
     ours = ElmGrammarLogitsProcessor(tokenizer, prompts, top_p=0.8, temperature=0.9, strategy=strategy,
-                                     vocab=vocab, masker=masker)(batch, scores.clone())
+                                     vocab=vocab, masker=unsound)(batch, scores.clone())
     assert torch.isfinite(ours[2]).nonzero().flatten().tolist() == [vocab.eos_id]
     for r in (0, 1, 3):
         ids = tokenizer([prompts[r]], return_tensors="pt", add_special_tokens=False)["input_ids"]
@@ -185,7 +203,7 @@ def test_scores_wider_than_the_vocabulary(settings, tokenizer, vocab, masker):
 def test_complete_with_top_p_samples_viable_text(model, tokenizer):
     torch.manual_seed(5)
     for c in complete(model, tokenizer, seed_prompts()[:3], do_sample=True, top_p=0.9, top_k=0, max_new_tokens=16):
-        assert ElmParseState("declarations", c.prompt + c.text).viable and c.stop_reason != "dead end"
+        assert ElmParseState("declarations", c.prompt + c.text).is_viable() and c.stop_reason != "dead end"
 
 
 def test_beams_return_sequences_and_mixed_batches(model, tokenizer):
@@ -194,27 +212,29 @@ def test_beams_return_sequences_and_mixed_batches(model, tokenizer):
     sampled = complete(model, tokenizer, prompts, do_sample=True, top_k=10, num_return_sequences=2, max_new_tokens=10)
     assert len(beams) == 2 and len(sampled) == 6
     for c in beams + sampled:
-        assert ElmParseState("declarations", c.prompt + c.text).viable, (c.prompt, c.text)
+        assert ElmParseState("declarations", c.prompt + c.text).is_viable(), (c.prompt, c.text)
     assert [c.prompt for c in sampled] == [p for p in prompts for _ in range(2)]
 
 
-def test_a_dead_end_ends_cleanly(model, tokenizer):
-    (c,) = complete(model, tokenizer, "x = )", max_new_tokens=5)
+def test_a_dead_end_ends_cleanly(model, tokenizer, unsound):
+    (c,) = complete(model, tokenizer, "dead =", max_new_tokens=5, masker=unsound)
     assert c.stop_reason == "dead end" and not c.complete and c.text == ""
     # also when min_new_tokens has masked EOS: sampling must not see a row of -inf
     torch.manual_seed(0)
-    (c,) = complete(model, tokenizer, "x = )", max_new_tokens=5, min_new_tokens=3, do_sample=True, top_p=0.9)
+    (c,) = complete(model, tokenizer, "dead =", max_new_tokens=5, min_new_tokens=3, do_sample=True, top_p=0.9,
+                    masker=unsound)
     assert c.stop_reason == "dead end" and c.text == ""
 
 
 @pytest.mark.parametrize("settings", [{"do_sample": False}, {"do_sample": True, "top_k": 20}, {"do_sample": True}],
                          ids=["greedy", "top-k", "sampling"])
-def test_a_row_that_has_ended_is_left_alone(settings, model, tokenizer, vocab, masker):
+def test_a_row_that_has_ended_is_left_alone(settings, model, tokenizer, vocab, unsound):
     """A row that has ended (here a dead end, given EOS) while others go on is not
     judged again: its dead end counts once, and its scores stay finite for
     sampling though min_new_tokens masks EOS."""
-    prompts = ["x = )", "main ="]
-    processor = ElmGrammarLogitsProcessor(tokenizer, prompts, top_k=settings.get("top_k"), vocab=vocab, masker=masker)
+    prompts = ["dead =", "main ="]
+    processor = ElmGrammarLogitsProcessor(tokenizer, prompts, top_k=settings.get("top_k"), vocab=vocab,
+                                          masker=unsound)
     tokenizer.padding_side = "left"
     tokenizer.pad_token = tokenizer.eos_token
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -224,7 +244,7 @@ def test_a_row_that_has_ended_is_left_alone(settings, model, tokenizer, vocab, m
     new = out[:, batch["input_ids"].shape[1]:].tolist()
     assert new[0] == [tokenizer.eos_token_id] * 6
     assert processor.dead_ends == 1
-    assert ElmParseState("declarations", "main =" + tokenizer.decode(new[1])).viable
+    assert ElmParseState("declarations", "main =" + tokenizer.decode(new[1])).is_viable()
 
 
 def test_bench_generate_command(tokenizer_dir, capsys):
@@ -259,7 +279,35 @@ def test_generate_command(model, tokenizer, tmp_path, capsys):
     (line,) = capsys.readouterr().out.splitlines()
     record = json.loads(line)
     assert record["prompt"] == "main =" and record["constrained"] is True
-    assert ElmParseState("declarations", record["prompt"] + record["text"]).viable
+    assert ElmParseState("declarations", record["prompt"] + record["text"]).is_viable()
+
+
+def test_generate_command_refuses_a_prompt_no_program_starts_with_before_loading(tmp_path, capsys):
+    # the model folder does not exist either: the prompt is judged first, in a moment
+    assert main(["generate", "--model", str(tmp_path / "none"), "--prompt", "view model =\n    f )"]) == 2
+    err = capsys.readouterr().err
+    assert "--prompt" in err and "2:7: unexpected `)`" in err and "Traceback" not in err
+    # unconstrained, any prompt goes (the baseline): then the missing model is the error
+    assert main(["generate", "--model", str(tmp_path / "none"), "--prompt", "x = )", "--unconstrained"]) == 2
+    assert "no such model folder" in capsys.readouterr().err
+
+
+def test_generate_and_replay_name_a_missing_model_or_tokenizer(tmp_path, capsys):
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "main ="]) == 2
+    assert "has no config.json" in capsys.readouterr().err
+    elm = tmp_path / "Main.elm"
+    elm.write_text("module Main exposing (x)\n\n\nx =\n    1\n")
+    assert main(["replay", "--tokenizer", str(tmp_path), str(elm)]) == 2
+    assert f"{tmp_path}: the folder has no tokenizer" in capsys.readouterr().err
+    assert main(["replay", "--tokenizer", str(tmp_path / "none"), str(elm)]) == 2
+    assert "no such tokenizer folder" in capsys.readouterr().err
+
+
+def test_processor_names_the_prompt_of_a_batch_that_nothing_completes(model, tokenizer, vocab, masker):
+    with pytest.raises(PromptError, match=r"prompt 2 of 3: .*1:5: unexpected `\)`"):
+        ElmGrammarLogitsProcessor(tokenizer, ["main =", "x = ) 1", "y ="], vocab=vocab, masker=masker)
+    with pytest.raises(PromptError, match=r"starts with this prompt: 1:5: unexpected `\]`"):
+        complete(model, tokenizer, "x = ]", max_new_tokens=4)
 
 
 def test_no_more_than_two_blank_lines_in_a_row(tokenizer, vocab, masker):

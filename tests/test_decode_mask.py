@@ -182,7 +182,7 @@ def test_the_pieces_after_an_unfinished_character_are_judged_as_one_by_one(prefi
     slow = Masker(vocab).full_mask(state)
     diff = np.flatnonzero(fast != slow)
     assert diff.tolist() == [], [(vocab.pieces[i], bool(slow[i])) for i in diff[:10]]
-    assert fast.any() or not state.viable
+    assert fast.any() or not state.is_viable()
     among = np.zeros(len(vocab), dtype=bool)
     among[np.random.default_rng(cut).choice(len(vocab), 20_000, replace=False)] = True
     assert np.array_equal(masker.full_mask(state, among), fast & among)
@@ -205,12 +205,12 @@ def test_a_code_point_escape_past_the_last_code_point_is_not_viable(literal, voc
     10FFFF are already a dead end (found by random walks: `'\\u{ccbdbd}` then nothing)."""
     for digits, viable in (("10FFFF", True), ("FFFFF", True), ("110000", False), ("ccbdbd", False)):
         state = ElmParseState("declarations", "x = " + literal + digits)
-        assert state.viable == viable, digits
+        assert state.is_viable() == viable, digits
         if viable:
             assert masker.full_mask(state).any(), digits
     closed = ElmParseState("declarations", "x = " + literal + "10FFFF}")
-    assert closed.viable and masker.full_mask(closed).any()
-    assert not ElmParseState("declarations", "x = " + literal + "110000}").viable
+    assert closed.is_viable() and masker.full_mask(closed).any()
+    assert not ElmParseState("declarations", "x = " + literal + "110000}").is_viable()
 
 
 def test_random_walks_reach_no_dead_end_and_the_masks_agree(vocab, masker):

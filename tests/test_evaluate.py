@@ -197,6 +197,13 @@ def test_bad_inputs_are_one_clear_line_not_a_traceback(tmp_path, capsys):
     assert "no such model folder" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "has no config.json" in capsys.readouterr().err
+    unfinishable = tmp_path / "unfinishable.json"
+    unfinishable.write_text('[{"prompt": "main ="}, {"prompt": "view model =\\n    f )"}]')
+    # judged before the model is looked for (the model folder does not exist)
+    assert main(["evaluate", str(unfinishable), "--model", str(tmp_path / "no-such-model"),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "item 2: no valid Elm (declarations) starts with this prompt: 2:7: unexpected `)`" in \
+        capsys.readouterr().err
     assert main(["evaluate", "--generations", str(tmp_path / "missing.txt")]) == 2
     assert "no such generations file" in capsys.readouterr().err
     assert main(["evaluate", "--elm-project", str(tmp_path), "--generations", str(broken)]) == 2

@@ -227,6 +227,27 @@ def test_saved_adapter_loads_generates_and_merges(lora_run, tiny_model_dir, toke
     assert torch.equal(again, generated)
 
 
+def test_generate_command_puts_the_adapter_on_the_model(lora_run, tiny_model_dir, tokenizer, capsys):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from elmgrammar.cli import main
+    from elmgrammar.decode.complete import complete
+
+    _, result = lora_run
+    args = ["generate", "--model", str(tiny_model_dir), "--prompt", "view model =", "--max-new-tokens", "12",
+            "--device", "cpu", "--json"]
+    assert main([*args, "--adapter", str(result.output_dir)]) == 0
+    tuned_text = json.loads(capsys.readouterr().out)["text"]
+    assert main(args) == 0
+    base_text = json.loads(capsys.readouterr().out)["text"]
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    (expected,) = complete(PeftModel.from_pretrained(base, str(result.output_dir)).eval(), tokenizer,
+                           "view model =", max_new_tokens=12)
+    assert tuned_text == expected.text
+    assert tuned_text != base_text, "the adapter changes this completion (else the test shows nothing)"
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_weights(lora_run, tiny_model_dir, dataset_dir,
                                                                            tmp_path):
     from safetensors.torch import load_file
