@@ -49,10 +49,25 @@ def add_subcommand(sub) -> None:
     p.set_defaults(run=_cmd_replay)
 
 
+def _settings_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the decoding options, in words (None if nothing)."""
+    from .settings import settings_problem
+
+    if args.num_beams < 1 or args.num_return_sequences < 1:
+        return "--num-beams and --num-return-sequences must be at least 1"
+    if args.num_return_sequences > args.num_beams and not args.sample:
+        return "greedy search and beam search return at most --num-beams sequences: add --sample, or more beams"
+    return settings_problem(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .models import load_model
     from .state import PromptError, check_prompt
 
+    problem = _settings_problem(args)
+    if problem:
+        print(f"elmgrammar generate: {problem}", file=sys.stderr)
+        return 2
     if not args.unconstrained:
         try:
             check_prompt(args.prompt, args.mode)  # before minutes of loading a model

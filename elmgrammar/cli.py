@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except FileNotFoundError as e:
-        print(f"elmgrammar: {e}", file=sys.stderr)
+        # the system's own (errno set) names the file; ours say it in their message
+        print(f"elmgrammar: {e.filename}: no such file or directory" if e.errno and e.filename else f"elmgrammar: {e}",
+              file=sys.stderr)
         return 2
     except (ToolMissing, ModelError) as e:
         print(f"elmgrammar: {e}", file=sys.stderr)

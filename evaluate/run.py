@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elmgrammar.decode.settings import settings_problem
 from elmgrammar.decode.models import load_model
 from elmgrammar.decode.state import PromptError, check_prompt
 
@@ -91,8 +92,13 @@ def _check(options: EvaluateOptions) -> None:
         raise EvaluateError("--gen-per-prompt must be at least 1")
     if not options.sampling.do_sample and options.per_prompt > 1:
         raise EvaluateError("greedy search gives one completion per prompt: use --gen-per-prompt 1, or sample")
-    if options.sampling.max_new_tokens < 1:
-        raise EvaluateError("--max-new-tokens must be at least 1")
+    sampling = options.sampling
+    problem = settings_problem(sampling.max_new_tokens, sampling.temperature if sampling.do_sample else 1.0,
+                               sampling.top_k, sampling.top_p)
+    if problem:
+        raise EvaluateError(problem)
+    if options.batch_size < 1:
+        raise EvaluateError("--batch-size must be at least 1")
     unknown = [s for s in options.sides if s not in SIDES]
     if unknown or not options.sides:
         raise EvaluateError(f"unknown side(s) {unknown}; choose from {', '.join(SIDES)}")

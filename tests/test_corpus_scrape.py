@@ -356,10 +356,13 @@ def test_killed_and_restarted_scrape_loses_and_repeats_nothing(github, tmp_path)
     first = subprocess.Popen(_scrape_cmd(github.url, tmp_path), env=_env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     _wait_for_lines(files, 8, first)
+    # how the child stands towards signals, for the message should it not stop
+    signals = [line for line in Path(f"/proc/{first.pid}/status").read_text().splitlines() if line.startswith("Sig")]
     first.send_signal(signal.SIGINT)
     github.gate.set()
     out, err = first.communicate(timeout=30)
-    assert first.returncode == 130 and "rerun the same command to resume" in err
+    assert first.returncode == 130 and "rerun the same command to resume" in err, \
+        (first.returncode, signals, github.blobs_served, out, err[-3000:])
     # 2. SIGKILL: no chance to clean up, possibly in the middle of a write
     second = subprocess.Popen(_scrape_cmd(github.url, tmp_path), env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)

@@ -292,6 +292,17 @@ def test_generate_command_refuses_a_prompt_no_program_starts_with_before_loading
     assert "no such model folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("options, problem", [
+    (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+    (["--sample", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+    (["--num-return-sequences", "2"], "return at most --num-beams sequences"),
+    (["--sample", "--temperature", "0"], "--temperature must be positive"),
+])
+def test_generate_command_refuses_bad_settings_before_loading(options, problem, tmp_path, capsys):
+    assert main(["generate", "--model", str(tmp_path / "none"), "--prompt", "main =", *options]) == 2
+    assert problem in capsys.readouterr().err
+
+
 def test_generate_and_replay_name_a_missing_model_or_tokenizer(tmp_path, capsys):
     assert main(["generate", "--model", str(tmp_path), "--prompt", "main ="]) == 2
     assert "has no config.json" in capsys.readouterr().err

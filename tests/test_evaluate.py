@@ -184,6 +184,19 @@ def test_elm_project_compile_check_sorts_errors_by_kind(tmp_path, compiler):
     assert "| compiles in the project | 1 / 3 (33.3%) |" in summary
 
 
+@pytest.mark.parametrize("options, problem", [
+    (["--temperature", "0"], "--temperature must be positive"),
+    (["--top-p", "1.5"], "--top-p must be in (0, 1]"),
+    (["--top-k", "-3"], "--top-k must be 0 (no limit) or more"),
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+])
+def test_bad_settings_are_refused_before_any_model_loads(options, problem, tmp_path, capsys):
+    # the model folder does not exist: the settings are judged first
+    assert main(["evaluate", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "r"), *options]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
+
+
 def test_bad_inputs_are_one_clear_line_not_a_traceback(tmp_path, capsys):
     broken = tmp_path / "test.json"
     broken.write_text('[\n  {"prompt": "main ="},\n  {"prompt" "x ="}\n]\n')

@@ -333,6 +333,16 @@ def test_config_files_overrides_and_errors(tmp_path):
         load_config(None, ["batch_size=many"])
     with pytest.raises(ConfigError, match="method"):
         load_config(None, ["method=adapter"])
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "missing.yaml")
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("lr: [1,\nmethod: lora\n")
+    with pytest.raises(ConfigError, match=f"{broken_yaml}:3:1: not valid YAML"):
+        load_config(broken_yaml)
+    broken_json = tmp_path / "broken.json"
+    broken_json.write_text('{"lr": 1e-4,\n}')
+    with pytest.raises(ConfigError, match=f"{broken_json}:2:1: not valid JSON"):
+        load_config(broken_json)
 
 
 def test_cli_prints_the_resolved_config_and_reports_bad_settings(tmp_path, capsys):
