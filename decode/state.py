@@ -230,16 +230,11 @@ class ElmParseState:
             self.error = str(e)
             return False
         if not self._pending_viable():
-            pending = self.lexer.pending
-            line, column = self._place(len(self.text) - len(pending))
-            self.error = f"{line}:{column}: `{pending[:20]}` cannot begin anything valid here"
+            lexer = self.lexer  # where the held-back lexeme starts, as its token would be placed
+            column = lexer.base + lexer.pos - lexer.line_start + 1
+            self.error = f"{lexer.line}:{column}: `{lexer.pending[:20]}` cannot begin anything valid here"
             return False
         return True
-
-    def _place(self, offset: int) -> tuple[int, int]:
-        """The 1-based line and column of a character offset in the text."""
-        line_start = self.text.rfind("\n", 0, offset) + 1
-        return self.text.count("\n", 0, offset) + 1, offset - line_start + 1
 
     def advance_bytes(self, data: bytes) -> bool:
         """Append bytes (a model token may end inside a UTF-8 character)."""

@@ -16,7 +16,7 @@ from elmgrammar.decode.complete import complete
 from elmgrammar.decode.fastmask import FastMasker
 from elmgrammar.decode.processor import ElmGrammarLogitsProcessor
 from elmgrammar.decode.stopping import unit_end
-from elmgrammar.decode.state import ElmParseState, PromptError
+from elmgrammar.decode.state import ElmParseState, PromptError, check_prompt
 from elmgrammar.decode.tiny import tiny_starcoder2
 from elmgrammar.evaluate.prompts import seed_prompts
 
@@ -319,6 +319,9 @@ def test_processor_names_the_prompt_of_a_batch_that_nothing_completes(model, tok
         ElmGrammarLogitsProcessor(tokenizer, ["main =", "x = ) 1", "y ="], vocab=vocab, masker=masker)
     with pytest.raises(PromptError, match=r"starts with this prompt: 1:5: unexpected `\]`"):
         complete(model, tokenizer, "x = ]", max_new_tokens=4)
+    # an unfinished lexeme that nothing can finish: placed where it starts
+    with pytest.raises(PromptError, match=r"4:5: `\"\"\"abc\ndef\\q` cannot begin anything valid here"):
+        check_prompt('x = 1\n\ny =\n    """abc\ndef\\q')
 
 
 def test_no_more_than_two_blank_lines_in_a_row(tokenizer, vocab, masker):
