@@ -36,7 +36,7 @@ def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int
     positions = rejected = 0
     eos_ok = True
     for path in tqdm(list(paths), desc="bench mask", unit="file", disable=None):
-        ids = tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False)["input_ids"]
+        ids = tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False, verbose=False)["input_ids"]
         result = replay_ids(masker, ids, str(path), full_every=full_every, timings=(full, lazy))
         positions += result.tokens
         rejected += len(result.rejected)

@@ -86,7 +86,7 @@ def replay_ids(masker: FastMasker, ids: list[int], path: str = "", mode: str = "
 def replay_file(masker: FastMasker, tokenizer, path: str | Path, **kwargs) -> ReplayResult:
     """Tokenize a file with ``tokenizer`` and replay it."""
     text = Path(path).read_text(encoding="utf-8")
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]  # no model sees it: no length warning
     return replay_ids(masker, ids, str(path), **kwargs)
 
 
@@ -98,6 +98,6 @@ def retokenized(tokenizer, text: str, rng: np.random.Generator, pieces: int = 20
     last = 0
     for cut in [*cuts, len(text)]:
         if cut > last:
-            ids += tokenizer(text[last:cut], add_special_tokens=False)["input_ids"]
+            ids += tokenizer(text[last:cut], add_special_tokens=False, verbose=False)["input_ids"]
             last = cut
     return ids
