@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from . import ast as A
+from .decode.models import ModelError
 from .errors import ElmSyntaxError
 from .files import elm_files, read_source
-from .decode.models import ModelError
 from .oracles.tools import ToolMissing
 from .parser import parse_module
 

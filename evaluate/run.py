@@ -17,8 +17,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elmgrammar.decode.settings import settings_problem
 from elmgrammar.decode.models import load_model
+from elmgrammar.decode.settings import settings_problem
 from elmgrammar.decode.state import PromptError, check_prompt
 
 from .chart import write_chart
