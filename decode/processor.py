@@ -97,6 +97,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         self._base = [_prompt_state(p, mode, i, len(self.prompts)) for i, p in enumerate(self.prompts)]
         self._states: dict[tuple, _Row] = {}
         self._prompt_len: int | None = None
+        self._last_ids: tuple[torch.Tensor, list[tuple[int, ...]]] | None = None  # ids and tuples of the last call
         self.dead_ends = 0
         # Blank lines are always valid Elm, so a weak model can emit them forever;
         # elm-format never writes more than two in a row: neither may the model.
@@ -134,13 +135,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         rows, length = input_ids.shape
         if self._prompt_len is None:
             self._prompt_len = length
-        ids = input_ids[:, self._prompt_len:].tolist()
+        histories = self._histories(input_ids[:, self._prompt_len:])
         width = min(scores.shape[1], len(self.vocab))
         states: list[_Row] = []
         keys: list[tuple] = []
         live: dict[tuple, _Row] = {}
         for r in range(rows):
-            generated = tuple(ids[r])
+            generated = histories[r]
             row = self._row_state(r, rows, generated)
             key = (r * len(self.prompts) // rows, generated)
             live[key] = row
@@ -163,11 +164,27 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # an earlier processor (min_new_tokens) masked it, so that sampling never sees
         # a row of -inf (generate ignores what an ended row picks) and the row ends cleanly
         fixed = [(r, self.eos_id) for r in dead if self.eos_id is not None]
-        fixed += [(r, ids[r][-1]) for r, row in enumerate(states) if row.ended]
+        fixed += [(r, histories[r][-1]) for r, row in enumerate(states) if row.ended]
         if fixed:
             fixed_rows, fixed_cols = torch.tensor(fixed, device=scores.device).T
             out[fixed_rows, fixed_cols] = 0.0
         return out
+
+    def _histories(self, generated: torch.LongTensor) -> list[tuple[int, ...]]:
+        """Each row's generated ids as a tuple (the key of its state). Rows that
+        went on from the last call's rows in the same order (always, but for beam
+        search, which reorders them) extend the last call's tuples by one id each:
+        listing every id again at every step made the step's cost grow with the
+        length of the text."""
+        now = generated.cpu()  # one transfer; the ids are needed here anyway
+        last = self._last_ids
+        if last is not None and now.shape == (last[0].shape[0], last[0].shape[1] + 1) and \
+                torch.equal(now[:, :-1], last[0]):
+            histories = [h + (t,) for h, t in zip(last[1], now[:, -1].tolist())]
+        else:
+            histories = [tuple(row) for row in now.tolist()]
+        self._last_ids = (now, histories)
+        return histories
 
     def _keep(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
               width: int) -> list[list[int] | np.ndarray]:

@@ -256,7 +256,10 @@ def test_bench_generate_command(tokenizer_dir, capsys):
         ("top-p-lazy", "lazy", 1), ("top-p-lazy", "lazy", 2)]
     for r in rows:
         assert r["unconstrained"] > 0 and r["constrained"] > 0 and r["mask_ms"] > 0 and r["step_ms"] > 0
-        assert abs(r["step_ms"] - 1000 * r["batch"] / r["unconstrained"]) < 0.01 * r["step_ms"] + 0.002
+        # the same median: step_ms (rounded to 0.001 ms) and tokens/s (to 0.1, which on a
+        # loaded machine, at a few tokens/s, is more than 1%)
+        slowest, fastest = r["unconstrained"] - 0.05, r["unconstrained"] + 0.05
+        assert 1000 * r["batch"] / fastest - 0.0006 <= r["step_ms"] <= 1000 * r["batch"] / slowest + 0.0006
         assert r["ratio"] == round(r["constrained"] / r["unconstrained"], 3)
 
 
@@ -322,6 +325,19 @@ def test_processor_names_the_prompt_of_a_batch_that_nothing_completes(model, tok
     # an unfinished lexeme that nothing can finish: placed where it starts
     with pytest.raises(PromptError, match=r"4:5: `\"\"\"abc\ndef\\q` cannot begin anything valid here"):
         check_prompt('x = 1\n\ny =\n    """abc\ndef\\q')
+
+
+def test_row_histories_follow_rows_that_go_on_and_rows_that_beams_reorder(tokenizer, vocab, masker):
+    """Each row's generated ids, the key of its state: extended by one id where the
+    rows went on in order, listed afresh where beam search reordered them."""
+    processor = ElmGrammarLogitsProcessor(tokenizer, ["main ="], vocab=vocab, masker=masker)
+    calls = [[[1, 2], [3, 4]],
+             [[1, 2, 5], [3, 4, 6]],            # went on
+             [[3, 4, 6, 7], [1, 2, 5, 8]],      # reordered (beams swapped)
+             [[3, 4, 6, 7, 9], [3, 4, 6, 7, 9]],  # one beam copied over the other
+             [[3, 4, 6, 7, 9, 1], [3, 4, 6, 7, 9, 2]]]
+    for ids in calls:
+        assert processor._histories(torch.tensor(ids)) == [tuple(row) for row in ids]
 
 
 def test_no_more_than_two_blank_lines_in_a_row(tokenizer, vocab, masker):
