@@ -61,6 +61,12 @@ def load_model(model: str, *, adapter: str | None = None, tokenizer: str | None 
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:  # before minutes of loading weights
+        kind = torch.device(device).type
+    except RuntimeError as e:
+        raise ModelError(f"--device {device}: {_first_line(e)}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"--device {device}: this torch sees no CUDA device")
     tok = load_tokenizer(tokenizer or source)
     # bf16/fp16 kernels are slow or missing on CPUs; on a GPU keep the checkpoint's dtype.
     dtype = torch.float32 if device == "cpu" else "auto"

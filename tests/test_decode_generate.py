@@ -306,6 +306,16 @@ def test_generate_command_refuses_bad_settings_before_loading(options, problem, 
     assert problem in capsys.readouterr().err
 
 
+def test_generate_names_a_device_it_cannot_use(model, tokenizer, tmp_path, capsys):
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert main(["generate", "--model", str(tmp_path), "--prompt", "main =", "--device", "nonsense"]) == 2
+    assert "--device nonsense: " in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["generate", "--model", str(tmp_path), "--prompt", "main =", "--device", "cuda"]) == 2
+        assert "--device cuda: this torch sees no CUDA device" in capsys.readouterr().err
+
+
 def test_generate_and_replay_name_a_missing_model_or_tokenizer(tmp_path, capsys):
     assert main(["generate", "--model", str(tmp_path), "--prompt", "main ="]) == 2
     assert "has no config.json" in capsys.readouterr().err
