@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .fastmask import FastMasker, VocabIndex
 from .replay import replay_ids, summary
-from .models import load_tokenizer
+from .models import load_model, load_tokenizer
 from .vocab import vocab_from_tokenizer
 
 
@@ -99,25 +99,32 @@ def format_mask(result: dict) -> str:
 
 
 _TOP_P = {"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}
+_TOP_K = {"do_sample": True, "top_k": 50, "temperature": 0.8}
 DECODINGS = {
     # name: (generate's settings, the processor's settings, generate's settings when constrained)
     "greedy": ({"do_sample": False}, {"strategy": "lazy", "top_k": 1}, {}),
+    # the user's evaluation: sampling from the 50 best, drawn by the processor (by rejection) ...
+    "top-k": (_TOP_K, {"strategy": "sample", "top_k": 50, "temperature": 0.8}, {}),
+    # ... or left to generate, from the 50 best allowed (found lazily)
+    "top-k-set": (_TOP_K, {"strategy": "lazy", "top_k": 50}, {}),
     "top-p": (_TOP_P, {"strategy": "full"}, {}),
     # the processor cuts the nucleus of the allowed tokens itself (lazily); generate does not
     "top-p-lazy": (_TOP_P, {"top_p": 0.95, "temperature": 0.8}, {"top_p": 1.0}),
 }
 
 
-def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: int = 32,
+def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_tokens: int = 32,
                    batch_sizes: Sequence[int] = (1, 8), layers: int | None = 2, hidden: int | None = 64,
                    repeat: int = 3, device: str = "auto", dtype: str | None = None,
-                   decodings: Sequence[str] = ("greedy",), on_row=None) -> list[dict]:
+                   decodings: Sequence[str] = ("greedy",), on_row=None, model_dir: str | None = None) -> list[dict]:
     """Tokens/s of generation with a random StarCoder2 (the architecture of
-    ``config_dir``, shrunk to ``layers`` x ``hidden`` unless those are None),
-    unconstrained and constrained side by side, per decoding and batch size (the
-    median of ``repeat`` runs of each, alternating, after a warm-up pair). Greedy
-    uses the lazy path, top-p sampling the full mask, top-p-lazy the processor's
-    own lazy nucleus (see ``DECODINGS``). Both sides generate exactly
+    ``config_dir``, shrunk to ``layers`` x ``hidden`` unless those are None), or
+    with the trained model of ``model_dir`` (and its tokenizer), unconstrained and
+    constrained side by side, per decoding and batch size (the median of
+    ``repeat`` runs of each, alternating, after a warm-up pair). Greedy uses the
+    lazy path, top-k the processor's own draws, top-k-set the 50 best allowed
+    found lazily, top-p sampling the full mask, top-p-lazy the processor's own
+    lazy nucleus (see ``DECODINGS``). Both sides generate exactly
     ``new_tokens`` tokens (EOS is held off and the unit stop is not used), so the
     rows compare like with like.
     ``step_ms`` is an unconstrained step's time (all rows together); ``mask_ms`` the
@@ -131,9 +138,14 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    tokenizer = load_tokenizer(config_dir)
-    model = tiny_starcoder2(config_dir, layers=layers, hidden=hidden, device=device, dtype=dtype)
+    if model_dir is not None:
+        model, tokenizer = load_model(model_dir, device=device)
+        dtype, name = str(model.dtype).removeprefix("torch."), Path(model_dir).name
+    else:
+        dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+        tokenizer = load_tokenizer(config_dir)
+        model = tiny_starcoder2(config_dir, layers=layers, hidden=hidden, device=device, dtype=dtype)
+        name = "random StarCoder2"
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -152,7 +164,8 @@ def bench_generate(config_dir: str | Path, prompts: Sequence[str], new_tokens: i
             batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
             inputs = tokenizer(batch_prompts, return_tensors="pt", padding=True,
                                add_special_tokens=False).to(device)
-            row = {"decoding": decoding, "strategy": strategy, "batch": batch_size, "new_tokens": new_tokens,
+            row = {"model": name, "decoding": decoding, "strategy": strategy, "batch": batch_size,
+                   "new_tokens": new_tokens,
                    "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
                    "params": sum(p.numel() for p in model.parameters()), "dtype": dtype}
             # The two sides alternate run by run, so that drifts of the machine (clocks,
@@ -214,13 +227,13 @@ def format_generate(rows: list[dict], header: bool = True, body: bool = True) ->
     lines = []
     if header and rows:
         r = rows[0]
-        lines.append(f"random StarCoder2, {r['params'] / 1e6:,.1f} M parameters, {r['dtype']}, on {r['device']}; "
+        lines.append(f"{r['model']}, {r['params'] / 1e6:,.1f} M parameters, {r['dtype']}, on {r['device']}; "
                      f"{r['new_tokens']} new tokens per row")
-        lines.append(f"{'decoding':<10} {'mask':<5} {'batch':>5} {'unconstrained tok/s':>20} "
+        lines.append(f"{'decoding':<10} {'mask':<6} {'batch':>5} {'unconstrained tok/s':>20} "
                      f"{'constrained tok/s':>18} {'ratio':>7} {'step ms':>8} {'mask ms/step':>13} {'judged/row/step':>16}")
     if body:
         for r in rows:
-            lines.append(f"{r['decoding']:<10} {r['strategy']:<5} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
+            lines.append(f"{r['decoding']:<10} {r['strategy']:<6} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
                          f"{r['constrained']:>18,.1f} {r['ratio']:>7.3f} {r['step_ms']:>8.3f} {r['mask_ms']:>13.3f} "
                          f"{r['judged']:>16.2f}")
     return "\n".join(lines)

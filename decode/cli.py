@@ -28,9 +28,13 @@ def add_subcommand(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=256, metavar="N")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy search")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--temperature", type=float, default=1.0, help="with --sample (default 1.0)")
+    p.add_argument("--top-k", type=int, default=None, metavar="K",
+                   help="with --sample: draw from the K best allowed tokens (default: the model's generation "
+                        "config, else 50 as in transformers; 0: off)")
+    p.add_argument("--top-p", type=float, default=None, metavar="P",
+                   help="with --sample: nucleus sampling over the allowed tokens (with --top-k 0, the nucleus "
+                        "is cut lazily)")
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--num-return-sequences", type=int, default=1, metavar="N")
     p.add_argument("--json", action="store_true", help="one JSON line per completion")

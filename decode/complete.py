@@ -34,6 +34,45 @@ class Completion:
         return asdict(self)
 
 
+# generate's warpers that cut the sampling set beyond top-k, and the value that leaves it whole
+_OTHER_CUTS = {"typical_p": 1.0, "min_p": None, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0}
+# what generate takes for a setting that neither the call nor the model's generation config gives
+_GENERATE_DEFAULTS = {"num_beams": 1, "do_sample": False, "top_k": 50, "top_p": 1.0, "temperature": 1.0,
+                      **_OTHER_CUTS}
+
+
+def processor_settings(config, generate_kwargs: dict) -> dict:
+    """The processor's settings for these ``generate`` settings (those not given
+    come from the model's generation config, as generate takes them). Sampling
+    with top-k, or with nothing at all, is done by the processor itself, by
+    rejection (the same distribution, a fraction of the work); nucleus sampling
+    too, lazily (generate must then not cut the nucleus again: its top_p is set
+    to 1 here); greedy search and top-k with other cuts keep the best allowed
+    tokens; beams and top-k then top-p need the full mask."""
+
+    def setting(name: str):
+        given = generate_kwargs.get(name)
+        if given is None:
+            given = getattr(config, name, None)
+        return _GENERATE_DEFAULTS[name] if given is None else given
+
+    if setting("num_beams") != 1:
+        return {"strategy": "full"}
+    if not setting("do_sample"):
+        return {"strategy": "lazy", "top_k": 1}
+    top_k, top_p, temperature = setting("top_k") or None, setting("top_p"), setting("temperature")
+    nucleus = top_p < 1.0
+    others = any(setting(name) not in (None, whole) for name, whole in _OTHER_CUTS.items())
+    if nucleus and not top_k and not others:
+        generate_kwargs["top_p"] = 1.0
+        return {"top_p": top_p, "temperature": temperature}
+    if nucleus:
+        return {"strategy": "full"}  # top-k then top-p: the whole distribution
+    if others:
+        return {"strategy": "lazy", "top_k": top_k} if top_k else {"strategy": "full"}
+    return {"strategy": "sample", "top_k": top_k, "temperature": temperature}
+
+
 def complete(model, tokenizer, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,
              strategy: str = "auto", masker: Masker | None = None, **generate_kwargs) -> list[Completion]:
     """Generate completions of ``prompt`` (one or a batch) with ``model.generate``.
@@ -60,21 +99,11 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     processors = []
     processor = None
     if constrained:
-        sampling = generate_kwargs.get("do_sample")
-        top_k = generate_kwargs.get("top_k") if sampling else 1
-        top_p = generate_kwargs.get("top_p", 1.0) if sampling else 1.0
-        nucleus = {}
-        if generate_kwargs.get("num_beams", 1) > 1:
-            top_k = None  # beams need the whole distribution
-        elif top_p < 1.0 and not generate_kwargs.get("top_k", getattr(model.generation_config, "top_k", None)):
-            # nucleus sampling: the processor cuts the nucleus of the allowed tokens
-            # itself (lazily); generate must not cut it again
-            nucleus = dict(top_p=top_p, temperature=generate_kwargs.get("temperature") or 1.0)
-            generate_kwargs["top_p"] = 1.0
-        elif top_p < 1.0:
-            top_k = None  # top-k then top-p: the whole distribution
-        processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, strategy=strategy, top_k=top_k,
-                                              vocab=masker.vocab if masker else None, masker=masker, **nucleus)
+        settings = processor_settings(model.generation_config, generate_kwargs)
+        if strategy != "auto":
+            settings["strategy"] = strategy
+        processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, vocab=masker.vocab if masker else None,
+                                              masker=masker, **settings)
         processors.append(processor)
     generate_kwargs.setdefault("max_new_tokens", 256)
     generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)

@@ -20,6 +20,7 @@ from transformers import LogitsProcessor
 
 from .fastmask import FastMasker
 from .masks import Masker
+from .sampling import draw_from_set, draw_lazily
 from .state import ElmParseState, PromptError, check_prompt
 from .vocab import Vocab, vocab_from_tokenizer
 
@@ -29,6 +30,12 @@ from .vocab import Vocab, vocab_from_tokenizer
 _LAZY_BUDGET = 16
 # Candidates judged together (by lexical class) before the whole vocabulary is.
 _NEAR = 256
+# Sampling by rejection ("sample"): the best candidates through which the model's
+# distribution is sampled, and the draws a row makes before it takes its exact set
+# (a token drawn again after a refusal costs nothing; new tokens judged count
+# against _LAZY_BUDGET).
+_CANDIDATES = 64
+_DRAWS = 64
 
 
 @dataclass
@@ -49,9 +56,16 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     ``strategy``: "lazy" keeps the ``top_k`` best allowed tokens, judging candidates
     in score order (a row whose best candidates are refused, or a ``top_k`` over
     16, takes them from the full mask instead: cheaper then); exact for greedy
-    search and top-k sampling. "full" keeps every allowed token (needed for plain
-    sampling, beam search, and top-p left to ``generate``); "auto" picks lazy when
-    ``top_k`` or ``top_p`` is given, else full.
+    search and top-k sampling. "full" keeps every allowed token (needed for beam
+    search, and top-p left to ``generate``); "auto" picks lazy when ``top_k`` or
+    ``top_p`` is given, else full. "sample" draws each row's token here, from the
+    allowed tokens (the ``top_k`` best of them; with no ``top_k``, all) at
+    ``temperature``, with exactly the probabilities generate's sampling would give
+    them after the full mask, and keeps that token alone (generate takes it, whatever
+    its own settings: use it for top-k or plain sampling, with no further warper that
+    should cut the set, such as top-p); a model that writes Elm usually has one token
+    judged per step (see ``sampling.py``). Random numbers come from torch's global
+    generator: ``torch.manual_seed`` repeats a run.
 
     ``top_p`` (with no ``top_k``) and ``temperature``: nucleus sampling over the
     allowed tokens, done here, lazily: candidates are judged in probability order
@@ -72,8 +86,8 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                  strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
                  masker: Masker | None = None, max_blank_lines: int | None = 2,
                  top_p: float | None = None, temperature: float = 1.0) -> None:
-        if strategy not in ("auto", "lazy", "full"):
-            raise ValueError("strategy must be auto, lazy or full")
+        if strategy not in ("auto", "lazy", "full", "sample"):
+            raise ValueError("strategy must be auto, lazy, full or sample")
         if top_p is not None and not 0 < top_p <= 1:
             raise ValueError("top_p must be in (0, 1]")
         if temperature <= 0:
@@ -83,6 +97,8 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         self.temperature = temperature
         if self.top_p is not None and top_k:
             raise ValueError("give top_p with no top_k (top-k then top-p: pass both to generate instead)")
+        if self.top_p is not None and strategy == "sample":
+            raise ValueError("sample draws from the top_k best allowed tokens (or all of them): give no top_p")
         if self.top_p is not None and strategy == "auto":
             strategy = "lazy"
         self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -92,7 +108,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         self.strategy = "lazy" if strategy == "auto" and top_k else strategy
         if self.strategy == "auto":
             self.strategy = "full"
-        self.top_k = top_k or 1
+        self.top_k = top_k or (0 if self.strategy == "sample" else 1)  # sample: 0 is every allowed token
         self.eos_id = self.vocab.eos_id
         self._base = [_prompt_state(p, mode, i, len(self.prompts)) for i, p in enumerate(self.prompts)]
         self._states: dict[tuple, _Row] = {}
@@ -189,6 +205,8 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     def _keep(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
               width: int) -> list[list[int] | np.ndarray]:
         """What each row keeps (``scores``: one row per state), by the strategy."""
+        if self.strategy == "sample":
+            return self._draws(states, keys, scores, width)
         if self.top_p is not None:
             return self._nuclei(states, keys, scores, width)
         if self.strategy == "lazy":
@@ -328,6 +346,66 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                         self._states.setdefault((prompt, generated + (t,)), _Row(after))
                 return [t for t, _ in kept]
         return None
+
+    def _draws(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
+               width: int) -> list[list[int]]:
+        """Each row's token drawn from its allowed set by rejection (strategy
+        "sample", see ``sampling.py``); the rows left undecided draw from their
+        exact set: the ``top_k`` best allowed (found as the lazy path finds them) or
+        the full mask."""
+        logits = scores[:, :width].float() / self.temperature  # as generate's temperature warper makes them
+        top_k = self.top_k if self.top_k < width else 0
+        depth = min(width, max(_CANDIDATES, top_k))
+        top = torch.topk(logits, depth, dim=-1)
+        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+        cumulative = torch.cumsum(torch.exp(top.values - lse), dim=-1)  # the candidates' probabilities
+        # one transfer for all rows (ids below 2**24 are exact as floats)
+        fetched = torch.cat([lse, top.values, cumulative, top.indices.float()], dim=1).tolist()
+        uniforms = torch.rand(len(states), _DRAWS + 2).tolist()
+        keep: list[list[int]] = []
+        undecided: list[tuple[int, bool, float, set[int], float]] = []  # row, outside, lse, candidates, their mass
+        for r, (row, (prompt, generated)) in enumerate(zip(states, keys)):
+            lse_r, values = fetched[r][0], fetched[r][1:depth + 1]
+            mass, ids = fetched[r][depth + 1:2 * depth + 1], [int(i) for i in fetched[r][2 * depth + 1:]]
+            if lse_r == float("-inf"):  # every score masked by an earlier processor: nothing to draw
+                keep.append([])
+                continue
+            capped = self._blank_capped(row)
+            after: dict[int, ElmParseState | None] = {}
+
+            def judge(token_id: int) -> bool:
+                if capped and self._newline_first[token_id]:
+                    return False
+                found = self.masker.lazy_advanced(row.state, [token_id], 1)
+                if found:
+                    after[token_id] = found[0][1]
+                return bool(found)
+
+            def allowed_among(candidates) -> list[bool]:
+                among = np.zeros(self.masker.size, dtype=bool)
+                among[list(candidates)] = True
+                allowed = self._full_allowed(row, width, among)
+                return [bool(allowed[t]) for t in candidates]
+
+            drawn = draw_lazily(ids, values, mass, top_k, uniforms[r][:_DRAWS], judge, allowed_among,
+                                _LAZY_BUDGET)
+            if drawn.token is None:
+                undecided.append((r, drawn.outside, lse_r, set(ids), mass[-1]))
+                keep.append([])
+                continue
+            if after.get(drawn.token) is not None:
+                self._states.setdefault((prompt, generated + (drawn.token,)), _Row(after[drawn.token]))
+            keep.append([drawn.token])
+        for r, outside, lse_r, candidates, mass in undecided:
+            if top_k:
+                members = [t for t, _ in self._best_allowed(states, [r], logits, width)[0]]
+            else:
+                members = np.flatnonzero(self._full_allowed(states[r], width)).tolist()
+            values = logits[r, members].tolist() if members else []
+            token = draw_from_set(members, values, candidates, outside, lse_r, mass,
+                                  uniforms[r][_DRAWS], uniforms[r][_DRAWS + 1])
+            keep[r] = [] if token is None else [token]
+        return keep
 
     def _best_allowed(self, states: list[_Row], rows: list[int], scores: torch.FloatTensor,
                       width: int) -> list[list[tuple[int, ElmParseState | None]]]:

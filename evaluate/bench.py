@@ -224,18 +224,23 @@ def add_subcommand(sub) -> None:
 
     g = what.add_parser("generate", help="constrained decoding: tokens/s constrained vs unconstrained",
                         description="Generation with a random StarCoder2 (the architecture of --config, shrunk "
-                                    "to --layers x --hidden unless --full-size) on the user's prompts, "
-                                    "unconstrained and constrained side by side, per decoding (greedy: the lazy "
-                                    "path; top-p: the full mask) and batch size. On a GPU: --full-size.")
-    g.add_argument("--config", required=True, metavar="DIR", help="folder with config.json and the tokenizer")
+                                    "to --layers x --hidden unless --full-size), or with a trained model "
+                                    "(--model), on the user's prompts, unconstrained and constrained side by "
+                                    "side, per decoding and batch size. On a GPU: --full-size.")
+    source = g.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="DIR", help="folder with config.json and the tokenizer: a random model")
+    source.add_argument("--model", metavar="DIR", help="a trained model folder (with its tokenizer), or 'default' "
+                                                       "for the embedded default model")
     g.add_argument("--layers", type=int, default=2, help="layers of the shrunk model (default 2)")
     g.add_argument("--hidden", type=int, default=64, help="width of the shrunk model (default 64)")
     g.add_argument("--full-size", action="store_true", help="the config's own size (3b for StarCoder2-3b)")
     g.add_argument("--new-tokens", type=int, default=32, help="tokens generated per row (default 32)")
     g.add_argument("--batch-sizes", default="1,8", metavar="LIST", help="comma-separated (default 1,8)")
     g.add_argument("--decodings", default="greedy", metavar="LIST",
-                   help="comma-separated from greedy (lazy path), top-p (full mask), top-p-lazy (the "
-                        "processor's own nucleus, found lazily); default greedy")
+                   help="comma-separated from greedy (lazy path), top-k (50, temperature 0.8: drawn by the "
+                        "processor), top-k-set (the same, from the 50 best allowed found lazily), top-p (0.95, "
+                        "temperature 0.8: full mask), top-p-lazy (the processor's own nucleus, found lazily); "
+                        "default greedy")
     g.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs of each side, alternating, after a warm-up pair (the median counts; default 3)")
     g.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when there is one)")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
@@ -304,6 +309,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise SystemExit(f"elmgrammar bench generate: choose --decodings from {','.join(DECODINGS)} "
                          "and at least one batch size")
     layers, hidden = (None, None) if args.full_size else (args.layers, args.hidden)
+    model = args.model
+    if model == "default":
+        from elmgrammar.evaluate.errors import EvaluateError
+        from elmgrammar.evaluate.generate import default_model_path
+
+        try:
+            model = default_model_path()
+        except EvaluateError as e:
+            raise SystemExit(f"elmgrammar bench generate: {e}") from None
 
     printed: list[dict] = []
 
@@ -314,7 +328,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
                    layers=layers, hidden=hidden, repeat=args.repeat, device=args.device,
-                   dtype=args.dtype, decodings=decodings, on_row=show)
+                   dtype=args.dtype, decodings=decodings, on_row=show, model_dir=model)
     return 0
 
 

@@ -33,8 +33,7 @@ class Sampling:
         kwargs: dict = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
         if self.do_sample:
             kwargs["temperature"] = self.temperature
-            if self.top_k is not None:
-                kwargs["top_k"] = self.top_k
+            kwargs["top_k"] = self.top_k or 0  # 0 is off (given none, generate would take 50)
             if self.top_p is not None:
                 kwargs["top_p"] = self.top_p
         return kwargs

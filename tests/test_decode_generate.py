@@ -12,7 +12,7 @@ from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogit
 
 from elmgrammar import parse_module
 from elmgrammar.cli import main
-from elmgrammar.decode.complete import complete
+from elmgrammar.decode.complete import complete, processor_settings
 from elmgrammar.decode.fastmask import FastMasker
 from elmgrammar.decode.processor import ElmGrammarLogitsProcessor
 from elmgrammar.decode.stopping import unit_end
@@ -144,6 +144,54 @@ def test_lazy_top_p_gives_the_distribution_of_the_full_mask_and_the_top_p_warper
         _assert_samples_agree(probs, torch.nonzero(probs[1]).flatten())
 
 
+@pytest.mark.parametrize("prompt, spread, k", [
+    ("view model =\n    div []\n        [ text model.", 8.0, 50),  # peaked: the first allowed draw decides
+    ("view model =\n    div []\n        [ text model.", 2.0, 4),   # draws ranked below the 4th: counted
+    ("main =", 1.0, 50),    # flat: draws beyond the candidates, which cannot lie in S
+    ("main =", 3.0, None),  # every allowed token: draws beyond the candidates settled from the full mask
+    ("x = 0x", 3.0, 4),     # hex digits only: draws keep being refused, the row takes its exact set
+], ids=["peaked", "counted", "flat", "all-allowed", "refused"])
+def test_sampling_by_rejection_draws_from_the_distribution_of_the_full_mask(prompt, spread, k, tokenizer, vocab,
+                                                                             masker):
+    """The "sample" strategy keeps one token, drawn by the processor: over 2,000
+    draws, its frequencies fit the probabilities that the full mask, the temperature
+    warper and the top-k warper give (a chi-square test at 0.1%), and it never
+    draws a token outside them."""
+    ids = tokenizer([prompt], return_tensors="pt", add_special_tokens=False)["input_ids"]
+    scores = torch.randn(1, len(vocab), generator=torch.Generator().manual_seed(3)) * spread
+    full = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy="full", vocab=vocab, masker=masker)
+    reference = TemperatureLogitsWarper(0.7)(ids, full(ids, scores.clone()))
+    if k:
+        reference = TopKLogitsWarper(top_k=k)(ids, reference)
+    probs = torch.softmax(reference, dim=-1)[0].double()
+    drawing = ElmGrammarLogitsProcessor(tokenizer, [prompt], strategy="sample", top_k=k, temperature=0.7,
+                                        vocab=vocab, masker=masker)
+    torch.manual_seed(0)
+    counts = torch.zeros(len(vocab), dtype=torch.double)
+    for _ in range(2_000):
+        kept = torch.isfinite(drawing(ids, scores.clone())[0]).nonzero().flatten()
+        assert len(kept) == 1
+        counts[kept] += 1
+    assert counts[probs == 0].sum() == 0, "a token outside the sampling set was drawn"
+    _assert_draws_fit(counts, probs)
+
+
+def _assert_draws_fit(counts: torch.Tensor, probs: torch.Tensor) -> None:
+    """A chi-square goodness-of-fit test at 0.1% of ``counts`` against ``probs``
+    (tokens expected fewer than 5 times are pooled into one bin)."""
+    expected = probs * counts.sum()
+    big = expected >= 5
+    observed = torch.cat([counts[big], counts[~big].sum().reshape(1)])
+    expected = torch.cat([expected[big], expected[~big].sum().reshape(1)])
+    observed, expected = observed[expected > 0], expected[expected > 0]
+    dof = len(expected) - 1
+    assert dof >= 1
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    # the 0.1% critical value, by the Wilson-Hilferty approximation (z = 3.09)
+    critical = dof * (1 - 2 / (9 * dof) + 3.09 * (2 / (9 * dof)) ** 0.5) ** 3
+    assert chi2 < critical, (chi2, dof, critical)
+
+
 class _UnsoundMasker(FastMasker):
     """The real mask, but allowing nothing after a text that starts with ``dead =``:
     what a bug in the mask would do (a sound one always allows something), to see
@@ -206,6 +254,35 @@ def test_complete_with_top_p_samples_viable_text(model, tokenizer):
         assert ElmParseState("declarations", c.prompt + c.text).is_viable() and c.stop_reason != "dead end"
 
 
+@pytest.mark.parametrize("given, settings", [
+    ({}, {"strategy": "lazy", "top_k": 1}),
+    ({"num_beams": 3}, {"strategy": "full"}),
+    # generate's own top-k (50) when none is given; 0 turns it off
+    ({"do_sample": True}, {"strategy": "sample", "top_k": 50, "temperature": 1.0}),
+    ({"do_sample": True, "top_k": 0, "temperature": 0.7}, {"strategy": "sample", "top_k": None, "temperature": 0.7}),
+    ({"do_sample": True, "top_k": 0, "top_p": 0.9, "temperature": 0.7}, {"top_p": 0.9, "temperature": 0.7}),
+    ({"do_sample": True, "top_p": 0.9}, {"strategy": "full"}),  # top-k 50 then top-p
+    ({"do_sample": True, "top_k": 20, "typical_p": 0.5}, {"strategy": "lazy", "top_k": 20}),
+    ({"do_sample": True, "top_k": 0, "min_p": 0.1}, {"strategy": "full"}),
+])
+def test_complete_mirrors_the_settings_generate_would_sample_with(given, settings, model):
+    """The processor's settings reproduce what generate samples from without it,
+    restricted to the allowed tokens: its defaults (top-k 50) included, and the
+    warpers the processor cannot fold into its own draws left to generate."""
+    kwargs = dict(given)
+    assert processor_settings(model.generation_config, kwargs) == settings
+    assert kwargs.get("top_p") == (1.0 if "top_p" in settings else given.get("top_p"))
+
+
+def test_complete_samples_the_same_text_from_the_same_seed(model, tokenizer):
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        runs.append([c.text for c in complete(model, tokenizer, seed_prompts()[:3], do_sample=True, top_k=50,
+                                              temperature=0.8, max_new_tokens=12)])
+    assert runs[0] == runs[1]
+
+
 def test_beams_return_sequences_and_mixed_batches(model, tokenizer):
     prompts = ["main =", "update : Msg -> Model -> Model\nupdate msg model =", "x ="]
     beams = complete(model, tokenizer, prompts[:2], num_beams=2, max_new_tokens=10)
@@ -226,15 +303,17 @@ def test_a_dead_end_ends_cleanly(model, tokenizer, unsound):
     assert c.stop_reason == "dead end" and c.text == ""
 
 
-@pytest.mark.parametrize("settings", [{"do_sample": False}, {"do_sample": True, "top_k": 20}, {"do_sample": True}],
-                         ids=["greedy", "top-k", "sampling"])
-def test_a_row_that_has_ended_is_left_alone(settings, model, tokenizer, vocab, unsound):
+@pytest.mark.parametrize("settings, strategy", [
+    ({"do_sample": False}, "auto"), ({"do_sample": True, "top_k": 20}, "auto"), ({"do_sample": True}, "auto"),
+    ({"do_sample": True, "top_k": 20}, "sample"), ({"do_sample": True, "top_k": 0}, "sample"),
+], ids=["greedy", "top-k", "sampling", "top-k-drawn", "sampling-drawn"])
+def test_a_row_that_has_ended_is_left_alone(settings, strategy, model, tokenizer, vocab, unsound):
     """A row that has ended (here a dead end, given EOS) while others go on is not
     judged again: its dead end counts once, and its scores stay finite for
     sampling though min_new_tokens masks EOS."""
     prompts = ["dead =", "main ="]
     processor = ElmGrammarLogitsProcessor(tokenizer, prompts, top_k=settings.get("top_k"), vocab=vocab,
-                                          masker=unsound)
+                                          masker=unsound, strategy=strategy)
     tokenizer.padding_side = "left"
     tokenizer.pad_token = tokenizer.eos_token
     batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -249,10 +328,11 @@ def test_a_row_that_has_ended_is_left_alone(settings, model, tokenizer, vocab, u
 
 def test_bench_generate_command(tokenizer_dir, capsys):
     assert main(["bench", "generate", "--config", str(tokenizer_dir), "--new-tokens", "4", "--repeat", "1",
-                 "--batch-sizes", "1,2", "--decodings", "greedy,top-p,top-p-lazy", "--json"]) == 0
+                 "--batch-sizes", "1,2", "--decodings", "greedy,top-k,top-k-set,top-p,top-p-lazy", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["decoding"], r["strategy"], r["batch"]) for r in rows] == [
-        ("greedy", "lazy", 1), ("greedy", "lazy", 2), ("top-p", "full", 1), ("top-p", "full", 2),
+        ("greedy", "lazy", 1), ("greedy", "lazy", 2), ("top-k", "sample", 1), ("top-k", "sample", 2),
+        ("top-k-set", "lazy", 1), ("top-k-set", "lazy", 2), ("top-p", "full", 1), ("top-p", "full", 2),
         ("top-p-lazy", "lazy", 1), ("top-p-lazy", "lazy", 2)]
     for r in rows:
         assert r["unconstrained"] > 0 and r["constrained"] > 0 and r["mask_ms"] > 0 and r["step_ms"] > 0
@@ -261,6 +341,20 @@ def test_bench_generate_command(tokenizer_dir, capsys):
         slowest, fastest = r["unconstrained"] - 0.05, r["unconstrained"] + 0.05
         assert 1000 * r["batch"] / fastest - 0.0006 <= r["step_ms"] <= 1000 * r["batch"] / slowest + 0.0006
         assert r["ratio"] == round(r["constrained"] / r["unconstrained"], 3)
+
+
+def test_bench_generate_with_the_default_model(capsys):
+    """`--model`: a trained model (here the embedded default one, with its own
+    tokenizer) instead of a random one; a model or a random config, not both."""
+    assert main(["bench", "generate", "--model", "default", "--new-tokens", "4", "--repeat", "1",
+                 "--batch-sizes", "1", "--decodings", "top-k,top-k-set", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["model"], r["decoding"], r["strategy"]) for r in rows] == [
+        ("default_model", "top-k", "sample"), ("default_model", "top-k-set", "lazy")]
+    assert all(r["constrained"] > 0 and r["params"] > 1e6 for r in rows)
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "generate", "--new-tokens", "4"])
+    assert e.value.code == 2 and "one of the arguments --config --model is required" in capsys.readouterr().err
 
 
 def test_units_end_at_the_next_top_level_item():

@@ -82,3 +82,17 @@ def test_one_side_greedy_with_json_lines_output(model_dir, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 9 and {r["side"] for r in rows} == {"constrained"}
     assert "## Per prompt: unconstrained" not in (tmp_path / "summary.md").read_text()
+
+
+def test_top_k_0_samples_from_every_token():
+    """`evaluate --top-k 0` is top-k off: generate is told so (given no top-k it would
+    take its own, 50), and the constrained side draws from every allowed token."""
+    from transformers import GenerationConfig
+
+    from elmgrammar.decode.complete import processor_settings
+    from elmgrammar.evaluate.generate import Sampling
+
+    kwargs = Sampling(top_k=None).generate_kwargs()
+    assert kwargs["top_k"] == 0
+    assert processor_settings(GenerationConfig(), kwargs) == {"strategy": "sample", "top_k": None, "temperature": 0.8}
+    assert processor_settings(GenerationConfig(), Sampling().generate_kwargs())["top_k"] == 50
