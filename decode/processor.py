@@ -20,7 +20,7 @@ from transformers import LogitsProcessor
 
 from .fastmask import FastMasker
 from .masks import Masker
-from .sampling import draw_from_set, draw_lazily
+from .sampling import Draw, draw_from_set, draw_lazily
 from .state import ElmParseState, PromptError, check_prompt
 from .vocab import Vocab, vocab_from_tokenizer
 
@@ -364,38 +364,16 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         uniforms = torch.rand(len(states), _DRAWS + 2).tolist()
         keep: list[list[int]] = []
         undecided: list[tuple[int, bool, float, set[int], float]] = []  # row, outside, lse, candidates, their mass
-        for r, (row, (prompt, generated)) in enumerate(zip(states, keys)):
+        for r, (row, key) in enumerate(zip(states, keys)):
             lse_r, values = fetched[r][0], fetched[r][1:depth + 1]
-            mass, ids = fetched[r][depth + 1:2 * depth + 1], [int(i) for i in fetched[r][2 * depth + 1:]]
+            cumulative_r, ids = fetched[r][depth + 1:2 * depth + 1], [int(i) for i in fetched[r][2 * depth + 1:]]
             if lse_r == float("-inf"):  # every score masked by an earlier processor: nothing to draw
                 keep.append([])
                 continue
-            capped = self._blank_capped(row)
-            after: dict[int, ElmParseState | None] = {}
-
-            def judge(token_id: int) -> bool:
-                if capped and self._newline_first[token_id]:
-                    return False
-                found = self.masker.lazy_advanced(row.state, [token_id], 1)
-                if found:
-                    after[token_id] = found[0][1]
-                return bool(found)
-
-            def allowed_among(candidates) -> list[bool]:
-                among = np.zeros(self.masker.size, dtype=bool)
-                among[list(candidates)] = True
-                allowed = self._full_allowed(row, width, among)
-                return [bool(allowed[t]) for t in candidates]
-
-            drawn = draw_lazily(ids, values, mass, top_k, uniforms[r][:_DRAWS], judge, allowed_among,
-                                _LAZY_BUDGET)
+            drawn = self._draw(row, key, ids, values, cumulative_r, top_k, uniforms[r][:_DRAWS], width)
             if drawn.token is None:
-                undecided.append((r, drawn.outside, lse_r, set(ids), mass[-1]))
-                keep.append([])
-                continue
-            if after.get(drawn.token) is not None:
-                self._states.setdefault((prompt, generated + (drawn.token,)), _Row(after[drawn.token]))
-            keep.append([drawn.token])
+                undecided.append((r, drawn.outside, lse_r, set(ids), cumulative_r[-1]))
+            keep.append([] if drawn.token is None else [drawn.token])
         for r, outside, lse_r, candidates, mass in undecided:
             if top_k:
                 members = [t for t, _ in self._best_allowed(states, [r], logits, width)[0]]
@@ -406,6 +384,33 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                                   uniforms[r][_DRAWS], uniforms[r][_DRAWS + 1])
             keep[r] = [] if token is None else [token]
         return keep
+
+    def _draw(self, row: _Row, key: tuple, ids: list[int], values: list[float], cumulative: list[float],
+              top_k: int, uniforms: list[float], width: int) -> Draw:
+        """One row's draw by rejection (``draw_lazily``); the state after the token
+        drawn is kept for the next step."""
+        capped = self._blank_capped(row)
+        after: dict[int, ElmParseState | None] = {}
+
+        def judge(token_id: int) -> bool:
+            if capped and self._newline_first[token_id]:
+                return False
+            found = self.masker.lazy_advanced(row.state, [token_id], 1)
+            if found:
+                after[token_id] = found[0][1]
+            return bool(found)
+
+        def allowed_among(candidates: list[int]) -> list[bool]:
+            among = np.zeros(self.masker.size, dtype=bool)
+            among[candidates] = True
+            allowed = self._full_allowed(row, width, among)
+            return [bool(allowed[t]) for t in candidates]
+
+        drawn = draw_lazily(ids, values, cumulative, top_k, uniforms, judge, allowed_among, _LAZY_BUDGET)
+        if drawn.token is not None and after.get(drawn.token) is not None:
+            prompt, generated = key
+            self._states.setdefault((prompt, generated + (drawn.token,)), _Row(after[drawn.token]))
+        return drawn
 
     def _best_allowed(self, states: list[_Row], rows: list[int], scores: torch.FloatTensor,
                       width: int) -> list[list[tuple[int, ElmParseState | None]]]:
