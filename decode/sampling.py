@@ -5,15 +5,17 @@ Generate's sampling after the full mask draws a token from S, the allowed tokens
 each with its probability at the temperature renormalised over S. Drawing tokens
 from the model's whole distribution until one lies in S gives exactly that
 distribution (each draw that lands in S is a draw from the distribution restricted
-to S), and with a model that writes Elm the first draw nearly always lands in S: one
-token judged instead of the ``top_k`` best allowed, found among hundreds of
+to S), and with a model that writes Elm the first draw usually lands in S: a token
+or two judged instead of the ``top_k`` best allowed, found among hundreds of
 candidates.
 
 The whole distribution is sampled through its best candidates (their
-probabilities come from one ``topk`` and one log-sum-exp); a draw that falls in the
-rest, or too many draws refused, leave the row undecided, and it draws from its
-exact S instead (:func:`draw_from_set`), which keeps the distribution exact: the
-draws refused before carry no information about the next one.
+probabilities come from one ``topk`` and one log-sum-exp). A draw that falls in the
+rest is refused at once where S is known to lie among the candidates (the row then
+draws from S directly); otherwise it, or too many draws refused, leave the row
+undecided, and it draws from its exact S instead (:func:`draw_from_set`). Either way
+the distribution stays exact: the draws refused before carry no information about
+the next one.
 """
 
 from __future__ import annotations
