@@ -101,15 +101,16 @@ def format_mask(result: dict) -> str:
 _TOP_P = {"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}
 _TOP_K = {"do_sample": True, "top_k": 50, "temperature": 0.8}
 DECODINGS = {
-    # name: (generate's settings, the processor's settings, generate's settings when constrained)
-    "greedy": ({"do_sample": False}, {"strategy": "lazy", "top_k": 1}, {}),
+    # name: (generate's settings, the processor's settings)
+    "greedy": ({"do_sample": False}, {"strategy": "lazy", "top_k": 1}),
     # the user's evaluation: sampling from the 50 best, drawn by the processor (by rejection) ...
-    "top-k": (_TOP_K, {"strategy": "sample", "top_k": 50, "temperature": 0.8}, {}),
-    # ... or left to generate, from the 50 best allowed (found lazily)
-    "top-k-set": (_TOP_K, {"strategy": "lazy", "top_k": 50}, {}),
-    "top-p": (_TOP_P, {"strategy": "full"}, {}),
-    # the processor cuts the nucleus of the allowed tokens itself (lazily); generate does not
-    "top-p-lazy": (_TOP_P, {"top_p": 0.95, "temperature": 0.8}, {"top_p": 1.0}),
+    "top-k": (_TOP_K, {"strategy": "sample", "top_k": 50, "temperature": 0.8}),
+    # ... or left to generate, from the 50 best allowed (found lazily) or from the full mask
+    "top-k-set": (_TOP_K, {"strategy": "lazy", "top_k": 50}),
+    "top-k-full": (_TOP_K, {"strategy": "full"}),
+    # nucleus sampling, drawn by the processor (by rejection), or from the full mask
+    "top-p": (_TOP_P, {"strategy": "sample", "top_p": 0.95, "temperature": 0.8}),
+    "top-p-full": (_TOP_P, {"strategy": "full"}),
 }
 
 
@@ -122,9 +123,9 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
     with the trained model of ``model_dir`` (and its tokenizer), unconstrained and
     constrained side by side, per decoding and batch size (the median of
     ``repeat`` runs of each, alternating, after a warm-up pair). Greedy uses the
-    lazy path, top-k the processor's own draws, top-k-set the 50 best allowed
-    found lazily, top-p sampling the full mask, top-p-lazy the processor's own
-    lazy nucleus (see ``DECODINGS``). Both sides generate exactly
+    lazy path, top-k and top-p the processor's own draws, top-k-set the 50 best
+    allowed found lazily, top-k-full and top-p-full the full mask (see
+    ``DECODINGS``). Both sides generate exactly
     ``new_tokens`` tokens (EOS is held off and the unit stop is not used), so the
     rows compare like with like.
     ``step_ms`` is an unconstrained step's time (all rows together); ``mask_ms`` the
@@ -158,7 +159,7 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
 
     rows = []
     for decoding in decodings:
-        kwargs, processor_kwargs, constrained_kwargs = DECODINGS[decoding]
+        kwargs, processor_kwargs = DECODINGS[decoding]
         strategy = processor_kwargs.get("strategy", "lazy")
         for batch_size in batch_sizes:
             batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
@@ -178,13 +179,12 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
                     processors = [_TimedProcessor(ElmGrammarLogitsProcessor(
                         tokenizer, batch_prompts, vocab=vocab, masker=masker, **processor_kwargs),
                         synchronize)] if constrained else []
-                    settings = {**kwargs, **constrained_kwargs} if constrained else kwargs
                     torch.manual_seed(attempt)
                     synchronize()
                     start = time.perf_counter()
                     with torch.no_grad():
                         model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
-                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **settings)
+                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **kwargs)
                     synchronize()
                     if attempt:
                         times[constrained].append(time.perf_counter() - start)

@@ -43,12 +43,13 @@ _GENERATE_DEFAULTS = {"num_beams": 1, "do_sample": False, "top_k": 50, "top_p": 
 
 def processor_settings(config, generate_kwargs: dict) -> dict:
     """The processor's settings for these ``generate`` settings (those not given
-    come from the model's generation config, as generate takes them). Sampling
-    with top-k, or with nothing at all, is done by the processor itself, by
-    rejection (the same distribution, a fraction of the work); nucleus sampling
-    too, lazily (generate must then not cut the nucleus again: its top_p is set
-    to 1 here); greedy search and top-k with other cuts keep the best allowed
-    tokens; beams and top-k then top-p need the full mask."""
+    come from the model's generation config, as generate takes them). Sampling is
+    done by the processor itself, by rejection, with its top-k and top-p cuts (the
+    same distribution, a fraction of the work), unless generate has other cuts to
+    make (min-p, typical, epsilon, eta): then the processor keeps the ``top_k``
+    best allowed tokens, which generate's warpers cut as they would cut them after
+    the full mask (with no top-k, the full mask). Greedy search keeps the best
+    allowed token; beams need the full mask."""
 
     def setting(name: str):
         given = generate_kwargs.get(name)
@@ -61,16 +62,10 @@ def processor_settings(config, generate_kwargs: dict) -> dict:
     if not setting("do_sample"):
         return {"strategy": "lazy", "top_k": 1}
     top_k, top_p, temperature = setting("top_k") or None, setting("top_p"), setting("temperature")
-    nucleus = top_p < 1.0
-    others = any(setting(name) not in (None, whole) for name, whole in _OTHER_CUTS.items())
-    if nucleus and not top_k and not others:
-        generate_kwargs["top_p"] = 1.0
-        return {"top_p": top_p, "temperature": temperature}
-    if nucleus:
-        return {"strategy": "full"}  # top-k then top-p: the whole distribution
-    if others:
+    if any(setting(name) not in (None, whole) for name, whole in _OTHER_CUTS.items()):
         return {"strategy": "lazy", "top_k": top_k} if top_k else {"strategy": "full"}
-    return {"strategy": "sample", "top_k": top_k, "temperature": temperature}
+    return {"strategy": "sample", "top_k": top_k, "top_p": top_p if top_p < 1.0 else None,
+            "temperature": temperature}
 
 
 def complete(model, tokenizer, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,

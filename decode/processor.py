@@ -11,7 +11,6 @@ applied to the scores with one masked fill, on the scores' own device.
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ from transformers import LogitsProcessor
 
 from .fastmask import FastMasker
 from .masks import Masker
-from .sampling import Draw, draw_from_set, draw_lazily
+from .sampling import Draw, draw_from_set, draw_lazily, nucleus
 from .state import ElmParseState, PromptError, check_prompt
 from .vocab import Vocab, vocab_from_tokenizer
 
@@ -56,23 +55,17 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     ``strategy``: "lazy" keeps the ``top_k`` best allowed tokens, judging candidates
     in score order (a row whose best candidates are refused, or a ``top_k`` over
     16, takes them from the full mask instead: cheaper then); exact for greedy
-    search and top-k sampling. "full" keeps every allowed token (needed for beam
-    search, and top-p left to ``generate``); "auto" picks lazy when ``top_k`` or
-    ``top_p`` is given, else full. "sample" draws each row's token here, from the
-    allowed tokens (the ``top_k`` best of them; with no ``top_k``, all) at
-    ``temperature``, with exactly the probabilities generate's sampling would give
-    them after the full mask, and keeps that token alone (generate takes it, whatever
-    its own settings: use it for top-k or plain sampling, with no further warper that
-    should cut the set, such as top-p); a model that writes Elm usually has one token
-    judged per step (see ``sampling.py``). Random numbers come from torch's global
-    generator: ``torch.manual_seed`` repeats a run.
-
-    ``top_p`` (with no ``top_k``) and ``temperature``: nucleus sampling over the
-    allowed tokens, done here, lazily: candidates are judged in probability order
-    until the cut is decided. The result is what the full mask followed by the
-    top-p warper gives. Pass ``top_p`` here and not to ``generate`` (its warper
-    would cut the nucleus again); ``temperature`` goes to both (here it only finds
-    the cut). ``complete()`` does this by itself.
+    search, and for top-k sampling left to generate. "full" keeps every allowed
+    token (needed for beam search). "sample" draws each row's token here, from the
+    allowed tokens (the ``top_k`` best of them, then their nucleus ``top_p``; with
+    neither, all) at ``temperature``, with exactly the probabilities generate's
+    sampling would give them after the full mask, and keeps that token alone
+    (generate takes it, whatever its own settings: give the processor the top-k and
+    top-p cuts, and generate no other warper that should cut the set, such as
+    min-p); a model that writes Elm usually has a token or two judged per step (see
+    ``sampling.py``). Random numbers come from torch's global generator:
+    ``torch.manual_seed`` repeats a run. "auto" picks sample when ``top_p`` is
+    given, lazy when ``top_k`` is, else full. ``complete()`` picks by itself.
 
     A dead end (no token allowed) cannot happen with a sound mask; if it does, the
     row is allowed EOS only, so generation ends cleanly, and ``dead_ends`` counts it.
@@ -92,15 +85,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             raise ValueError("top_p must be in (0, 1]")
         if temperature <= 0:
             raise ValueError("temperature must be positive")
-        # nucleus sampling done here, over the allowed tokens (see the class docstring)
         self.top_p = top_p if top_p is not None and top_p < 1 else None
         self.temperature = temperature
-        if self.top_p is not None and top_k:
-            raise ValueError("give top_p with no top_k (top-k then top-p: pass both to generate instead)")
-        if self.top_p is not None and strategy == "sample":
-            raise ValueError("sample draws from the top_k best allowed tokens (or all of them): give no top_p")
         if self.top_p is not None and strategy == "auto":
-            strategy = "lazy"
+            strategy = "sample"
+        if self.top_p is not None and strategy != "sample":
+            raise ValueError("top_p is a cut of the processor's own draws (strategy 'sample'); with a mask, "
+                             "give it to generate")
         self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         self.mode = mode
         self.vocab = vocab or vocab_from_tokenizer(tokenizer)
@@ -119,8 +110,6 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # elm-format never writes more than two in a row: neither may the model.
         self.max_blank_lines = max_blank_lines
         self._newline_first = self.vocab.newline_first
-        self._nucleus_steps = 0
-        self._lazy_record = (0, 0)  # recent lazy nucleus tries, and those left undecided
 
     def _blank_capped(self, row: _Row) -> bool:
         """Has this row's text reached the limit of consecutive blank lines?"""
@@ -207,8 +196,6 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         """What each row keeps (``scores``: one row per state), by the strategy."""
         if self.strategy == "sample":
             return self._draws(states, keys, scores, width)
-        if self.top_p is not None:
-            return self._nuclei(states, keys, scores, width)
         if self.strategy == "lazy":
             return self._lazy(states, keys, scores, width)
         return [self._full_allowed(row, width) for row in states]
@@ -286,67 +273,6 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         tied = [c for c in ranked[i + 1:end] if not (capped and self._newline_first[c])]
         return self.masker.lazy_advanced(row.state, tied, len(tied)) if tied else []
 
-    def _nuclei(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
-                width: int) -> list[list[int] | np.ndarray]:
-        """The nucleus (``top_p``) of the allowed tokens of each row at ``temperature``,
-        as Hugging Face's top-p warper would cut it after the full mask: a token stays
-        iff the allowed tokens scored above it hold less than ``top_p`` of the allowed
-        mass. The lazy way judges the best candidates first and stops once that is
-        decided for every token; the rows it cannot decide take the full mask, cut
-        all together. When the model's distributions are too flat for the lazy way to
-        pay (most rows undecided lately), rows go to the full mask directly, with a
-        lazy try now and then in case that changes."""
-        keep: list[list[int] | np.ndarray | None] = [None] * len(states)
-        tries, misses = self._lazy_record
-        self._nucleus_steps += 1
-        if self.strategy == "lazy" and (tries < 8 or 2 * misses <= tries or self._nucleus_steps % 16 == 0):
-            probs = torch.softmax(scores[:, :width].float() / self.temperature, dim=-1)
-            top = torch.topk(probs, min(64, width), dim=-1)  # one transfer for all rows
-            for r, (values, ids) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
-                keep[r] = self._lazy_nucleus(states[r], keys[r], values, ids)
-                if tries >= 64:  # a window over the recent rows
-                    tries, misses = tries // 2, misses // 2
-                tries, misses = tries + 1, misses + (keep[r] is None)
-            self._lazy_record = (tries, misses)
-        rest = [r for r, kept in enumerate(keep) if kept is None]
-        if rest:
-            allowed = np.stack([self._full_allowed(states[r], width) for r in rest])
-            cut = _top_p_cut(scores[rest, :width], allowed, self.top_p, self.temperature)
-            for r, kept in zip(rest, cut):
-                keep[r] = kept
-        return keep
-
-    def _lazy_nucleus(self, row: _Row, key: tuple, values: list[float], ids: list[int]) -> list[int] | None:
-        """The nucleus from the most probable candidates (``values``, ``ids``: the
-        best first), or None if they do not decide it. The allowed mass is not
-        known: it lies between what was found allowed and that plus what is still
-        unjudged."""
-        p = self.top_p
-        capped = self._blank_capped(row)
-        found: list[tuple[int, ElmParseState | None]] = []
-        above: list[float] = []  # allowed mass above each found token (increasing)
-        allowed_mass = judged_mass = 0.0
-        for q, token_id in zip(values, ids):
-            judged_mass += q
-            if not (capped and self._newline_first[token_id]):
-                hit = self.masker.lazy_advanced(row.state, [token_id], 1)
-                if hit:
-                    found.append(hit[0])
-                    above.append(allowed_mass)
-                    allowed_mass += q
-            if not found:
-                continue
-            low, high = p * allowed_mass, p * (allowed_mass + max(0.0, 1.0 - judged_mass))
-            cut = bisect.bisect_left(above, low)  # found tokens before the cut stay for any allowed mass
-            if allowed_mass >= high and (cut == len(above) or above[cut] >= high):
-                kept = found[:max(cut, 1)]  # at least one, as the warper keeps
-                prompt, generated = key
-                for t, after in kept:
-                    if after is not None:
-                        self._states.setdefault((prompt, generated + (t,)), _Row(after))
-                return [t for t, _ in kept]
-        return None
-
     def _draws(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
                width: int) -> list[list[int]]:
         """Each row's token drawn from its allowed set by rejection (strategy
@@ -370,23 +296,26 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             if lse_r == float("-inf"):  # every score masked by an earlier processor: nothing to draw
                 keep.append([])
                 continue
-            drawn = self._draw(row, key, ids, values, cumulative_r, top_k, uniforms[r][:_DRAWS], width)
+            drawn = self._draw(row, key, ids, values, cumulative_r, lse_r, top_k, uniforms[r][:_DRAWS], width)
             if drawn.token is None:
-                undecided.append((r, drawn.outside, lse_r, set(ids), cumulative_r[-1]))
+                undecided.append((r, drawn, lse_r, set(ids), cumulative_r[-1]))
             keep.append([] if drawn.token is None else [drawn.token])
-        for r, outside, lse_r, candidates, mass in undecided:
+        for r, drawn, lse_r, candidates, mass in undecided:
             if top_k:
                 members = [t for t, _ in self._best_allowed(states, [r], logits, width)[0]]
             else:
                 members = np.flatnonzero(self._full_allowed(states[r], width)).tolist()
             values = logits[r, members].tolist() if members else []
-            token = draw_from_set(members, values, candidates, outside, lse_r, mass,
+            if self.top_p is not None:
+                kept = nucleus(values, self.top_p)
+                members, values = [members[i] for i in kept], [values[i] for i in kept]
+            token = draw_from_set(members, values, candidates, drawn, lse_r, mass,
                                   uniforms[r][_DRAWS], uniforms[r][_DRAWS + 1])
             keep[r] = [] if token is None else [token]
         return keep
 
     def _draw(self, row: _Row, key: tuple, ids: list[int], values: list[float], cumulative: list[float],
-              top_k: int, uniforms: list[float], width: int) -> Draw:
+              lse: float, top_k: int, uniforms: list[float], width: int) -> Draw:
         """One row's draw by rejection (``draw_lazily``); the state after the token
         drawn is kept for the next step."""
         capped = self._blank_capped(row)
@@ -406,7 +335,8 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             allowed = self._full_allowed(row, width, among)
             return [bool(allowed[t]) for t in candidates]
 
-        drawn = draw_lazily(ids, values, cumulative, top_k, uniforms, judge, allowed_among, _LAZY_BUDGET)
+        drawn = draw_lazily(ids, values, cumulative, lse, top_k, self.top_p, uniforms, judge, allowed_among,
+                            _LAZY_BUDGET)
         if drawn.token is not None and after.get(drawn.token) is not None:
             prompt, generated = key
             self._states.setdefault((prompt, generated + (drawn.token,)), _Row(after[drawn.token]))
@@ -455,23 +385,6 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if self._blank_capped(row):
             allowed = allowed & ~self._newline_first[:width]
         return allowed
-
-
-def _top_p_cut(scores: torch.Tensor, allowed: np.ndarray, top_p: float, temperature: float) -> np.ndarray:
-    """For each row of ``scores``, the nucleus of its ``allowed`` tokens (a boolean
-    array of the same shape) at ``temperature``, as the top-p warper cuts it after
-    the full mask: the probabilities are those of the allowed tokens alone, and a
-    token stays iff the ones more probable than it hold less than ``top_p`` (at
-    least one stays). All rows at once, on the device of ``scores``."""
-    on = torch.from_numpy(allowed).to(scores.device)
-    logits = scores.float().masked_fill(~on, float("-inf")) / temperature
-    probs = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # a row with nothing allowed: all 0
-    ordered, order = torch.sort(probs, dim=-1, descending=True)
-    above = torch.cumsum(ordered, dim=-1) - ordered
-    stays = above < top_p * ordered.sum(dim=-1, keepdim=True)
-    stays[:, 0] = True
-    kept = torch.zeros_like(stays).scatter_(1, order, stays) & on
-    return kept.cpu().numpy()
 
 
 def _prompt_state(prompt: str, mode: str, index: int, count: int) -> ElmParseState:

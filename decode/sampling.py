@@ -26,103 +26,183 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Draw:
     """The outcome of :func:`draw_lazily`: the ``token`` drawn from S, or None when
-    undecided; ``outside``: the last draw fell outside the candidates (a draw that
-    :func:`draw_from_set` must still settle)."""
+    undecided. An undecided row may have a draw still to settle against its exact
+    S (:func:`draw_from_set`): ``outside``, a draw beyond the candidates, or
+    ``pending``, a candidate whose place in S the candidates did not decide."""
 
     token: int | None
     outside: bool = False
+    pending: int | None = None
 
 
-def draw_lazily(ids: Sequence[int], values: Sequence[float], cumulative: Sequence[float], top_k: int | None,
-                uniforms: Sequence[float], judge: Callable[[int], bool],
+@dataclass(frozen=True)
+class _Settled:
+    """What the candidates decide once all are judged: ``verdicts`` (in S, not in
+    S, or None: undecided), ``outside_out`` (no token beyond them lies in S) and
+    ``members`` (S, as indices of candidates, when it is known whole)."""
+
+    verdicts: list[bool | None]
+    outside_out: bool
+    members: list[int] | None
+
+
+def draw_lazily(ids: Sequence[int], values: Sequence[float], cumulative: Sequence[float], lse: float,
+                top_k: int | None, top_p: float | None, uniforms: Sequence[float], judge: Callable[[int], bool],
                 allowed_among: Callable[[Sequence[int]], Sequence[bool]], budget: int) -> Draw:
     """Draw from S by rejection, through the best candidates.
 
+    S: the allowed tokens; with ``top_k``, the ``top_k`` best of them (and those
+    tied with the last); with ``top_p``, the nucleus of those, as generate's top-p
+    warper cuts it (a token stays iff the ones of S scored above it hold less than
+    ``top_p`` of S's mass; tied tokens stay or go together).
+
     ``ids``, ``values``: the best tokens by score and their logits at the
     temperature, best first (at least ``top_k`` of them); ``cumulative``: their
-    probabilities in the whole distribution, added up in that order; ``uniforms``:
-    one uniform number in [0, 1) per draw. ``judge(token)``: is it allowed (called
-    at most ``budget`` times, once per token); ``allowed_among(ids)``: which of the
-    candidates are allowed, all at once, asked only where a draw needs it: a token
-    ranked below the ``top_k``-th candidate lies in S iff fewer than ``top_k``
-    allowed tokens score above it, and a draw beyond the candidates may lie in S
-    only where fewer than ``top_k`` candidates are allowed. Once S is known to lie
-    among the candidates, the next draw is made from S directly (the same
-    distribution as drawing on until one lands in S)."""
+    probabilities in the whole distribution, added up in that order; ``lse``: the
+    log-sum-exp of all logits at the temperature; ``uniforms``: one uniform number
+    in [0, 1) per draw. ``judge(token)``: is it allowed (called at most ``budget``
+    times, once per token); ``allowed_among(ids)``: which of the candidates are
+    allowed, all at once, asked only where the draw needs more than the tokens
+    judged: a token ranked below the ``top_k``-th candidate lies in S iff fewer
+    than ``top_k`` allowed tokens score above it; a token's place in the nucleus
+    depends on the mass of S, bounded by the allowed candidates and the mass
+    beyond them; a draw beyond the candidates may lie in S only where those
+    bounds leave room. Once S is known whole among the candidates, the next draw
+    is made from S directly (the same distribution as drawing on until one lands
+    in S)."""
+    n = len(ids)
+    probs = [math.exp(v - lse) for v in values]
+    rest = max(0.0, 1.0 - cumulative[-1])  # the probability beyond the candidates
+    status: list[bool | None] = [None] * n  # allowed, per candidate, once judged
+    settled: _Settled | None = None
     refused: set[int] = set()
-    allowed: Sequence[bool] | None = None  # of every candidate, once known
-    members: list[int] | None = None  # S (indices of candidates), once known to lie among them
     judged = 0
+
+    def settle() -> _Settled:
+        nonlocal settled
+        if settled is None:
+            status[:] = [bool(a) for a in allowed_among(ids)]
+            settled = _settle(values, probs, status, top_k, top_p, rest)
+        return settled
+
     for u in uniforms:
-        if members is not None:
+        if settled is not None and settled.members is not None:
+            members = settled.members
             return Draw(ids[members[_pick([values[i] for i in members], u)]])
         if u >= cumulative[-1]:
-            if not top_k:
-                return Draw(None, outside=True)
-            if allowed is None:
-                allowed = allowed_among(ids)
-            members = _set_among(values, allowed, top_k)
-            if members is None:
-                return Draw(None, outside=True)
-            continue  # refused for certain: S lies among the candidates
+            if (top_k or top_p) and settle().outside_out:
+                continue  # refused for certain
+            return Draw(None, outside=True)
         i = bisect.bisect_right(cumulative, u)
         token = ids[i]
         if token in refused:
             continue  # a repeated refusal costs nothing: the next draw
-        if allowed is not None:
-            ok = allowed[i]
-        elif judged == budget:
-            return Draw(None)
-        else:
+        if status[i] is None:
+            if judged == budget:
+                return Draw(None, pending=token)
             judged += 1
-            ok = judge(token)
-        if ok and top_k and values[i] < values[top_k - 1]:
-            # fewer than top_k tokens at all score above a token at least as good as
-            # the top_k-th candidate; below it, the allowed ones above must be counted
-            if allowed is None:
-                allowed = allowed_among(ids)
-            ok = sum(1 for j in range(i) if allowed[j] and values[j] > values[i]) < top_k
-            if not ok:
-                members = _set_among(values, allowed, top_k)
-        if ok:
+            status[i] = judge(token)
+        verdict: bool | None = False
+        if status[i]:
+            # fewer than top_k tokens at all score above a token at least as good as the
+            # top_k-th candidate, and the best allowed one leads any nucleus; otherwise
+            # the allowed candidates above it must be known
+            sure = _best_allowed_so_far(i, values, status) if top_p else not top_k or values[i] >= values[top_k - 1]
+            verdict = True if sure else settle().verdicts[i]
+        if verdict is None:
+            return Draw(None, pending=token)
+        if verdict:
             return Draw(token)
         refused.add(token)
     return Draw(None)
 
 
-def _set_among(values: Sequence[float], allowed: Sequence[bool], top_k: int) -> list[int] | None:
-    """S as indices of the candidates (the allowed ones with fewer than ``top_k``
-    allowed ones scored above them), or None when S may reach beyond them (fewer
-    than ``top_k`` allowed candidates score above the last candidate)."""
-    if sum(1 for a, v in zip(allowed, values) if a and v > values[-1]) < top_k:
-        return None
-    members: list[int] = []
+def _best_allowed_so_far(i: int, values: Sequence[float], status: Sequence[bool | None]) -> bool:
+    """Is the allowed candidate ``i`` the best allowed token, by the candidates
+    judged so far (every one scored above it judged and refused)? The best allowed
+    token lies in S whatever the cuts: in the top-k, and first in the nucleus.
+    (Before all are judged, the candidates judged are draws: an allowed one scored
+    above ``i`` would have been kept, so nothing short of this decides.)"""
+    return all(status[j] is False for j in range(i) if values[j] > values[i])
+
+
+def _settle(values: Sequence[float], probs: Sequence[float], status: Sequence[bool], top_k: int | None,
+            top_p: float | None, rest: float) -> _Settled:
+    """What the candidates, all judged, decide (see :class:`_Settled`). ``rest``:
+    the probability beyond them."""
+    n = len(values)
+    groups: list[range] = []  # runs of tied candidates: they stay or go together
     start = 0
-    while start < len(values) and len(members) < top_k:
+    while start < n:
         end = start + 1
-        while end < len(values) and values[end] == values[start]:
-            end += 1  # tied candidates stand or fall together
-        members += [i for i in range(start, end) if allowed[i]]
+        while end < n and values[end] == values[start]:
+            end += 1
+        groups.append(range(start, end))
         start = end
-    return members
+    # the top_k best allowed among the candidates; closed: none beyond them
+    in_k = [False] * n
+    count = 0
+    for group in groups:
+        if top_k and count >= top_k:
+            break
+        for j in group:
+            in_k[j] = status[j]
+            count += status[j]
+    closed = bool(top_k) and sum(1 for j in range(n) if status[j] and values[j] > values[-1]) >= top_k
+    verdicts: list[bool | None] = list(in_k)
+    outside_out = closed
+    if top_p:
+        # S's mass lies between its candidates' and that plus the rest (unless closed)
+        low = sum(probs[j] for j in range(n) if in_k[j])
+        high = low if closed else low + rest
+        above = 0.0
+        for group in groups:
+            for j in group:
+                if in_k[j]:
+                    verdicts[j] = True if above < top_p * low else (False if above >= top_p * high else None)
+            above += sum(probs[j] for j in group if in_k[j])
+        top = sum(probs[j] for j in range(n) if in_k[j] and values[j] > values[-1])
+        outside_out = closed or top >= top_p * high
+    members = [j for j in range(n) if verdicts[j]] if outside_out and None not in verdicts else None
+    return _Settled(verdicts, outside_out, members or None)
 
 
-def draw_from_set(members: Sequence[int], values: Sequence[float], candidates: set[int], outside: bool,
+def nucleus(values: Sequence[float], top_p: float) -> list[int]:
+    """The indices of the ``values`` (logits) that the top-p cut keeps: those whose
+    better-scored fellows hold less than ``top_p`` of the mass (tied ones stay or
+    go together)."""
+    if not len(values):
+        return []
+    v = np.asarray(values, dtype=np.float64)
+    order = np.argsort(-v, kind="stable")
+    ordered = v[order]
+    weights = np.exp(ordered - ordered[0])
+    before = np.cumsum(weights) - weights  # the mass ranked before each one
+    first = np.searchsorted(-ordered, -ordered, side="left")  # where each one's run of ties starts
+    return sorted(order[before[first] < top_p * weights.sum()].tolist())
+
+
+def draw_from_set(members: Sequence[int], values: Sequence[float], candidates: set[int], drawn: Draw,
                   lse: float, candidate_mass: float, u: float, v: float) -> int | None:
     """Draw from S exactly: ``members`` (its tokens) and ``values`` (their logits at
-    the temperature). After a draw that fell outside the ``candidates`` (whose
+    the temperature), after the undecided ``drawn``. Its pending candidate is kept
+    if it lies in S. A draw that fell outside the ``candidates`` (whose
     probabilities add up to ``candidate_mass``; ``lse``: the log-sum-exp of all
-    logits at the temperature), that draw lies in S with the chance that S holds of
-    the rest, and is then a draw from S's part of it: ``u`` decides that, ``v``
-    draws the token. None when S is empty."""
+    logits at the temperature) lies in S with the chance that S holds of the rest,
+    and is then a draw from S's part of it: ``u`` decides that. Otherwise a fresh
+    draw from S (by ``v``). None when S is empty."""
     if not members:
         return None
+    if drawn.pending is not None and drawn.pending in members:
+        return drawn.pending
     pool = list(range(len(members)))
-    if outside:
+    if drawn.outside:
         rest = [i for i in pool if members[i] not in candidates]
         rest_mass = sum(math.exp(values[i] - lse) for i in rest)
         if rest and u * max(1.0 - candidate_mass, 0.0) < rest_mass:

@@ -238,9 +238,9 @@ def add_subcommand(sub) -> None:
     g.add_argument("--batch-sizes", default="1,8", metavar="LIST", help="comma-separated (default 1,8)")
     g.add_argument("--decodings", default="greedy", metavar="LIST",
                    help="comma-separated from greedy (lazy path), top-k (50, temperature 0.8: drawn by the "
-                        "processor), top-k-set (the same, from the 50 best allowed found lazily), top-p (0.95, "
-                        "temperature 0.8: full mask), top-p-lazy (the processor's own nucleus, found lazily); "
-                        "default greedy")
+                        "processor), top-k-set (the same, from the 50 best allowed found lazily), top-k-full (the "
+                        "full mask), top-p (0.95, "
+                        "temperature 0.8: drawn by the processor), top-p-full (the full mask); default greedy")
     g.add_argument("--repeat", type=int, default=3, metavar="N", help="timed runs of each side, alternating, after a warm-up pair (the median counts; default 3)")
     g.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when there is one)")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],

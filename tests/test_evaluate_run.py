@@ -94,5 +94,6 @@ def test_top_k_0_samples_from_every_token():
 
     kwargs = Sampling(top_k=None).generate_kwargs()
     assert kwargs["top_k"] == 0
-    assert processor_settings(GenerationConfig(), kwargs) == {"strategy": "sample", "top_k": None, "temperature": 0.8}
+    assert processor_settings(GenerationConfig(), kwargs) == {"strategy": "sample", "top_k": None, "top_p": None,
+                                                              "temperature": 0.8}
     assert processor_settings(GenerationConfig(), Sampling().generate_kwargs())["top_k"] == 50
