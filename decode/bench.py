@@ -100,17 +100,21 @@ def format_mask(result: dict) -> str:
 
 _TOP_P = {"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}
 _TOP_K = {"do_sample": True, "top_k": 50, "temperature": 0.8}
+# generate's settings beside a processor that draws: the one token it keeps leaves
+# generate's own cuts nothing to do, so they are not made (as complete() does)
+_TAKEN = {"top_k": 0, "top_p": 1.0}
+
 DECODINGS = {
-    # name: (generate's settings, the processor's settings)
-    "greedy": ({"do_sample": False}, {"strategy": "lazy", "top_k": 1}),
+    # name: (generate's settings, the processor's settings, generate's settings when constrained)
+    "greedy": ({"do_sample": False}, {"strategy": "lazy", "top_k": 1}, {}),
     # the user's evaluation: sampling from the 50 best, drawn by the processor (by rejection) ...
-    "top-k": (_TOP_K, {"strategy": "sample", "top_k": 50, "temperature": 0.8}),
+    "top-k": (_TOP_K, {"strategy": "sample", "top_k": 50, "temperature": 0.8}, _TAKEN),
     # ... or left to generate, from the 50 best allowed (found lazily) or from the full mask
-    "top-k-set": (_TOP_K, {"strategy": "lazy", "top_k": 50}),
-    "top-k-full": (_TOP_K, {"strategy": "full"}),
+    "top-k-set": (_TOP_K, {"strategy": "lazy", "top_k": 50}, {}),
+    "top-k-full": (_TOP_K, {"strategy": "full"}, {}),
     # nucleus sampling, drawn by the processor (by rejection), or from the full mask
-    "top-p": (_TOP_P, {"strategy": "sample", "top_p": 0.95, "temperature": 0.8}),
-    "top-p-full": (_TOP_P, {"strategy": "full"}),
+    "top-p": (_TOP_P, {"strategy": "sample", "top_p": 0.95, "temperature": 0.8}, _TAKEN),
+    "top-p-full": (_TOP_P, {"strategy": "full"}, {}),
 }
 
 
@@ -159,7 +163,7 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
 
     rows = []
     for decoding in decodings:
-        kwargs, processor_kwargs = DECODINGS[decoding]
+        kwargs, processor_kwargs, constrained_kwargs = DECODINGS[decoding]
         strategy = processor_kwargs.get("strategy", "lazy")
         for batch_size in batch_sizes:
             batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
@@ -179,12 +183,13 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
                     processors = [_TimedProcessor(ElmGrammarLogitsProcessor(
                         tokenizer, batch_prompts, vocab=vocab, masker=masker, **processor_kwargs),
                         synchronize)] if constrained else []
+                    settings = {**kwargs, **constrained_kwargs} if constrained else kwargs
                     torch.manual_seed(attempt)
                     synchronize()
                     start = time.perf_counter()
                     with torch.no_grad():
                         model.generate(**inputs, logits_processor=processors, max_new_tokens=new_tokens,
-                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **kwargs)
+                                       min_new_tokens=new_tokens, pad_token_id=tokenizer.pad_token_id, **settings)
                     synchronize()
                     if attempt:
                         times[constrained].append(time.perf_counter() - start)

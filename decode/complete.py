@@ -48,8 +48,8 @@ def processor_settings(config, generate_kwargs: dict) -> dict:
     same distribution, a fraction of the work), unless generate has other cuts to
     make (min-p, typical, epsilon, eta): then the processor keeps the ``top_k``
     best allowed tokens, which generate's warpers cut as they would cut them after
-    the full mask (with no top-k, the full mask). Greedy search keeps the best
-    allowed token; beams need the full mask."""
+    the full mask. Nucleus sampling with no top-k, and other cuts with none, take
+    the full mask; so do beams. Greedy search keeps the best allowed token."""
 
     def setting(name: str):
         given = generate_kwargs.get(name)
@@ -64,6 +64,11 @@ def processor_settings(config, generate_kwargs: dict) -> dict:
     top_k, top_p, temperature = setting("top_k") or None, setting("top_p"), setting("temperature")
     if any(setting(name) not in (None, whole) for name, whole in _OTHER_CUTS.items()):
         return {"strategy": "lazy", "top_k": top_k} if top_k else {"strategy": "full"}
+    if top_p < 1.0 and not top_k:
+        # a nucleus with no top-k may hold most of the vocabulary (a weak or flat model),
+        # where the draws fall back to the full mask and a cut on the CPU: cheaper to
+        # leave the cut to generate (`bench generate --decodings top-p,top-p-full`)
+        return {"strategy": "full"}
     return {"strategy": "sample", "top_k": top_k, "top_p": top_p if top_p < 1.0 else None,
             "temperature": temperature}
 
@@ -97,6 +102,9 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         settings = processor_settings(model.generation_config, generate_kwargs)
         if strategy != "auto":
             settings["strategy"] = strategy
+        if settings["strategy"] == "sample":
+            # generate takes the one token the processor keeps: its own cuts have nothing to do
+            generate_kwargs.update(top_k=0, top_p=1.0)
         processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, vocab=masker.vocab if masker else None,
                                               masker=masker, **settings)
         processors.append(processor)

@@ -302,13 +302,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             keep.append([] if drawn.token is None else [drawn.token])
         for r, drawn, lse_r, candidates, mass in undecided:
             if top_k:
-                members = [t for t, _ in self._best_allowed(states, [r], logits, width)[0]]
+                members = np.array([t for t, _ in self._best_allowed(states, [r], logits, width)[0]], dtype=np.int64)
             else:
-                members = np.flatnonzero(self._full_allowed(states[r], width)).tolist()
-            values = logits[r, members].tolist() if members else []
+                members = np.flatnonzero(self._full_allowed(states[r], width))
+            values = logits[r, torch.from_numpy(members).to(logits.device)].cpu().numpy()
             if self.top_p is not None:
                 kept = nucleus(values, self.top_p)
-                members, values = [members[i] for i in kept], [values[i] for i in kept]
+                members, values = members[kept], values[kept]
             token = draw_from_set(members, values, candidates, drawn, lse_r, mass,
                                   uniforms[r][_DRAWS], uniforms[r][_DRAWS + 1])
             keep[r] = [] if token is None else [token]

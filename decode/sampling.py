@@ -21,7 +21,6 @@ the next one.
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -173,19 +172,20 @@ def _settle(values: Sequence[float], probs: Sequence[float], status: Sequence[bo
     return _Settled(verdicts, outside_out, members or None)
 
 
-def nucleus(values: Sequence[float], top_p: float) -> list[int]:
-    """The indices of the ``values`` (logits) that the top-p cut keeps: those whose
-    better-scored fellows hold less than ``top_p`` of the mass (tied ones stay or
-    go together)."""
-    if not len(values):
-        return []
+def nucleus(values: Sequence[float], top_p: float) -> np.ndarray:
+    """The indices (ascending) of the ``values`` (logits) that the top-p cut keeps:
+    those whose better-scored fellows hold less than ``top_p`` of the mass (tied
+    ones stay or go together)."""
     v = np.asarray(values, dtype=np.float64)
-    order = np.argsort(-v, kind="stable")
-    ordered = v[order]
+    if not len(v):
+        return np.zeros(0, dtype=np.int64)
+    ordered = np.sort(v)[::-1]
     weights = np.exp(ordered - ordered[0])
     before = np.cumsum(weights) - weights  # the mass ranked before each one
-    first = np.searchsorted(-ordered, -ordered, side="left")  # where each one's run of ties starts
-    return sorted(order[before[first] < top_p * weights.sum()].tolist())
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(v)), 0))  # where each one's run of ties starts
+    kept = int((before[first] < top_p * weights.sum()).sum())  # a whole number of runs, the best first
+    return np.flatnonzero(v >= ordered[kept - 1])
 
 
 def draw_from_set(members: Sequence[int], values: Sequence[float], candidates: set[int], drawn: Draw,
@@ -196,23 +196,25 @@ def draw_from_set(members: Sequence[int], values: Sequence[float], candidates: s
     probabilities add up to ``candidate_mass``; ``lse``: the log-sum-exp of all
     logits at the temperature) lies in S with the chance that S holds of the rest,
     and is then a draw from S's part of it: ``u`` decides that. Otherwise a fresh
-    draw from S (by ``v``). None when S is empty."""
-    if not members:
+    draw from S (by ``v``). None when S is empty. (S may hold tens of thousands of
+    tokens: the work is done by numpy.)"""
+    tokens = np.asarray(members, dtype=np.int64)
+    logits = np.asarray(values, dtype=np.float64)
+    if not len(tokens):
         return None
-    if drawn.pending is not None and drawn.pending in members:
+    if drawn.pending is not None and (tokens == drawn.pending).any():
         return drawn.pending
-    pool = list(range(len(members)))
     if drawn.outside:
-        rest = [i for i in pool if members[i] not in candidates]
-        rest_mass = sum(math.exp(values[i] - lse) for i in rest)
-        if rest and u * max(1.0 - candidate_mass, 0.0) < rest_mass:
-            pool = rest
-    return members[pool[_pick([values[i] for i in pool], v)]]
+        rest = ~np.isin(tokens, np.fromiter(candidates, dtype=np.int64, count=len(candidates)))
+        rest_mass = float(np.exp(logits[rest] - lse).sum())
+        if rest.any() and u * max(1.0 - candidate_mass, 0.0) < rest_mass:
+            tokens, logits = tokens[rest], logits[rest]
+    return int(tokens[_pick(logits, v)])
 
 
 def _pick(values: Sequence[float], u: float) -> int:
     """The index drawn, with probabilities proportional to ``exp(values)``, by ``u``
     (uniform in [0, 1))."""
-    top = max(values)
-    cumulative = list(itertools.accumulate(math.exp(x - top) for x in values))
-    return min(bisect.bisect_right(cumulative, u * cumulative[-1]), len(values) - 1)
+    logits = np.asarray(values, dtype=np.float64)
+    cumulative = np.cumsum(np.exp(logits - logits.max()))
+    return min(int(np.searchsorted(cumulative, u * cumulative[-1], side="right")), len(logits) - 1)
