@@ -289,7 +289,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         fetched = torch.cat([lse, top.values, cumulative, top.indices.float()], dim=1).tolist()
         uniforms = torch.rand(len(states), _DRAWS + 2).tolist()
         keep: list[list[int]] = []
-        undecided: list[tuple[int, bool, float, set[int], float]] = []  # row, outside, lse, candidates, their mass
+        undecided: list[tuple[int, Draw, float, set[int], float]] = []  # row, its draw, lse, candidates, their mass
         for r, (row, key) in enumerate(zip(states, keys)):
             lse_r, values = fetched[r][0], fetched[r][1:depth + 1]
             cumulative_r, ids = fetched[r][depth + 1:2 * depth + 1], [int(i) for i in fetched[r][2 * depth + 1:]]

@@ -1,21 +1,23 @@
 """Sampling from the allowed tokens by rejection: the processor's "sample" strategy.
 
 Generate's sampling after the full mask draws a token from S, the allowed tokens
-(with ``top_k``: the ``top_k`` best allowed and those tied with the last of them),
-each with its probability at the temperature renormalised over S. Drawing tokens
-from the model's whole distribution until one lies in S gives exactly that
-distribution (each draw that lands in S is a draw from the distribution restricted
-to S), and with a model that writes Elm the first draw usually lands in S: a token
-or two judged instead of the ``top_k`` best allowed, found among hundreds of
-candidates.
+(with ``top_k``: the ``top_k`` best allowed and those tied with the last of them;
+with ``top_p``: the nucleus of those), each with its probability at the
+temperature renormalised over S. Drawing tokens from the model's whole distribution
+until one lies in S gives exactly that distribution (each draw that lands in S is a
+draw from the distribution restricted to S), and with a model that writes Elm the
+first draw usually lands in S: a token or two judged instead of the ``top_k`` best
+allowed, found among hundreds of candidates, or the full mask.
 
 The whole distribution is sampled through its best candidates (their
-probabilities come from one ``topk`` and one log-sum-exp). A draw that falls in the
-rest is refused at once where S is known to lie among the candidates (the row then
-draws from S directly); otherwise it, or too many draws refused, leave the row
-undecided, and it draws from its exact S instead (:func:`draw_from_set`). Either way
-the distribution stays exact: the draws refused before carry no information about
-the next one.
+probabilities come from one ``topk`` and one log-sum-exp). Where the tokens judged
+do not tell whether a draw lies in S, all candidates are judged at once (by class),
+which bounds S's mass; a draw beyond the candidates is refused at once where S is
+known to lie among them (the row then draws from S directly). A draw still
+undecided, or too many draws refused, leave the row to its exact S
+(:func:`draw_from_set`), which settles that draw first. Either way the
+distribution stays exact: the draws refused before carry no information about the
+next one.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def draw_lazily(ids: Sequence[int], values: Sequence[float], cumulative: Sequenc
     is made from S directly (the same distribution as drawing on until one lands
     in S)."""
     n = len(ids)
-    probs = [math.exp(v - lse) for v in values]
+    probs = [math.exp(v - lse) for v in values] if top_p else []  # only a nucleus needs them
     rest = max(0.0, 1.0 - cumulative[-1])  # the probability beyond the candidates
     status: list[bool | None] = [None] * n  # allowed, per candidate, once judged
     settled: _Settled | None = None
