@@ -33,8 +33,7 @@ def add_subcommand(sub) -> None:
                    help="with --sample: draw from the K best allowed tokens (default: the model's generation "
                         "config, else 50 as in transformers; 0: off)")
     p.add_argument("--top-p", type=float, default=None, metavar="P",
-                   help="with --sample: nucleus sampling over the allowed tokens (with --top-k 0, the nucleus "
-                        "is cut lazily)")
+                   help="with --sample: nucleus sampling over the allowed tokens (after the top-k cut)")
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--num-return-sequences", type=int, default=1, metavar="N")
     p.add_argument("--json", action="store_true", help="one JSON line per completion")
