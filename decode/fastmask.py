@@ -33,6 +33,7 @@ from elmgrammar.namechars import is_lower_start, is_upper_start
 
 from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
 from .masks import Masker
+from .memo import MaskMemo, context_key, line_reach
 from .state import ElmParseState, _feeds, char_class, utf8_completions
 from .vocab import Vocab
 from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index, escape_in_progress, triple_tail
@@ -44,7 +45,9 @@ class FastMasker(Masker):
     def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
         super().__init__(vocab)
         self.index = index or cached_index(vocab, cache_dir)
-        self._verdicts: dict[tuple, np.ndarray] = {}
+        self._verdicts: dict[tuple, list] = {}
+        self.memo = MaskMemo()
+        self._line_reach = line_reach(self.index.texts)
         # how far right of the cursor a judged class may place a token on its line
         self._reach = 1 + max((c[1][1] + (len(c[4]) + 1 if c[0] == MULTI else 0)
                                for c in self.index.classes if c[0] in (TAIL, MULTI) and c[1][0] == "same"), default=0)
@@ -67,6 +70,28 @@ class FastMasker(Masker):
         """Exactly ``Masker.full_mask(state, among)``, in a fraction of the time
         (with ``among``, the classes of the other entries are not judged: a few
         hundred candidates cost a fraction of the whole vocabulary)."""
+        if among is not None or not state.is_viable():
+            return self._full_mask(state, among)
+        key = context_key(state, self._line_reach)
+        stack = state.recognizer.stack
+        mask = self.memo.get(key, stack)
+        if mask is None:
+            recognizer = state.recognizer
+            recognizer.watch = watch = [len(stack) - 1]
+            try:
+                mask = self._full_mask(state, None)
+            finally:
+                recognizer.watch = None
+            self.memo.put(key, stack, watch[0], mask)
+            mask = mask.copy()
+        else:
+            self.fallbacks = 0
+            mask = mask.copy()
+        if self.vocab.eos_id is not None:
+            mask[self.vocab.eos_id] = state.is_complete()
+        return mask
+
+    def _full_mask(self, state: ElmParseState, among: np.ndarray | None) -> np.ndarray:
         ix = self.index
         self.fallbacks = 0
         if not state.is_viable():
@@ -116,7 +141,7 @@ class FastMasker(Masker):
                 mask[i] = self.allowed(state, i)
                 self.fallbacks += 1
         if self.vocab.eos_id is not None:
-            mask[self.vocab.eos_id] = state.is_complete()
+            mask[self.vocab.eos_id] = among is not None and state.is_complete()
         for i in self.vocab.special_ids:
             if i != self.vocab.eos_id:
                 mask[i] = False
@@ -532,6 +557,10 @@ class FastMasker(Masker):
         judged = present & self._judged_class
         per_class = self._free_class.astype(np.int8)
         if judged.any():
+            # the judge gets its own watch: what its verdicts consult is kept with them
+            step_watch = base.recognizer.watch
+            base = base.copy()
+            base.recognizer.watch = [len(base.recognizer.stack) - 1]
             judge = ClassJudge(base, trivia_end, self._reach)
             # Verdicts depend only on the base state's signature: the same syntactic
             # place recurs all the time (after `=` at the top level, in a list...), so
@@ -541,7 +570,9 @@ class FastMasker(Masker):
             if verdicts is None:
                 if len(self._verdicts) > 20_000:
                     self._verdicts.clear()
-                verdicts = self._verdicts[key] = np.full(classes, -1, dtype=np.int8)
+                # the verdicts, and the lowest stack index they consulted
+                verdicts = self._verdicts[key] = [np.full(classes, -1, dtype=np.int8), base.recognizer.watch[0]]
+            verdicts, lows = verdicts[0], verdicts
             todo = np.flatnonzero(judged & (verdicts < 0))
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
@@ -553,6 +584,9 @@ class FastMasker(Masker):
             for c in todo[~decided].tolist():
                 verdicts[c] = judge.verdict(ix.classes[c])
             per_class[judged] = verdicts[judged]
+            lows[1] = min(lows[1], base.recognizer.watch[0])
+            if step_watch is not None and lows[1] < step_watch[0]:
+                step_watch[0] = lows[1]
         answers = per_class[cls]
         mask[chosen[answers == 1]] = True
         undecided, undecided_cls = chosen[answers == 2], cls[answers == 2]

@@ -63,23 +63,27 @@ class Recognizer:
     True
     """
 
-    __slots__ = ("stack", "start")
+    __slots__ = ("stack", "start", "watch")
 
     def __init__(self, start: str = "module") -> None:
         self.start = start
         self.stack = [tables().start[start]]
+        # Where a mask is memoised: the lowest stack index any copy has consulted,
+        # shared by every copy made while it is set (see ``watch_depth``).
+        self.watch: list[int] | None = None
 
     def copy(self) -> "Recognizer":
         """An independent copy (one list copy)."""
         new = Recognizer.__new__(Recognizer)
         new.start = self.start
         new.stack = self.stack[:]
+        new.watch = self.watch
         return new
 
     def feed(self, terminal: str) -> bool:
         """Shift ``terminal`` (after the reductions it calls for). Returns False, and
         leaves the state unchanged, when the grammar does not allow it here."""
-        stack = _run(self.stack, terminal)
+        stack = _run(self.stack, terminal, watch=self.watch)
         if stack is None:
             return False
         self.stack = stack
@@ -87,12 +91,12 @@ class Recognizer:
 
     def accepts(self, terminal: str) -> bool:
         """Could ``terminal`` come next? (The state is not changed.)"""
-        return _run(self.stack, terminal) is not None
+        return _run(self.stack, terminal, watch=self.watch) is not None
 
     def accepts_end(self) -> bool:
         """Is the sequence so far a whole sentence?"""
         t = tables()
-        stack = _run(self.stack, "$END", stop_before_shift=True)
+        stack = _run(self.stack, "$END", stop_before_shift=True, watch=self.watch)
         return stack is not None and stack[-1] == t.end[self.start]
 
     def expected(self) -> list[str]:
@@ -100,9 +104,11 @@ class Recognizer:
         return [term for term in tables().actions[self.stack[-1]] if self.accepts(term)]
 
 
-def _run(stack: list[int], terminal: str, stop_before_shift: bool = False) -> list[int] | None:
+def _run(stack: list[int], terminal: str, stop_before_shift: bool = False,
+         watch: list[int] | None = None) -> list[int] | None:
     """The stack after feeding ``terminal``, or None on an error. Works on a copy
-    only once a reduction pops below the top, so that a failed feed costs little."""
+    only once a reduction pops below the top, so that a failed feed costs little.
+    ``watch``: lowered to the lowest stack index consulted."""
     t = tables()
     actions, gotos = t.actions, t.gotos
     work = stack
@@ -126,6 +132,8 @@ def _run(stack: list[int], terminal: str, stop_before_shift: bool = False) -> li
             copied = True
         if popped:
             del work[-popped:]
+            if watch is not None and len(work) - 1 < watch[0]:
+                watch[0] = len(work) - 1
         work.append(gotos[work[-1]][nonterminal])
 
 
