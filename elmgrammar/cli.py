@@ -125,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"elmgrammar: {e.filename}: no such file or directory" if e.errno and e.filename else f"elmgrammar: {e}",
               file=sys.stderr)
         return 2
-    except (ToolMissing, ModelError) as e:
+    except ModelError as e:
+        print(f"elmgrammar: {e.as_option()}", file=sys.stderr)
+        return 2
+    except ToolMissing as e:
         print(f"elmgrammar: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

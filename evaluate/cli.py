@@ -18,6 +18,9 @@ from elmgrammar.oracles import CompilerError, ElmFormatError
 
 from .errors import EvaluateError
 
+# the options whose names are not the library's argument names with dashes
+OPTIONS = {"per_prompt": "--gen-per-prompt"}
+
 EPILOG = """examples:
   elmgrammar evaluate                                   the main job (default model, seed prompts)
   elmgrammar evaluate test.json --model ./my-model --adapter ./lora --gen-per-prompt 3
@@ -47,9 +50,10 @@ def add_subcommand(sub) -> None:
 
     g = p.add_argument_group("model")
     g.add_argument("--model", "--model-path", "--model_path", dest="model", metavar="DIR_OR_NAME",
-                   help="model folder or hub name (default: the embedded default model)")
+                   help="model folder, hub name, or 'default': the embedded default model (the default)")
     g.add_argument("--adapter", metavar="DIR", help="a PEFT (LoRA) adapter to put on the model")
-    g.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: the model's)")
+    g.add_argument("--tokenizer", metavar="DIR",
+                   help="tokenizer folder, or 'starcoder2' for the one shipped with the package (default: the model's)")
     g.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
 
     g = p.add_argument_group("generation")
@@ -147,7 +151,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .run import run_evaluation
 
         result = run_evaluation(_options(args))
-    except (EvaluateError, ModelError, CompilerError, ElmFormatError) as e:
+    except (EvaluateError, ModelError) as e:
+        print(f"elmgrammar evaluate: {e.as_option(OPTIONS)}", file=sys.stderr)
+        return 2
+    except (CompilerError, ElmFormatError) as e:
         # a judge's tool failing as a whole (not a verdict) is also said in one line
         print(f"elmgrammar evaluate: {e}", file=sys.stderr)
         return 2

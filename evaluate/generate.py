@@ -46,7 +46,7 @@ class Sampling:
 def default_model_path() -> str:
     """The embedded default model's folder (``elmgrammar.finetune.default_model_path()``);
     :class:`EvaluateError` when it is not installed."""
-    hint = "pass --model DIR or a hub name"
+    hint = "name a model folder or a hub name"
     try:
         from elmgrammar.finetune import default_model_path as finetune_default
     except ImportError:
