@@ -55,6 +55,10 @@ def add_subcommand(sub) -> None:
     g.add_argument("--tokenizer", metavar="DIR",
                    help="tokenizer folder, or 'starcoder2' for the one shipped with the package (default: the model's)")
     g.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
+    g.add_argument("--cpu-threads", type=int, default=1, metavar="N",
+                   help="torch's threads on the CPU (default 1: with the small default model, a second thread "
+                        "spends more time waiting than it saves, many times more on a busy machine; 0: torch's "
+                        "default)")
 
     g = p.add_argument_group("generation")
     g.add_argument("--gen-per-prompt", "--gen_per_prompt", dest="gen_per_prompt", type=int, default=3, metavar="K",
@@ -127,6 +131,7 @@ def _options(args: argparse.Namespace):
     return EvaluateOptions(
         prompts=items or None, prompt_source=" + ".join(sources) or "the user's 9 seed prompts",
         model=args.model, adapter=args.adapter, tokenizer=args.tokenizer, device=args.device,
+        cpu_threads=args.cpu_threads or None,
         per_prompt=args.gen_per_prompt, sampling=sampling, seed=args.seed, mode=args.mode, sides=sides,
         batch_size=args.batch_size, generations_file=args.generations, elm_project=args.elm_project,
         elm_home=args.elm_home, elm_prelude=_read_text(args.elm_prelude, "--elm-prelude") if args.elm_prelude else "",

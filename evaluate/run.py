@@ -51,6 +51,7 @@ class EvaluateOptions:
     adapter: str | None = None
     tokenizer: str | None = None
     device: str = "auto"
+    cpu_threads: int | None = None                # torch's threads on the CPU (set for the process); None: torch's
     per_prompt: int = 3
     sampling: Sampling = field(default_factory=Sampling)
     seed: int = 0
@@ -120,6 +121,10 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
     embedded = options.model in (None, DEFAULT_MODEL)
     model, tokenizer = load_model(default_model_path() if embedded else options.model, adapter=options.adapter,
                                   tokenizer=options.tokenizer, device=options.device)
+    if model.device.type == "cpu" and options.cpu_threads:
+        import torch
+
+        torch.set_num_threads(options.cpu_threads)
     generations: list[Generation] = []
     timings = {}
     for side in options.sides:
@@ -179,7 +184,10 @@ def _meta(options: EvaluateOptions, source: str, prompts: str, judges: list[str]
     described["judges"] = ", ".join(judges) + (f" (left out: {', '.join(missing)})" if missing else "")
     if options.elm_project:
         described["compile check"] = f"inside the Elm project `{options.elm_project}`"
-    described["run"] = f"{seconds:.1f} s on {platform.machine()} ({os.cpu_count()} CPUs), {time.strftime('%Y-%m-%d %H:%M')}"
+    # the conditions that move the time: the machine, torch's threads, and what else was running
+    threads = f", {sys.modules['torch'].get_num_threads()} torch thread(s)" if "torch" in sys.modules else ""
+    described["run"] = (f"{seconds:.1f} s on {platform.machine()} ({os.cpu_count()} CPUs{threads}, load average "
+                        f"{os.getloadavg()[0]:.1f} at the end), {time.strftime('%Y-%m-%d %H:%M')}")
     return {"described": described, "sampling": s.as_dict(), "per_prompt": options.per_prompt, "seed": options.seed,
             "mode": options.mode, "judges": judges, "judges_missing": missing, "seconds": round(seconds, 2),
             "generations_file": options.generations_file, "model": options.model, "adapter": options.adapter}
