@@ -107,17 +107,19 @@ def read_jsonl(text: str, source: str = "<generations>") -> list[Generation]:
     return out
 
 
-def write_jsonl(generations: list[Generation], path: str | Path) -> None:
-    """One JSON object per line."""
+def write_jsonl(generations: list[Generation], path: str | Path, verdicts: list[str] | None = None) -> None:
+    """One JSON object per line (with a ``verdict`` line when ``verdicts`` are given)."""
     with open(path, "w", encoding="utf-8", newline="") as f:
-        for g in generations:
-            f.write(json.dumps(g.as_dict(), ensure_ascii=False) + "\n")
+        for i, g in enumerate(generations):
+            row = g.as_dict() | ({"verdict": verdicts[i]} if verdicts else {})
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 # ---- the user's text format ---------------------------------------------------------------
 
 _PROMPT = re.compile(r"^-{3}\s*prompt\s*#?\s*(\d+)\s*:?\s*-{3}\s*$", re.IGNORECASE)
-_GENERATION = re.compile(r"^-{3}\s*(?:g[ée]n[ée]ration|generation|completion)\s*#?\s*(\d+)\s*:?\s*-{3}\s*$",
+# what follows the closing dashes (this package writes the verdicts there) is not part of the block
+_GENERATION = re.compile(r"^-{3}\s*(?:g[ée]n[ée]ration|generation|completion)\s*#?\s*(\d+)\s*:?\s*-{3}(?:\s.*)?$",
                          re.IGNORECASE)
 _SIDE = re.compile(r"^={3}\s*([\w][\w -]*?)\s*={3}\s*$")
 
@@ -168,10 +170,12 @@ def read_text_format(text: str, source: str = "<generations>") -> list[Generatio
     return out
 
 
-def write_text_format(generations: list[Generation], path: str | Path) -> None:
+def write_text_format(generations: list[Generation], path: str | Path, verdicts: list[str] | None = None) -> None:
     """The user's format, whole programs in the generation blocks; a ``=== side ===``
-    line before each side's blocks when there is more than one side."""
+    line before each side's blocks when there is more than one side. ``verdicts`` (one
+    line per generation) go after a block's marker: ``--- Génération 1 --- valid ...``."""
     sides = list(dict.fromkeys(g.side for g in generations))
+    verdict_of = dict(zip(map(id, generations), verdicts or []))
     lines: list[str] = []
     for side in sides:
         if len(sides) > 1:
@@ -181,7 +185,8 @@ def write_text_format(generations: list[Generation], path: str | Path) -> None:
             if g.prompt_index != last:
                 lines += [f"--- Prompt {g.prompt_index + 1} ---", g.prompt, ""]
                 last = g.prompt_index
-            lines += [f"--- Génération {g.sample + 1} ---", g.program, ""]
+            verdict = f" {verdict_of[id(g)]}" if id(g) in verdict_of else ""
+            lines += [f"--- Génération {g.sample + 1} ---{verdict}", g.program, ""]
     with open(path, "w", encoding="utf-8", newline="") as f:
         f.write("\n".join(lines))
 
@@ -210,9 +215,10 @@ def read_generations(path: str | Path) -> list[Generation]:
     return generations
 
 
-def write_generations(generations: list[Generation], path: str | Path) -> None:
-    """JSON Lines for a ``.jsonl`` / ``.json`` path, else the user's text format."""
+def write_generations(generations: list[Generation], path: str | Path, verdicts: list[str] | None = None) -> None:
+    """JSON Lines for a ``.jsonl`` / ``.json`` path, else the user's text format; with
+    each generation's verdicts (a line each) when given."""
     if Path(path).suffix in (".jsonl", ".json"):
-        write_jsonl(generations, path)
+        write_jsonl(generations, path, verdicts)
     else:
-        write_text_format(generations, path)
+        write_text_format(generations, path, verdicts)

@@ -29,7 +29,7 @@ from .judges import Judges
 from .project import ElmProjectCompiler
 from .prompts import PromptItem, seed_prompt_items
 from .records import judge_generations
-from .report import markdown, summarize
+from .report import markdown, summarize, verdict_line
 
 DEFAULT_OUT = "elmgrammar-report"
 DEFAULT_MODEL = "default"
@@ -204,7 +204,7 @@ def _write(records: list[dict], summary: dict, meta: dict, paths: dict[str, Path
         print(f"elmgrammar evaluate: no chart: {e}", file=sys.stderr)
         del paths["chart"]
     if write_generation_file:
-        write_generations(generations, paths["generations"])
+        write_generations(generations, paths["generations"], [verdict_line(r) for r in records])
     else:
         del paths["generations"]
     relative = os.path.relpath(chart, paths["summary"].parent) if chart else None
