@@ -90,6 +90,7 @@ def test_the_report_names_the_embedded_model_by_its_place_in_the_package(tmp_pat
                  "--out", str(tmp_path), "-q"]) == 0
     summary = (tmp_path / "summary.md").read_text()
     assert "- model: `elmgrammar/finetune/default_model` (the embedded default model) on " in summary
+    assert "1 torch thread(s), load average " in summary  # --cpu-threads 1, the default, and the conditions
     assert str(default_model_path()) not in summary and str(default_model_path()) not in \
         (tmp_path / "evaluation.json").read_text()
 
