@@ -27,7 +27,7 @@ the pipeline, on the npm corpus:
   elmgrammar corpus npm elm-pages@3.1.3 elm-review@2.13.5 elm-test@0.19.1 --out work
   elmgrammar corpus filter work          # work/kept.jsonl, rejected.jsonl, filter-report.json
   elmgrammar corpus units work           # work/units.jsonl
-  elmgrammar corpus dataset work --tokenizer ../shared/models/starcoder2-3b   # work/dataset/
+  elmgrammar corpus dataset work                       # work/dataset/ (StarCoder2 token counts)
 """
 
 
@@ -318,8 +318,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                    help="shares of the units per split (default: 90,5,5)")
     p.add_argument("--seed", type=int, default=0, help="orders repositories before they are assigned to splits")
     p.add_argument("--tokenizer", default=None,
-                   help="tokenizer.json or a model folder holding one, for token counts "
-                        "(default: $ELMGRAMMAR_TOKENIZER), e.g. ../shared/models/starcoder2-3b")
+                   help="tokenizer.json or a model folder holding one, for token counts (default: "
+                        "$ELMGRAMMAR_TOKENIZER, else 'starcoder2': the StarCoder2 tokenizer shipped with the package)")
     p.add_argument("--no-tokens", action="store_true", help="no token counts (no tokenizer needed)")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     _add_common(p)

@@ -44,7 +44,8 @@ class DatasetOptions:
     """``licences``: SPDX ids to keep (None keeps all; a unit with no known licence is
     kept only then); ``fractions``: train / validation / test shares of the units;
     ``seed`` orders repositories before assignment; ``tokenizer``: a tokenizer.json or
-    model folder (None: ``$ELMGRAMMAR_TOKENIZER``); ``count_tokens=False`` skips tokens."""
+    model folder, or ``starcoder2`` (None: ``$ELMGRAMMAR_TOKENIZER``, else the shipped StarCoder2
+    tokenizer); ``count_tokens=False`` skips tokens."""
 
     licences: frozenset[str] | None = None
     fractions: tuple[float, float, float] = (0.9, 0.05, 0.05)

@@ -1,7 +1,8 @@
 """Counting tokens with a local Hugging Face tokenizer (StarCoder2's by default).
 
 Only the light ``tokenizers`` package is used, on a local ``tokenizer.json``: nothing is
-fetched from a hub. The path is an option; its default is ``$ELMGRAMMAR_TOKENIZER``.
+fetched from a hub. The path is an option; its default is ``$ELMGRAMMAR_TOKENIZER``, else
+the StarCoder2 tokenizer shipped with the package (``starcoder2`` names it).
 """
 
 from __future__ import annotations
@@ -10,31 +11,29 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from elmgrammar.starcoder2 import ENV_VAR, default_tokenizer, resolve_tokenizer
+
 from .errors import TokenizerMissing
 
-ENV_VAR = "ELMGRAMMAR_TOKENIZER"
-
-
 def tokenizer_path(path: str | os.PathLike | None = None) -> Path:
-    """The ``tokenizer.json`` to use: ``path`` (a file, or a model folder holding one),
-    else ``$ELMGRAMMAR_TOKENIZER``; ``TokenizerMissing`` with a clear message if neither."""
-    given = path if path is not None else os.environ.get(ENV_VAR)
-    if not given:
-        raise TokenizerMissing(
-            f"no tokenizer: pass --tokenizer PATH (a model folder with tokenizer.json, such as "
-            f"../shared/models/starcoder2-3b) or set ${ENV_VAR}; --no-tokens skips token counts")
+    """The ``tokenizer.json`` to use: ``path`` (a file, a model folder holding one, or
+    ``starcoder2``), else ``$ELMGRAMMAR_TOKENIZER``, else the shipped StarCoder2 one;
+    ``TokenizerMissing`` with a clear message if the one named is not there."""
+    given = resolve_tokenizer(path) if path is not None else default_tokenizer()
     p = Path(given).expanduser()
     if p.is_dir():
         p = p / "tokenizer.json"
     if not p.is_file():
-        raise TokenizerMissing(f"tokenizer not found: {p} (expected a tokenizer.json or a folder holding one)")
+        source = f" (from ${ENV_VAR})" if path is None and os.environ.get(ENV_VAR) else ""
+        raise TokenizerMissing(f"tokenizer not found: {p}{source}: expected a tokenizer.json or a folder holding "
+                               "one, or 'starcoder2'; --no-tokens skips token counts")
     return p
 
 
 class TokenCounter:
     """Counts tokens of texts in batches (the Rust tokenizer runs a batch on all cores).
 
-    >>> TokenCounter("../shared/models/starcoder2-3b").count(["x = 1"])   # doctest: +SKIP
+    >>> TokenCounter("starcoder2").count(["x = 1"])   # doctest: +SKIP
     [4]
     """
 

@@ -11,8 +11,9 @@ there (the positions before it still count). ``BASELINES`` says how `bench
 mask` runs each engine: llguidance at every position, XGrammar (far slower on
 this grammar) at a stride and with a per-file time budget.
 
->>> from transformers import AutoTokenizer          # doctest: +SKIP
->>> tok = AutoTokenizer.from_pretrained("../shared/models/starcoder2-3b")  # doctest: +SKIP
+>>> from transformers import AutoTokenizer                   # doctest: +SKIP
+>>> from elmgrammar import starcoder2_path                   # doctest: +SKIP
+>>> tok = AutoTokenizer.from_pretrained(starcoder2_path())   # doctest: +SKIP
 >>> run = llguidance_times(tok, real_files)          # doctest: +SKIP
 >>> run.accepted, len(run.times)                     # doctest: +SKIP
 (149, 359608)

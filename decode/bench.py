@@ -9,6 +9,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from elmgrammar.starcoder2 import resolve_tokenizer
+
 from .fastmask import FastMasker, VocabIndex
 from .replay import replay_ids, summary
 from .models import load_model, load_tokenizer
@@ -148,7 +150,8 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
         dtype, name = str(model.dtype).removeprefix("torch."), Path(model_dir).name
     else:
         dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-        tokenizer = load_tokenizer(config_dir)
+        config_dir = resolve_tokenizer(config_dir)  # "starcoder2": the shipped config and tokenizer
+        tokenizer = load_tokenizer(config_dir, argument="config_dir")
         model = tiny_starcoder2(config_dir, layers=layers, hidden=hidden, device=device, dtype=dtype)
         name = "random StarCoder2"
     tokenizer.padding_side = "left"

@@ -16,10 +16,13 @@ def add_subcommand(sub) -> None:
                                    "folder or a hub name). Tokens that would make the program unparseable are "
                                    "masked, unless --unconstrained; generation stops at the end of the "
                                    "declaration.")
-    p.add_argument("--model", required=True, help="model folder (or hub name, where the hub is reachable)")
+    p.add_argument("--model", default="default",
+                   help="model folder, hub name (where the hub is reachable), or 'default': the small model "
+                        "shipped with the package (the default)")
     p.add_argument("--adapter", metavar="DIR", help="a PEFT (LoRA) adapter to put on the model, e.g. "
                                                      "what `elmgrammar finetune` wrote")
-    p.add_argument("--tokenizer", help="tokenizer folder (default: the model's)")
+    p.add_argument("--tokenizer", help="tokenizer folder, or 'starcoder2' for the one shipped with the package "
+                                       "(default: the model's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
     p.add_argument("--prompt", required=True, help="the start of the program, e.g. 'view model ='")
     p.add_argument("--mode", choices=MODES, default="declarations",
@@ -44,7 +47,8 @@ def add_subcommand(sub) -> None:
                                    "true next token must be allowed, EOS only where the program is complete. "
                                    "Prints per-file counts and mask timings.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="Elm files or directories")
-    p.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer folder (e.g. StarCoder2's)")
+    p.add_argument("--tokenizer", default="starcoder2", metavar="DIR",
+                   help="tokenizer folder, or 'starcoder2' for the one shipped with the package (the default)")
     p.add_argument("--full-every", type=int, default=1, metavar="N",
                    help="build the full mask every N positions (default 1: all)")
     p.add_argument("--json", action="store_true",
@@ -60,7 +64,8 @@ def _settings_problem(args: argparse.Namespace) -> str | None:
         return "--num-beams and --num-return-sequences must be at least 1"
     if args.num_return_sequences > args.num_beams and not args.sample:
         return "greedy search and beam search return at most --num-beams sequences: add --sample, or more beams"
-    return settings_problem(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
+    problem = settings_problem(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
+    return problem and problem.as_option()
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -77,11 +82,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         except PromptError as e:
             print(f"elmgrammar generate: --prompt: {e}", file=sys.stderr)
             return 2
+    # the model first: a hub that cannot be reached is said before seconds of importing torch
+    model, tokenizer = load_model(_model_path(args.model), adapter=args.adapter, tokenizer=args.tokenizer,
+                                  device=args.device)
     import torch
 
     from .complete import complete
 
-    model, tokenizer = load_model(args.model, adapter=args.adapter, tokenizer=args.tokenizer, device=args.device)
     torch.manual_seed(args.seed)
     kwargs = dict(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams,
                   num_return_sequences=args.num_return_sequences, do_sample=args.sample)
@@ -100,6 +107,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             print(f"-- {'complete' if r.complete else 'incomplete'}; stopped: {r.stop_reason}; "
                   f"{r.new_tokens} new tokens", file=sys.stderr)
     return 0
+
+
+def _model_path(name: str) -> str:
+    """``default`` is the embedded default model's folder; any other name is kept."""
+    if name != "default":
+        return name
+    from elmgrammar.finetune import default_model_path
+
+    return str(default_model_path())
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import ast as A
 from .decode.models import ModelError
-from .errors import ElmSyntaxError
+from .errors import ElmLimitError, ElmSyntaxError
 from .files import elm_files, read_source
 from .oracles.tools import ToolMissing
 from .parser import parse_module
@@ -36,21 +36,31 @@ def check_paths(paths: list[str]) -> list[dict]:
         results.append({
             "path": str(path),
             "valid": error is None,
-            "error": None if error is None else {"line": error.line, "column": error.column, "message": error.message},
+            # "limit" ("size", "nesting") only for input past the parser's limits: not a syntax error
+            "error": None if error is None else {"line": error.line, "column": error.column, "message": error.message,
+                                                 **({"limit": error.limit} if isinstance(error, ElmLimitError) else {})},
         })
     return results
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     results = check_paths(args.paths)
+    if not results:
+        print(f"elmgrammar check: no .elm files in {', '.join(args.paths)}", file=sys.stderr)
+        return 2
     for r in results:
         if args.json:
             print(json.dumps(r))
         elif r["error"]:
             e = r["error"]
-            print(f"{r['path']}:{e['line']}:{e['column']}: {e['message']}")
+            # a size limit has no place in the file; past it, nothing was judged
+            where = "" if e.get("limit") == "size" else f":{e['line']}:{e['column']}"
+            print(f"{r['path']}{where}: {e['message']}")
     valid = sum(r["valid"] for r in results)
-    print(f"checked {len(results)} file{'' if len(results) == 1 else 's'}: {valid} valid, {len(results) - valid} invalid")
+    limited = sum(bool(r["error"] and r["error"].get("limit")) for r in results)
+    over = f", {limited} over a limit (not checked)" if limited else ""
+    print(f"checked {len(results)} file{'' if len(results) == 1 else 's'}: {valid} valid, "
+          f"{len(results) - valid - limited} invalid{over}")
     return 0 if valid == len(results) else 1
 
 
@@ -125,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"elmgrammar: {e.filename}: no such file or directory" if e.errno and e.filename else f"elmgrammar: {e}",
               file=sys.stderr)
         return 2
-    except (ToolMissing, ModelError) as e:
+    except ModelError as e:
+        print(f"elmgrammar: {e.as_option()}", file=sys.stderr)
+        return 2
+    except ToolMissing as e:
         print(f"elmgrammar: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

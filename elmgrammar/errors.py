@@ -29,3 +29,18 @@ class ElmSyntaxError(Exception):
     def as_dict(self) -> dict:
         """The error as JSON-ready data: ``{"line", "column", "message", "expected"}``."""
         return {"line": self.line, "column": self.column, "message": self.message, "expected": self.expected}
+
+
+class ElmLimitError(ElmSyntaxError):
+    """Input beyond what the parser takes: too large (``limit == "size"``) or nested
+    too deeply (``limit == "nesting"``). Not a verdict on the code: the compiler may
+    well accept it. A subclass of :class:`ElmSyntaxError`, so that code that refuses
+    what does not parse refuses it too.
+
+    >>> str(ElmLimitError(1, 1, "too large to check (6,000,000 characters; the limit is 5,000,000)", limit="size"))
+    '1:1: too large to check (6,000,000 characters; the limit is 5,000,000)'
+    """
+
+    def __init__(self, line: int, column: int, message: str, *, limit: str) -> None:
+        self.limit = limit
+        super().__init__(line, column, message)

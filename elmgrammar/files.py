@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .errors import ElmSyntaxError
-from .parser import MAX_BYTES
+from .errors import ElmLimitError, ElmSyntaxError
+from .parser import MAX_BYTES, too_large_message
 
 SKIPPED_DIRS = {"elm-stuff", "node_modules", ".git"}
 
@@ -41,7 +41,7 @@ def read_source(path: Path) -> Source:
     try:
         size = path.stat().st_size
         if size > MAX_BYTES * 4:
-            return Source(path, None, ElmSyntaxError(1, 1, f"file of {size:,} bytes is over the limit of {MAX_BYTES:,} characters"))
+            return Source(path, None, ElmLimitError(1, 1, too_large_message(f"{size:,} bytes"), limit="size"))
         data = path.read_bytes()
     except OSError as e:
         return Source(path, None, ElmSyntaxError(1, 1, f"cannot read: {e.strerror}"))

@@ -17,7 +17,7 @@ from lark.lexer import Lexer as LarkLexer
 
 from . import ast as A
 from .builder import AstBuilder, ParseContext, context_var
-from .errors import ElmSyntaxError
+from .errors import ElmLimitError, ElmSyntaxError
 from .layout import Layout
 from .lexer import Lexer
 
@@ -26,6 +26,19 @@ MAX_BYTES = 5_000_000
 
 MAX_NESTING = 200
 """Deeper nesting of brackets, ``let`` and ``case`` is refused with a clear error."""
+
+
+
+def too_large_message(size: str) -> str:
+    """The size limit's message: ``size`` is the input's, in words (``6,000,000 characters``)."""
+    return f"too large to check ({size}; the limit is {MAX_BYTES:,} characters)"
+
+
+def too_deep_message() -> str:
+    """The nesting limit's message."""
+    return (f"nested too deeply to check (more than {MAX_NESTING} levels of brackets, `let` and `case`; "
+            f"the limit is {MAX_NESTING})")
+
 
 # What each terminal is, in words, for error messages.
 DESCRIPTIONS = {
@@ -64,8 +77,7 @@ def layout_tokens(text: str, expression: bool = False, lexer: Lexer | None = Non
     last = None
     for tok in lexer.tokenize(text):
         if len(layout.stack) > MAX_NESTING:
-            raise ElmSyntaxError(tok.line, tok.column,
-                                 f"nesting deeper than {MAX_NESTING} levels of brackets, `let` and `case` is not supported")
+            raise ElmLimitError(tok.line, tok.column, too_deep_message(), limit="nesting")
         yield from layout.process(tok)
         last = tok
     if last is None:
@@ -124,7 +136,7 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
         except UnicodeDecodeError as e:
             raise ElmSyntaxError(1, 1, f"not UTF-8 text (byte {e.start}): Elm files are UTF-8") from None
     if len(text) > MAX_BYTES:
-        raise ElmSyntaxError(1, 1, f"input of {len(text):,} characters is over the limit of {MAX_BYTES:,}")
+        raise ElmLimitError(1, 1, too_large_message(f"{len(text):,} characters"), limit="size")
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ElmSyntaxError(line, 1, "a NUL character: this looks like a binary file, not Elm source")

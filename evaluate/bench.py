@@ -214,7 +214,8 @@ def add_subcommand(sub) -> None:
                                     "max), and the per-tokenizer precomputation time.")
     m.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
     m.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
-    m.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer folder (e.g. StarCoder2's)")
+    m.add_argument("--tokenizer", default="starcoder2", metavar="DIR",
+                   help="tokenizer folder, or 'starcoder2' for the one shipped with the package (the default)")
     m.add_argument("--full-every", type=int, default=1, metavar="N", help="full mask every N positions (default 1)")
     m.add_argument("--baselines", default=None, metavar="LIST",
                    help="other engines timed on the same files with a context-free approximation of Elm, "
@@ -228,7 +229,8 @@ def add_subcommand(sub) -> None:
                                     "(--model), on the user's prompts, unconstrained and constrained side by "
                                     "side, per decoding and batch size. On a GPU: --full-size.")
     source = g.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", metavar="DIR", help="folder with config.json and the tokenizer: a random model")
+    source.add_argument("--config", metavar="DIR", help="folder with config.json and the tokenizer, or 'starcoder2' "
+                                                        "(StarCoder2-3b's, shipped with the package): a random model")
     source.add_argument("--model", metavar="DIR", help="a trained model folder (with its tokenizer), or 'default' "
                                                        "for the embedded default model")
     g.add_argument("--layers", type=int, default=2, help="layers of the shrunk model (default 2)")
@@ -326,9 +328,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         print(json.dumps(row) if args.json else format_generate([row], header=not printed), flush=True)
         printed.append(row)
 
-    bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
-                   layers=layers, hidden=hidden, repeat=args.repeat, device=args.device,
-                   dtype=args.dtype, decodings=decodings, on_row=show, model_dir=model)
+    from elmgrammar.decode.models import ModelError
+
+    try:
+        bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
+                       layers=layers, hidden=hidden, repeat=args.repeat, device=args.device,
+                       dtype=args.dtype, decodings=decodings, on_row=show, model_dir=model)
+    except ModelError as e:
+        raise SystemExit(f"elmgrammar bench generate: {e.as_option({'config_dir': '--config'})}") from None
     return 0
 
 

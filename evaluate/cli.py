@@ -18,6 +18,9 @@ from elmgrammar.oracles import CompilerError, ElmFormatError
 
 from .errors import EvaluateError
 
+# the options whose names are not the library's argument names with dashes
+OPTIONS = {"per_prompt": "--gen-per-prompt"}
+
 EPILOG = """examples:
   elmgrammar evaluate                                   the main job (default model, seed prompts)
   elmgrammar evaluate test.json --model ./my-model --adapter ./lora --gen-per-prompt 3
@@ -47,10 +50,15 @@ def add_subcommand(sub) -> None:
 
     g = p.add_argument_group("model")
     g.add_argument("--model", "--model-path", "--model_path", dest="model", metavar="DIR_OR_NAME",
-                   help="model folder or hub name (default: the embedded default model)")
+                   help="model folder, hub name, or 'default': the embedded default model (the default)")
     g.add_argument("--adapter", metavar="DIR", help="a PEFT (LoRA) adapter to put on the model")
-    g.add_argument("--tokenizer", metavar="DIR", help="tokenizer folder (default: the model's)")
+    g.add_argument("--tokenizer", metavar="DIR",
+                   help="tokenizer folder, or 'starcoder2' for the one shipped with the package (default: the model's)")
     g.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
+    g.add_argument("--cpu-threads", type=int, default=1, metavar="N",
+                   help="torch's threads on the CPU (default 1: with the small default model, a second thread "
+                        "spends more time waiting than it saves, many times more on a busy machine; 0: torch's "
+                        "default)")
 
     g = p.add_argument_group("generation")
     g.add_argument("--gen-per-prompt", "--gen_per_prompt", dest="gen_per_prompt", type=int, default=3, metavar="K",
@@ -123,6 +131,7 @@ def _options(args: argparse.Namespace):
     return EvaluateOptions(
         prompts=items or None, prompt_source=" + ".join(sources) or "the user's 9 seed prompts",
         model=args.model, adapter=args.adapter, tokenizer=args.tokenizer, device=args.device,
+        cpu_threads=args.cpu_threads or None,
         per_prompt=args.gen_per_prompt, sampling=sampling, seed=args.seed, mode=args.mode, sides=sides,
         batch_size=args.batch_size, generations_file=args.generations, elm_project=args.elm_project,
         elm_home=args.elm_home, elm_prelude=_read_text(args.elm_prelude, "--elm-prelude") if args.elm_prelude else "",
@@ -147,7 +156,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         from .run import run_evaluation
 
         result = run_evaluation(_options(args))
-    except (EvaluateError, ModelError, CompilerError, ElmFormatError) as e:
+    except (EvaluateError, ModelError) as e:
+        print(f"elmgrammar evaluate: {e.as_option(OPTIONS)}", file=sys.stderr)
+        return 2
+    except (CompilerError, ElmFormatError) as e:
         # a judge's tool failing as a whole (not a verdict) is also said in one line
         print(f"elmgrammar evaluate: {e}", file=sys.stderr)
         return 2

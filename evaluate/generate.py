@@ -46,7 +46,7 @@ class Sampling:
 def default_model_path() -> str:
     """The embedded default model's folder (``elmgrammar.finetune.default_model_path()``);
     :class:`EvaluateError` when it is not installed."""
-    hint = "pass --model DIR or a hub name"
+    hint = "name a model folder or a hub name"
     try:
         from elmgrammar.finetune import default_model_path as finetune_default
     except ImportError:
@@ -66,11 +66,13 @@ class SideTiming:
 
     seconds: float = 0.0
     new_tokens: int = 0
+    steps: int = 0  # generate's steps: a batch runs until its longest row ends, whatever the others do
 
     def as_dict(self) -> dict:
-        """JSON-ready data, with tokens per second."""
-        return {"seconds": round(self.seconds, 3), "new_tokens": self.new_tokens,
-                "tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else None}
+        """JSON-ready data, with tokens per second and milliseconds per step."""
+        return {"seconds": round(self.seconds, 3), "new_tokens": self.new_tokens, "steps": self.steps,
+                "tokens_per_s": round(self.new_tokens / self.seconds, 1) if self.seconds else None,
+                "ms_per_step": round(1000 * self.seconds / self.steps, 2) if self.steps else None}
 
 
 def generate_side(model, tokenizer, items: Sequence[PromptItem], *, constrained: bool, per_prompt: int,
@@ -104,6 +106,8 @@ def generate_side(model, tokenizer, items: Sequence[PromptItem], *, constrained:
             results = complete(model, tokenizer, [i.prompt for i in batch], mode=mode, constrained=constrained,
                                masker=masker, num_return_sequences=per_prompt, **kwargs)
             timing.seconds += time.perf_counter() - began
+            # the EOS a row ended with took a step too
+            timing.steps += max(r.new_tokens + (r.stop_reason in ("eos", "dead end")) for r in results)
             for r, result in enumerate(results):
                 index = start + r // per_prompt
                 timing.new_tokens += result.new_tokens

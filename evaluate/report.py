@@ -143,6 +143,8 @@ def comparison_table(summary: dict[str, dict]) -> list[str]:
     if all("timing" in s for s in summary.values()):
         row("generation time (s)", lambda s: f"{s['timing']['seconds']:.1f}")
         row("tokens / s", lambda s: "–" if s["timing"]["tokens_per_s"] is None else f"{s['timing']['tokens_per_s']:.1f}")
+        row("generate steps", lambda s: str(s["timing"].get("steps", "–")))
+        row("ms per step", lambda s: "–" if s["timing"].get("ms_per_step") is None else f"{s['timing']['ms_per_step']:.1f}")
     row("stop reasons", lambda s: ", ".join(f"{k} {v}" for k, v in sorted(s["stop_reasons"].items())) or "–")
     if any("reference" in s for s in summary.values()):
         row("exact match (held-out)", lambda s: _count(s["reference"]["exact_match"], s["reference"]["completions"])
@@ -154,6 +156,39 @@ def comparison_table(summary: dict[str, dict]) -> list[str]:
         for kind in KINDS:
             row(f"&nbsp;&nbsp;{kind} errors", lambda s, k=kind: str(s["compile"][k]) if "compile" in s else "–")
     return lines
+
+
+# The original report's figure: 21 prompts, 3 completions each, of its fine-tuned model,
+# counted valid by a regular expression (no parser, no compiler).
+USER_FIGURE = {"completions": 63, "valid": 10, "prompts": 21, "judge": "a regular expression"}
+
+
+def user_figure_table(summary: dict[str, dict]) -> list[str]:
+    """The original report's success rate beside each side's (said with what judged each)."""
+    user = USER_FIGURE
+    lines = ["| | prompts | completions | counted valid | rate | judged by |", "|---|---:|---:|---:|---:|---|",
+             f"| the original report (its fine-tuned model) | {user['prompts']} | {user['completions']} | "
+             f"{user['valid']} | {_rate(user['valid'], user['completions']):.2f}% | {user['judge']} |"]
+    for side, s in summary.items():
+        judge = "the Elm compiler" if "compiler" in s["judges"] else "our grammar"
+        lines.append(f"| {side} (this run) | {len(s['per_prompt'])} | {s['completions']} | {s['valid']} | "
+                     f"{s['success_rate']:.2f}% | {judge}: complete and valid |")
+    return lines
+
+
+STOP_REASONS = (
+    "Stop reasons: `unit complete`: the declaration was complete and the model began the next "
+    "top-level item (a line at column 1), so generation stopped and the completion ends with the "
+    "declaration; `eos`: the model ended the text itself; `max_new_tokens`: cut off at the token "
+    "budget (then it is complete only if it happens to parse there).")
+
+SPEED = (
+    "Speed: tokens / s is a side's new tokens over its generation time. Prompts go in batches, and "
+    "a batch takes as many generate steps as its longest row needs (a row that stops early waits "
+    "for the others), so the sides compare by ms per step: the model's forward pass on both, plus "
+    "the mask on the constrained side. A side with fewer tokens in as many steps shows fewer tokens "
+    "/ s for the same work. On a CPU shared with other work, times move with the load from run to "
+    "run: compare sides within one run.")
 
 
 def judges_table(summary: dict[str, dict]) -> list[str]:
@@ -202,6 +237,25 @@ def examples(records: Sequence[dict], limit: int = 10) -> list[str]:
     return lines
 
 
+STATUS_WORDS = {"valid": "valid", "prefix": "cut off, valid prefix", "invalid": "invalid"}
+
+
+def verdict_line(record: dict) -> str:
+    """One record's verdicts in a line: the one that counts, each judge's, the stop and
+    the measures (written after each completion in ``generations.txt``)."""
+    v = record["verdict"]
+    where = f" at {v['line']}:{v['column']}: {v['message']}" if v["status"] == "invalid" and v.get("line") else ""
+    judges = ", ".join(f"{name} {_verdict_word(j)}" for name, j in record["judges"].items())
+    parts = [f"{STATUS_WORDS[v['status']]} ({v['judge']}){where}", judges]
+    if record.get("stop_reason"):
+        parts.append(f"stopped: {record['stop_reason']}")
+    if record["length"].get("new_tokens") is not None:
+        parts.append(f"{record['length']['new_tokens']} new tokens")
+    if record["degenerate"]:
+        parts.append(f"degenerate: {record['repetition']['ngram']!r} x {record['repetition']['repeats']}")
+    return "; ".join(parts)
+
+
 def markdown(records: Sequence[dict], summary: dict[str, dict], meta: dict, chart: str | None = None) -> str:
     """The whole report: settings, the user's table per side, the comparison, the judges,
     examples, and the chart when one was written (``chart`` is its path relative to the
@@ -217,6 +271,13 @@ def markdown(records: Sequence[dict], summary: dict[str, dict], meta: dict, char
     for side, s in summary.items():
         out += ["", f"## Per prompt: {side}", ""] + per_prompt_table(s)
     out += ["", "## Comparison", ""] + comparison_table(summary)
+    out += ["", STOP_REASONS]
+    if all("timing" in s for s in summary.values()):
+        out += ["", SPEED]
+    out += ["", "## Beside the original report", "",
+            "The original report published a success rate over its 21 prompts (only 9 of them were "
+            "published: they are the seed prompts here), counted by a regular expression, which "
+            "tells neither a cut-off program nor a syntax error from valid Elm:", ""] + user_figure_table(summary)
     out += ["", "## Judges", ""] + judges_table(summary)
     out += examples(records)
     if chart:

@@ -29,9 +29,13 @@ from .judges import Judges
 from .project import ElmProjectCompiler
 from .prompts import PromptItem, seed_prompt_items
 from .records import judge_generations
-from .report import markdown, summarize
+from .report import markdown, summarize, verdict_line
 
 DEFAULT_OUT = "elmgrammar-report"
+DEFAULT_MODEL = "default"
+"""The model name that stands for the embedded default model."""
+EMBEDDED_MODEL = "elmgrammar/finetune/default_model"
+"""Where the embedded default model sits in an installed package, as the report names it."""
 SIDES = ("unconstrained", "constrained")
 
 
@@ -43,10 +47,11 @@ class EvaluateOptions:
 
     prompts: list[PromptItem] | None = None        # None: the seed prompts
     prompt_source: str = "the user's 9 seed prompts"
-    model: str | None = None                      # None: the embedded default model
+    model: str | None = None                      # None or "default": the embedded default model
     adapter: str | None = None
     tokenizer: str | None = None
     device: str = "auto"
+    cpu_threads: int | None = None                # torch's threads on the CPU (set for the process); None: torch's
     per_prompt: int = 3
     sampling: Sampling = field(default_factory=Sampling)
     seed: int = 0
@@ -89,19 +94,19 @@ def _outputs(options: EvaluateOptions) -> dict[str, Path]:
 
 def _check(options: EvaluateOptions) -> None:
     if options.per_prompt < 1:
-        raise EvaluateError("--gen-per-prompt must be at least 1")
+        raise EvaluateError("must be at least 1", "per_prompt")
     if not options.sampling.do_sample and options.per_prompt > 1:
-        raise EvaluateError("greedy search gives one completion per prompt: use --gen-per-prompt 1, or sample")
+        raise EvaluateError("must be 1: greedy search gives one completion per prompt (or sample)", "per_prompt")
     sampling = options.sampling
     problem = settings_problem(sampling.max_new_tokens, sampling.temperature if sampling.do_sample else 1.0,
                                sampling.top_k, sampling.top_p)
     if problem:
-        raise EvaluateError(problem)
+        raise EvaluateError(problem.reason, problem.argument)
     if options.batch_size < 1:
-        raise EvaluateError("--batch-size must be at least 1")
+        raise EvaluateError("must be at least 1", "batch_size")
     unknown = [s for s in options.sides if s not in SIDES]
     if unknown or not options.sides:
-        raise EvaluateError(f"unknown side(s) {unknown}; choose from {', '.join(SIDES)}")
+        raise EvaluateError(f"has unknown side(s) {unknown}; choose from {', '.join(SIDES)}", "sides")
 
 
 def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[Generation], dict, str]:
@@ -113,9 +118,13 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
                 check_prompt(item.prompt, options.mode)
             except PromptError as e:
                 raise EvaluateError(f"{options.prompt_source}: item {i}: {e}") from None
-    model_name = options.model or default_model_path()
-    model, tokenizer = load_model(model_name, adapter=options.adapter, tokenizer=options.tokenizer,
-                                  device=options.device)
+    embedded = options.model in (None, DEFAULT_MODEL)
+    model, tokenizer = load_model(default_model_path() if embedded else options.model, adapter=options.adapter,
+                                  tokenizer=options.tokenizer, device=options.device)
+    if model.device.type == "cpu" and options.cpu_threads:
+        import torch
+
+        torch.set_num_threads(options.cpu_threads)
     generations: list[Generation] = []
     timings = {}
     for side in options.sides:
@@ -124,7 +133,9 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
                                      mode=options.mode, batch_size=options.batch_size, progress=options.progress)
         generations += made
         timings[side] = timing.as_dict()
-    return generations, timings, f"{model_name}" + (f" + adapter {options.adapter}" if options.adapter else "") + \
+    # the name as given, or the embedded model's place in the package: no machine's path in a report
+    name = f"`{EMBEDDED_MODEL}` (the embedded default model)" if embedded else f"`{options.model}`"
+    return generations, timings, name + (f" + adapter `{options.adapter}`" if options.adapter else "") + \
         f" on {model.device}"
 
 
@@ -141,7 +152,7 @@ def run_evaluation(options: EvaluateOptions) -> Evaluation:
         if options.generations_file:
             generations = read_generations(options.generations_file)
             timings: dict = {}
-            source = f"completions read from {options.generations_file}"
+            source = f"completions read from `{options.generations_file}`"
             prompt_text = f"{len({g.prompt_index for g in generations})} prompt(s) in the file"
         else:
             items = options.prompts if options.prompts is not None else seed_prompt_items()
@@ -163,7 +174,7 @@ def _meta(options: EvaluateOptions, source: str, prompts: str, judges: list[str]
     s = options.sampling
     sampling = (f"sampling, temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}"
                 if s.do_sample else "greedy search")
-    described = {"model": f"`{source}`", "prompts": prompts}
+    described = {"model": source, "prompts": prompts}
     if not options.generations_file:
         described.update({
             "completions per prompt": str(options.per_prompt),
@@ -173,7 +184,10 @@ def _meta(options: EvaluateOptions, source: str, prompts: str, judges: list[str]
     described["judges"] = ", ".join(judges) + (f" (left out: {', '.join(missing)})" if missing else "")
     if options.elm_project:
         described["compile check"] = f"inside the Elm project `{options.elm_project}`"
-    described["run"] = f"{seconds:.1f} s on {platform.machine()} ({os.cpu_count()} CPUs), {time.strftime('%Y-%m-%d %H:%M')}"
+    # the conditions that move the time: the machine, torch's threads, and what else was running
+    threads = f", {sys.modules['torch'].get_num_threads()} torch thread(s)" if "torch" in sys.modules else ""
+    described["run"] = (f"{seconds:.1f} s on {platform.machine()} ({os.cpu_count()} CPUs{threads}, load average "
+                        f"{os.getloadavg()[0]:.1f} at the end), {time.strftime('%Y-%m-%d %H:%M')}")
     return {"described": described, "sampling": s.as_dict(), "per_prompt": options.per_prompt, "seed": options.seed,
             "mode": options.mode, "judges": judges, "judges_missing": missing, "seconds": round(seconds, 2),
             "generations_file": options.generations_file, "model": options.model, "adapter": options.adapter}
@@ -190,7 +204,7 @@ def _write(records: list[dict], summary: dict, meta: dict, paths: dict[str, Path
         print(f"elmgrammar evaluate: no chart: {e}", file=sys.stderr)
         del paths["chart"]
     if write_generation_file:
-        write_generations(generations, paths["generations"])
+        write_generations(generations, paths["generations"], [verdict_line(r) for r in records])
     else:
         del paths["generations"]
     relative = os.path.relpath(chart, paths["summary"].parent) if chart else None

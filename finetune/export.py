@@ -25,7 +25,7 @@ RETRAIN = """\
 elmgrammar corpus npm elm-pages@3.1.3 elm-review@2.13.5 elm-test@0.19.1 --out work
 elmgrammar corpus filter work
 elmgrammar corpus units work
-elmgrammar corpus dataset work --tokenizer ../shared/models/starcoder2-3b   # token counts only
+elmgrammar corpus dataset work --tokenizer starcoder2   # token counts only
 elmgrammar finetune --config finetune/configs/default_model.yaml --dataset work/dataset
 python -m elmgrammar.finetune.export runs/default-model --corpus work --out finetune/default_model"""
 

@@ -1,7 +1,7 @@
 """GPU throughput check: QLoRA / LoRA of a full-size StarCoder2-3b on packed Elm batches.
 
 No StarCoder2-3b weights exist on the project's machines, and speed does not depend on
-the weights' values, so the model is built at random from the shared config.json, saved,
+the weights' values, so the model is built at random from the shipped config.json, saved,
 and loaded back through the real pipeline (4-bit NF4 for QLoRA). It trains a few dozen
 steps on real packed Elm blocks of 512 tokens and prints, per method, training tokens/s,
 peak GPU memory, and the projected time of the user's workload (91,528 units, 3 epochs;
@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from elmgrammar.starcoder2 import default_tokenizer, resolve_tokenizer
 
 USER_UNITS = 91_528
 USER_EPOCHS = 3
@@ -34,12 +35,11 @@ TINY = dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_atte
             num_key_value_heads=2)
 
 
-def _default_config_dir() -> Path | None:
-    for candidate in (os.environ.get("ELMGRAMMAR_TOKENIZER"),
-                      Path(__file__).resolve().parents[2] / "shared" / "models" / "starcoder2-3b"):
-        if candidate and (Path(candidate) / "config.json").exists():
-            return Path(candidate)
-    return None
+def _config_dir(value: str | None = None) -> Path:
+    """A folder with StarCoder2-3b's config.json and tokenizer: ``value`` (``starcoder2``
+    names the one shipped with the package), else ``$ELMGRAMMAR_TOKENIZER``, else the
+    shipped one."""
+    return Path(resolve_tokenizer(value) if value is not None else default_tokenizer())
 
 
 def build_random_model(config_dir: Path, out: Path, tiny: bool) -> int:
@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m elmgrammar.finetune.gpu_check", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="the corpus dataset folder (train.jsonl)")
-    parser.add_argument("--config-dir", type=Path, default=_default_config_dir(),
-                        help="folder with StarCoder2-3b's config.json and tokenizer (default: the shared one)")
+    parser.add_argument("--config-dir", type=_config_dir, default=_config_dir(),
+                        help="folder with StarCoder2-3b's config.json and tokenizer (default: "
+                             "$ELMGRAMMAR_TOKENIZER, else 'starcoder2': the one shipped with the package)")
     parser.add_argument("--methods", default=None,
                         help="comma-separated: qlora,lora (default: both on a GPU, lora on the CPU)")
     parser.add_argument("--tiny", action="store_true", help="a 2-layer model of width 64: a CPU smoke test")
@@ -147,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .model import bitsandbytes_available
 
-    if args.config_dir is None:
-        parser.error("--config-dir: no StarCoder2-3b config.json found")
+    if not (args.config_dir / "config.json").is_file():
+        parser.error(f"--config-dir {args.config_dir}: no config.json there")
     cuda = torch.cuda.is_available()
     if not cuda and not args.tiny:
         parser.error("no GPU here: a full-size model needs one; add --tiny for the CPU smoke test")

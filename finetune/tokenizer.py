@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from elmgrammar.starcoder2 import resolve_tokenizer
+
 from .config import ConfigError, FinetuneConfig
 
 
@@ -40,7 +42,8 @@ def load_tokenizer(config: FinetuneConfig, output_dir: Path, train_texts: list[s
                 if PartialState().is_main_process:
                     tokenizer.save_pretrained(str(output_dir))
     else:
-        source = config.tokenizer or config.model
+        # "starcoder2": the StarCoder2 tokenizer shipped with the package
+        source = str(resolve_tokenizer(config.tokenizer)) if config.tokenizer else config.model
         if config.method == "scratch" and config.tokenizer is None and Path(source).is_file():
             raise ConfigError("method scratch from a config.json file needs a tokenizer (or train_tokenizer)")
         tokenizer = AutoTokenizer.from_pretrained(local_or_hub(source))

@@ -7,12 +7,12 @@ never skips, when they are missing.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from elmgrammar.oracles import ElmCompiler, ElmFormat, ToolMissing, TreeSitterElm, tools
+from elmgrammar.starcoder2 import default_tokenizer
 
 SETUP_HINT = (
     "run `elmgrammar setup` (or `python -c 'from elmgrammar.oracles import tools; tools.install()'`) "
@@ -56,16 +56,14 @@ def elmformat() -> ElmFormat:
     return _need(ElmFormat)
 
 
-# The real StarCoder2 tokenizer (and the 3b architecture config, no weights) sits
-# beside the repository in the project's shared folder.
-# $ELMGRAMMAR_TOKENIZER may point elsewhere.
-TOKENIZER_DIR = Path(os.environ.get("ELMGRAMMAR_TOKENIZER")
-                     or Path(__file__).resolve().parents[2] / "shared" / "models" / "starcoder2-3b")
+# The real StarCoder2 tokenizer (and the 3b architecture config, no weights), shipped
+# with the package; $ELMGRAMMAR_TOKENIZER may point elsewhere.
+TOKENIZER_DIR = Path(default_tokenizer())
 
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    """The StarCoder2 tokenizer (49,152 tokens), loaded from the local folder."""
+    """The StarCoder2 tokenizer (49,152 tokens), loaded from its folder."""
     if not (TOKENIZER_DIR / "tokenizer.json").exists():
         pytest.fail(f"the StarCoder2 tokenizer is missing: expected {TOKENIZER_DIR}/tokenizer.json", pytrace=False)
     from elmgrammar.decode.models import load_tokenizer

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from elmgrammar.cli import main
+from elmgrammar.parser import MAX_BYTES, MAX_NESTING
 
 VALID = "module A exposing (x)\n\nx : Int\nx =\n    1 + 2\n"
 INVALID = "module B exposing (y)\n\ny =\n    let\n        a = 1\n         b = 2\n    in\n    a\n"
@@ -57,3 +58,28 @@ def test_console_script_and_help():
     assert result.returncode == 0
     for command in ("check", "ast", "crosscheck", "bench", "setup"):
         assert command in result.stdout
+
+
+def test_check_on_a_folder_with_no_elm_file_says_so_and_fails(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no Elm here")
+    assert main(["check", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"elmgrammar check: no .elm files in {tmp_path}\n" and captured.out == ""
+
+
+def test_check_reports_the_parsers_limits_as_limits_not_syntax_errors(tmp_path, capsys):
+    big = tmp_path / "Big.elm"
+    big.write_text("x = 1\n" + "-- padding\n" * (MAX_BYTES // 10))
+    deep = tmp_path / "Deep.elm"
+    deep.write_text("module Deep exposing (x)\n\nx =\n    " + "(" * 300 + "1" + ")" * 300 + "\n")
+    (tmp_path / "Good.elm").write_text(VALID)
+    assert main(["check", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"{big}: too large to check ({len(big.read_text()):,} characters; the limit is 5,000,000 characters)",
+        f"{deep}:4:{4 + MAX_NESTING + 1}: nested too deeply to check (more than 200 levels of brackets, `let` and "
+        "`case`; the limit is 200)",
+        "checked 3 files: 1 valid, 0 invalid, 2 over a limit (not checked)"]
+    assert main(["check", "--json", str(deep)]) == 1
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["error"]["limit"] == "nesting"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 from pathlib import Path
 
@@ -18,20 +17,17 @@ from elmgrammar.corpus.dataset import DatasetOptions, assign_splits, run_dataset
 from elmgrammar.corpus.jsonl import AtomicJsonl, read_jsonl
 from elmgrammar.corpus.local import local_records
 from elmgrammar.corpus.npm import npm_pack, tarball_records
+from elmgrammar.corpus.tokens import tokenizer_path
 from elmgrammar.corpus.units import UNIT_KEYS
 from elmgrammar.oracles import tools
-
-SHARED_TOKENIZER = Path(__file__).resolve().parents[2] / "shared" / "models" / "starcoder2-3b"
-
+from elmgrammar.starcoder2 import default_tokenizer, starcoder2_path
 
 @pytest.fixture(scope="module")
 def tokenizer() -> Path:
-    """The StarCoder2 tokenizer: $ELMGRAMMAR_TOKENIZER, else ../shared/models/starcoder2-3b."""
-    path = Path(os.environ.get("ELMGRAMMAR_TOKENIZER") or SHARED_TOKENIZER)
+    """The StarCoder2 tokenizer: $ELMGRAMMAR_TOKENIZER, else the one shipped with the package."""
+    path = Path(default_tokenizer())
     if not (path / "tokenizer.json").is_file() and not path.is_file():
-        pytest.fail(f"StarCoder2 tokenizer not found at {path}: the shared folder must sit beside the "
-                    f"repository (../shared/models/starcoder2-3b) or $ELMGRAMMAR_TOKENIZER must name it",
-                    pytrace=False)
+        pytest.fail(f"StarCoder2 tokenizer not found at {path} (from $ELMGRAMMAR_TOKENIZER?)", pytrace=False)
     return path
 
 
@@ -111,12 +107,29 @@ def test_dataset_keeps_only_the_licences_asked_for_and_drops_duplicates(tmp_path
     assert set(stats.as_dict()["licences"]) == {"MIT", "BSD-3-Clause"}
 
 
-def test_dataset_needs_a_tokenizer_or_says_how_to_give_one(tmp_path, capsys, monkeypatch):
+def _one_unit(folder: Path) -> None:
+    with AtomicJsonl(folder / "units.jsonl") as out:
+        out.write({"text": "x = 1", "kind": "value", "name": "x", "repo": "a/b", "path": "A.elm", "licence": "MIT",
+                   "start_line": 1, "end_line": 1})
+
+
+def test_dataset_counts_starcoder2_tokens_with_the_shipped_tokenizer_by_default(tmp_path, monkeypatch):
     monkeypatch.delenv("ELMGRAMMAR_TOKENIZER", raising=False)
-    (tmp_path / "units.jsonl").write_text("")
-    assert main(["corpus", "dataset", str(tmp_path), "--quiet"]) == 2
+    _one_unit(tmp_path)
+    assert main(["corpus", "dataset", str(tmp_path), "--quiet", "--json"]) == 0
+    # `x = 1` is 4 StarCoder2 tokens: x, " =", " ", 1 (digits are split one by one)
+    assert json.loads((tmp_path / "dataset" / "stats.json").read_text())["all"]["tokens"]["total"] == 4
+    assert tokenizer_path() == starcoder2_path() / "tokenizer.json" == tokenizer_path("starcoder2")
+
+
+def test_dataset_names_a_tokenizer_that_is_not_there(tmp_path, capsys, monkeypatch):
+    _one_unit(tmp_path)
+    assert main(["corpus", "dataset", str(tmp_path), "--tokenizer", str(tmp_path / "none"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "--tokenizer" in err and "ELMGRAMMAR_TOKENIZER" in err and "Traceback" not in err
+    assert f"tokenizer not found: {tmp_path / 'none'}" in err and "--no-tokens" in err and "Traceback" not in err
+    monkeypatch.setenv("ELMGRAMMAR_TOKENIZER", str(tmp_path / "elsewhere"))
+    assert main(["corpus", "dataset", str(tmp_path), "--quiet"]) == 2
+    assert "(from $ELMGRAMMAR_TOKENIZER)" in capsys.readouterr().err
 
 
 def test_split_assignment_keeps_shares_with_many_repositories():

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,11 +17,14 @@ from elmgrammar import parse_module
 from elmgrammar.cli import main
 from elmgrammar.decode.complete import complete, processor_settings
 from elmgrammar.decode.fastmask import FastMasker
+from elmgrammar.decode.models import ModelError, load_model, load_tokenizer
+from elmgrammar.decode.settings import settings_problem
 from elmgrammar.decode.processor import ElmGrammarLogitsProcessor
 from elmgrammar.decode.stopping import unit_end
 from elmgrammar.decode.state import ElmParseState, PromptError, check_prompt
 from elmgrammar.decode.tiny import tiny_starcoder2
 from elmgrammar.evaluate.prompts import seed_prompts
+from elmgrammar.finetune import default_model_path
 
 SAMPLING = dict(do_sample=True, top_k=50, max_new_tokens=24)
 
@@ -465,3 +471,40 @@ def test_no_more_than_two_blank_lines_in_a_row(tokenizer, vocab, masker):
         best[strategy] = torch.topk(out[0], 2).indices.tolist()
         assert not starts_line[best[strategy]].any()
     assert best["lazy"] == best["full"]
+
+
+def test_generate_defaults_to_the_embedded_model(capsys):
+    assert main(["generate", "--prompt", "main =", "--max-new-tokens", "6", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["prompt"] == "main =" and 1 <= record["new_tokens"] <= 6
+    assert ElmParseState("declarations", record["prompt"] + record["text"]).is_viable()
+
+
+def test_the_library_names_arguments_and_the_command_line_its_options(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no elm-lora/ here
+    with pytest.raises(ModelError) as e:
+        load_model(str(default_model_path()), adapter="elm-lora/")
+    assert str(e.value) == "adapter 'elm-lora/': no such adapter folder"
+    with pytest.raises(ModelError) as e:
+        load_model(str(tmp_path / "none"))
+    assert str(e.value) == f"model '{tmp_path / 'none'}': no such model folder"
+    with pytest.raises(ModelError) as e:
+        load_tokenizer(tmp_path)
+    assert str(e.value).startswith(f"tokenizer '{tmp_path}': the folder has no tokenizer")
+    assert str(settings_problem(max_new_tokens=0)) == "max_new_tokens must be at least 1"
+    assert main(["generate", "--adapter", "elm-lora/", "--prompt", "main ="]) == 2
+    assert capsys.readouterr().err == "elmgrammar: --adapter elm-lora/: no such adapter folder\n"
+
+
+def test_a_hub_name_with_no_hub_reachable_fails_at_once_in_one_line(tmp_path):
+    # a hub on a closed local port, and an empty hub cache: without the reachability
+    # check, huggingface_hub would retry for about a minute
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")}
+    env.pop("HF_HUB_OFFLINE", None)
+    done = subprocess.run([sys.executable, "-m", "elmgrammar.cli", "generate", "--model", "someone/no-such-model",
+                           "--prompt", "main ="], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("elmgrammar: --model someone/no-such-model: not a local folder, and not in the local hub "
+                           "cache; the model hub cannot be reached (127.0.0.1: ")
+    assert "Connection refused" in line

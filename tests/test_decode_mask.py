@@ -13,9 +13,11 @@ from elmgrammar.cli import main
 from elmgrammar.decode.fastmask import FastMasker, VocabIndex
 from elmgrammar.decode.vocab_index import cached_index, index_key
 from elmgrammar.decode.masks import Masker
+from elmgrammar.decode.models import load_tokenizer
 from elmgrammar.decode.replay import replay_file, replay_ids, retokenized
 from elmgrammar.decode.state import ElmParseState
 from elmgrammar.mutants import mutants
+from elmgrammar.starcoder2 import starcoder2_path
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +267,17 @@ def test_replay_command_json(real_files, tokenizer_dir, capsys):
         assert set(line) == {"path", "tokens", "rejected", "eos_ok", "full_ms", "lazy_ms"}
         assert line["rejected"] == 0 and line["eos_ok"] and line["tokens"] > 0
         assert set(line["full_ms"]) >= {"median", "p90", "p99", "max"}
+
+
+def test_the_name_starcoder2_is_the_tokenizer_shipped_with_the_package(real_files, capsys):
+    tokenizer = load_tokenizer("starcoder2")
+    assert len(tokenizer) == 49_152
+    assert [tokenizer.convert_tokens_to_ids(t) for t in ("<|endoftext|>", "<fim_prefix>", "<fim_middle>",
+                                                         "<fim_suffix>")] == [0, 1, 2, 3]
+    assert (starcoder2_path() / "config.json").is_file()
+    # the command line's default and its name for it
+    small = min(real_files, key=lambda p: p.stat().st_size)
+    assert main(["replay", "--json", "--tokenizer", "starcoder2", str(small)]) == 0
+    named = json.loads(capsys.readouterr().out)
+    assert main(["replay", "--json", str(small)]) == 0
+    assert json.loads(capsys.readouterr().out)["tokens"] == named["tokens"] > 0 and named["rejected"] == 0

@@ -10,7 +10,8 @@ import random
 import pytest
 
 from elmgrammar.cli import main
-from elmgrammar.evaluate.generations import Generation, read_generations, read_text_format, write_jsonl
+from elmgrammar.evaluate.generations import (Generation, cut_at_fence, read_generations, read_text_format,
+                                             split_program, write_jsonl)
 from elmgrammar.evaluate.heldout import heldout_from_units
 from elmgrammar.evaluate.metrics import edit_similarity, levenshtein, reference_scores, repetition
 from elmgrammar.evaluate.project import ElmProjectCompiler, core_project, error_kind
@@ -233,3 +234,79 @@ def test_bench_evaluate_prints_a_table_per_judge(capsys, compiler):
     assert out[0].split()[:5] == ["judge", "completions", "seconds", "ms", "each"]
     assert [line.split()[0] for line in out[1:]] == ["ours", "compiler", "tree-sitter", "project", "measures"]
     assert all(line.split()[1] == "12" for line in out[1:])
+
+
+# A chat model's answers to three of the seed prompts, as the original notebook wrote them:
+# whole programs that repeat the prompt with their own spacing (elm-format's, and a
+# decoder's), inside Markdown code fences with prose after them.
+CHATTY = """--- Prompt 4 ---
+fact : Int -> Int
+fact=
+
+--- Génération 1 ---
+fact : Int -> Int
+fact =
+    \\n -> if n <= 1 then 1 else n * fact (n - 1)
+```
+
+This function computes the factorial recursively.
+
+--- Prompt 5 ---
+simpleSum : (Int, Int) -> Int
+simpleSum =
+
+--- Génération 1 ---
+```elm
+simpleSum : ( Int, Int ) -> Int
+simpleSum =
+    \\( a, b ) -> a + b
+```
+Here is how it works: the tuple is taken apart.
+
+--- Génération 2 ---
+simpleSum : ( Int, Int ) -> Int
+simpleSum =
+    \\( a, b ) -> a +
+```
+Cut short.
+
+--- Prompt 6 ---
+listLength =
+
+--- Génération 1 ---
+listLength =
+    {- An example in a comment is code, not the end of the answer:
+    ```
+    listLength [ 1, 2 ] == 2
+    ```
+    -}
+    List.length
+```
+"""
+
+
+def test_the_users_text_cut_at_code_fences_with_the_prompt_repeated_once(tmp_path, compiler):
+    path = tmp_path / "generation_output.txt"
+    path.write_text(CHATTY, encoding="utf-8")
+    records = _records(tmp_path, path)
+    assert [(r["prompt_index"], r["sample"], r["verdict"]["status"]) for r in records] == [
+        (3, 0, "valid"), (4, 0, "valid"), (4, 1, "prefix"), (5, 0, "valid")]
+    assert [r["completion"] for r in records] == [
+        "\n    \\n -> if n <= 1 then 1 else n * fact (n - 1)\n",
+        "\n    \\( a, b ) -> a + b\n",
+        "\n    \\( a, b ) -> a +\n",
+        "\n    {- An example in a comment is code, not the end of the answer:\n    ```\n    listLength [ 1, 2 ] == 2\n"
+        "    ```\n    -}\n    List.length\n"]
+    # the annotation is judged once, as the prompt wrote it
+    assert all((r["prompt"] + r["completion"]).count(" : ") <= 1 for r in records)
+
+
+def test_a_repeated_prompt_is_found_whatever_its_spacing():
+    assert split_program("fact : Int -> Int\nfact=", "fact : Int -> Int\nfact =\n    1") == "\n    1"
+    assert split_program("simpleSum : (Int, Int) -> Int\nsimpleSum =",
+                         "  simpleSum : ( Int, Int ) -> Int\n simpleSum =\n    0") == "\n    0"
+    assert split_program("x =", " 1") == " 1"                      # a continuation stays as it is
+    assert split_program("fact : Int -> Int\nfact=", "fact : Int -> Int\nfact n =\n    1") == \
+        "fact : Int -> Int\nfact n =\n    1"                        # not the prompt: kept whole
+    assert cut_at_fence('x = """\n```\n"""\n```\nprose') == 'x = """\n```\n"""\n'
+    assert cut_at_fence("```\n") == "" and cut_at_fence("x = 1") == "x = 1"

@@ -10,6 +10,7 @@ import pytest
 
 from elmgrammar.cli import main
 from elmgrammar.decode.tiny import tiny_starcoder2
+from elmgrammar.finetune import default_model_path
 
 PROMPTS = [
     {"prompt": "update : Msg -> Model -> (Model, Cmd Msg)\nupdate msg model ="},
@@ -58,6 +59,42 @@ def test_a_run_writes_json_markdown_png_and_the_completions(report):
     assert (report / "generations.txt").read_text().count("--- Génération ") == 12
 
 
+def test_the_completions_file_carries_each_completions_verdicts(report):
+    records = json.loads((report / "evaluation.json").read_text())["completions"]
+    markers = [line for line in (report / "generations.txt").read_text().splitlines()
+               if line.startswith("--- Génération ")]
+    words = {"valid": "valid (compiler)", "prefix": "cut off, valid prefix (compiler)", "invalid": "invalid (compiler)"}
+    assert len(markers) == len(records)
+    for marker, r in zip(markers, records):
+        verdict = marker.split(" --- ", 1)[1]
+        assert verdict.startswith(words[r["verdict"]["status"]]), (marker, r["verdict"])
+        assert f"stopped: {r['stop_reason']}; {r['new_tokens']} new tokens" in verdict
+        assert "ours " in verdict and "tree-sitter " in verdict
+
+
+def test_the_report_explains_its_rows_and_sets_the_original_figure_beside_ours(report):
+    summary = (report / "summary.md").read_text()
+    data = json.loads((report / "evaluation.json").read_text())["summary"]
+    assert "Stop reasons: `unit complete`: the declaration was complete" in summary
+    assert "so the sides compare by ms per step" in summary
+    steps = [data[side]["timing"]["steps"] for side in ("unconstrained", "constrained")]
+    assert f"| generate steps | {steps[0]} | {steps[1]} |" in summary and all(0 < n <= 3 * 20 for n in steps)
+    assert "| the original report (its fine-tuned model) | 21 | 63 | 10 | 15.87% | a regular expression |" in summary
+    constrained = data["constrained"]
+    assert (f"| constrained (this run) | 3 | 6 | {constrained['valid']} | {constrained['success_rate']:.2f}% | "
+            "the Elm compiler: complete and valid |") in summary
+
+
+def test_the_report_names_the_embedded_model_by_its_place_in_the_package(tmp_path, compiler):
+    assert main(["evaluate", "--no-compare", "--greedy", "--gen-per-prompt", "1", "--max-new-tokens", "4",
+                 "--out", str(tmp_path), "-q"]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert "- model: `elmgrammar/finetune/default_model` (the embedded default model) on " in summary
+    assert "1 torch thread(s), load average " in summary  # --cpu-threads 1, the default, and the conditions
+    assert str(default_model_path()) not in summary and str(default_model_path()) not in \
+        (tmp_path / "evaluation.json").read_text()
+
+
 def test_the_constrained_side_writes_no_invalid_completion(report):
     records = json.loads((report / "evaluation.json").read_text())["completions"]
     constrained = [r for r in records if r["side"] == "constrained"]
@@ -81,6 +118,7 @@ def test_one_side_greedy_with_json_lines_output(model_dir, tmp_path):
                  "--max-new-tokens", "8", "--generation-output", str(out), "--out", str(tmp_path), "-q"]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 9 and {r["side"] for r in rows} == {"constrained"}
+    assert all(r["verdict"].split(" (")[0] in ("valid", "cut off, valid prefix", "invalid") for r in rows)
     assert "## Per prompt: unconstrained" not in (tmp_path / "summary.md").read_text()
 
 
