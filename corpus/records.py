@@ -15,12 +15,16 @@ For npm packages ``repo`` is the package name and ``commit`` its version.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
-from .jsonl import read_jsonl
+from .jsonl import atomic_write_text, read_jsonl
 
 FILES_NAME = "files.jsonl"
+INGEST_REPORT_NAME = "ingest-report.json"
+"""What a source step (local, npm) writes beside ``files.jsonl``: files, lines, usage."""
 KEPT_NAME = "kept.jsonl"
 REJECTED_NAME = "rejected.jsonl"
 UNITS_NAME = "units.jsonl"
@@ -96,3 +100,18 @@ def line_count(text: str) -> int:
     (2, 2, 0)
     """
     return text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+
+
+def tally(records: Iterable[dict], counts: Counter) -> Iterator[dict]:
+    """The records, unchanged, counting ``files`` and ``lines`` into ``counts``."""
+    for record in records:
+        counts["files"] += 1
+        counts["lines"] += line_count(record.get("text") or "")
+        yield record
+
+
+def write_ingest_report(out_dir: str | Path, counts: Counter, usage: dict[str, float], **extra: Any) -> None:
+    """Write a source step's report (:data:`INGEST_REPORT_NAME`): files, lines, the
+    step's time and memory, and whatever else the source reports."""
+    report = {"files": counts["files"], "lines": counts["lines"], **extra, "usage": usage}
+    atomic_write_text(Path(out_dir) / INGEST_REPORT_NAME, json.dumps(report, indent=2) + "\n")

@@ -14,6 +14,12 @@ from .errors import TokenizerMissing
 
 ENV_VAR = "ELMGRAMMAR_TOKENIZER"
 
+DEFAULT_MAX_TOKENS = 2048
+"""Units longer than this many tokens are dropped. Measured on the shared 136-repository
+corpus with StarCoder2's tokenizer: 0.6% of the units are longer, and holding 24% of
+the tokens they are mostly data (map styles, SVG paths, test vectors); 99.4% of
+the units, hand-written functions of 200 lines among them, fit."""
+
 
 def tokenizer_path(path: str | os.PathLike | None = None) -> Path:
     """The ``tokenizer.json`` to use: ``path`` (a file, or a model folder holding one),

@@ -18,6 +18,7 @@ from elmgrammar.corpus.dataset import DatasetOptions, assign_splits, run_dataset
 from elmgrammar.corpus.jsonl import AtomicJsonl, read_jsonl
 from elmgrammar.corpus.local import local_records
 from elmgrammar.corpus.npm import npm_pack, tarball_records
+from elmgrammar.corpus.tokens import DEFAULT_MAX_TOKENS
 from elmgrammar.corpus.units import UNIT_KEYS
 from elmgrammar.oracles import tools
 
@@ -64,7 +65,10 @@ def test_pipeline_end_to_end_on_the_npm_corpus(package_dirs, real_files, tokeniz
     out = work / "dataset"
     stats = json.loads((out / "stats.json").read_text())
     assert stats["units_in"] == len(units)
-    assert stats["all"]["units"] == len(units) - stats["dropped"]["exact_duplicate"] - stats["dropped"]["whitespace_duplicate"]
+    dropped = stats["dropped"]
+    assert stats["all"]["units"] == (len(units) - dropped["exact_duplicate"] - dropped["whitespace_duplicate"]
+                                     - dropped["too_many_tokens"])
+    assert stats["max_tokens"] == DEFAULT_MAX_TOKENS and stats["all"]["tokens"]["max"] <= DEFAULT_MAX_TOKENS
     assert stats["all"]["tokens"]["total"] > stats["all"]["units"] > 0
     assert sum(stats["all"]["kinds"].values()) == stats["all"]["units"]
 
