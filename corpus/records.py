@@ -1,7 +1,8 @@
 """The file record every source writes and the filter reads.
 
-All three sources (GitHub, npm, a local folder) write the same JSON line per file to
-``files.jsonl``, so the later steps never care where a file came from::
+All the sources (GitHub, npm, a local folder, a folder with its manifest) write the
+same JSON line per file to ``files.jsonl``, so the later steps never care where a file
+came from::
 
     {"source": "github", "repo": "owner/name", "path": "src/Main.elm",
      "commit": "<sha>", "licence": "MIT", "size": 1234, "sha256": "<hex>",

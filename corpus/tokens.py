@@ -15,10 +15,11 @@ from .errors import TokenizerMissing
 ENV_VAR = "ELMGRAMMAR_TOKENIZER"
 
 DEFAULT_MAX_TOKENS = 2048
-"""Units longer than this many tokens are dropped. Measured on the shared 136-repository
-corpus with StarCoder2's tokenizer: 0.6% of the units are longer, and holding 24% of
-the tokens they are mostly data (map styles, SVG paths, test vectors); 99.4% of
-the units, hand-written functions of 200 lines among them, fit."""
+"""Units longer than this many tokens are dropped. Measured with StarCoder2's tokenizer
+on the shared 136-repository corpus after the filter and deduplication: 236 of 36,501
+units (0.65%) are longer and hold 23% of the tokens, nearly all data (SVG icon paths,
+map styles, test vectors); the hand-written views and updates of 200 lines fit. A cap of
+1,024 would drop 1.65% of the units, many of them hand-written."""
 
 
 def tokenizer_path(path: str | os.PathLike | None = None) -> Path:
