@@ -35,7 +35,7 @@ from .jsonl import AtomicJsonl, atomic_write_text, count_lines
 from .parallel import ordered_map
 from .progress import progress
 from .records import FILES_NAME, KEPT_NAME, REJECTED_NAME, iter_records, line_count, resolve_input
-from .stats import StepClock
+from .stats import StepClock, format_usage
 
 REASONS = ("kept", "not-elm", "too-large", "duplicate", "generated", "syntax-error")
 REPORT_NAME = "filter-report.json"
@@ -259,6 +259,8 @@ class FilterReport:
         for reason, samples in self.examples.items():
             rows.append(f"{reason}, for example:")
             rows.extend(f"  {s}" for s in samples)
+        if self.usage:
+            rows.append(format_usage(self.usage))
         return "\n".join(rows)
 
 

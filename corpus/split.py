@@ -21,7 +21,7 @@ from .jsonl import AtomicJsonl, atomic_write_text, count_lines
 from .parallel import ordered_map
 from .progress import progress
 from .records import KEPT_NAME, UNITS_NAME, iter_records, resolve_input
-from .stats import StepClock
+from .stats import StepClock, format_usage
 from .units import KINDS, UnitOptions, split_units
 
 REPORT_NAME = "units-report.json"
@@ -56,6 +56,8 @@ class UnitsReport:
             text += "".join(f"\n  {d}" for d in self.dropped[:10])
         if self.failed_files:
             text += f"\n{len(self.failed_files)} files did not parse:" + "".join(f"\n  {f}" for f in self.failed_files[:10])
+        if self.usage:
+            text += "\n" + format_usage(self.usage)
         return text
 
 

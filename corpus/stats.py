@@ -180,7 +180,18 @@ class DatasetStats:
                         f"p90 {t['p90']}, p99 {t['p99']}, max {t['max']}")
         rows.append("licences: " + ", ".join(f"{k} ({v['units']:,} units, {v['repos']} repos)"
                                              for k, v in d["licences"].items()))
+        if self.usage:
+            rows.append(format_usage(self.usage))
         return "\n".join(rows)
+
+
+def format_usage(usage: dict[str, float] | None) -> str:
+    """One line for a step's report: its time and peak memory ("" when not measured)."""
+    if not usage:
+        return ""
+    workers = f", largest worker {usage['peak_worker_rss_mib']:,.0f} MiB" if usage.get("peak_worker_rss_mib") else ""
+    return (f"time: {usage['wall_s']:,.1f} s wall, {usage['cpu_s']:,.1f} s CPU; "
+            f"peak memory {usage['peak_rss_mib']:,.0f} MiB{workers}")
 
 
 def _read_report(path: Path) -> dict[str, Any] | None:
