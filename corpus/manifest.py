@@ -21,13 +21,14 @@ that leaves its repository's folder is an error naming the manifest's line.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from .errors import CorpusError
-from .jsonl import AtomicJsonl, count_lines, read_jsonl
+from .jsonl import AtomicJsonl, count_lines
 from .local import elm_paths
 from .progress import progress
 from .records import FILES_NAME, file_record, tally, write_ingest_report
@@ -98,6 +99,19 @@ def _entry(raw: dict, where: str) -> dict:
     return raw
 
 
+def _lines(manifest: Path) -> Iterator[tuple[str, Any]]:
+    """``("FILE:LINE", value)`` for each non-blank line of the manifest."""
+    with open(manifest, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{manifest}:{number}"
+            try:
+                yield where, json.loads(line)
+            except ValueError as e:
+                raise ManifestError(f"{where}: not a JSON line ({getattr(e, 'msg', e)})") from None
+
+
 def manifest_records(root: str | Path, manifest: str | Path, report: ManifestReport) -> Iterator[dict]:
     """File records of the files ``manifest`` lists under ``root`` whose sha256 matches;
     fills ``report`` (see the module docstring)."""
@@ -107,32 +121,29 @@ def manifest_records(root: str | Path, manifest: str | Path, report: ManifestRep
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: no such manifest")
     listed: set[tuple[str, str]] = set()
-    try:
-        for number, raw in enumerate(read_jsonl(manifest), 1):
-            entry = _entry(raw, f"{manifest}:{number}")
-            repo, path = entry["repo"], entry["path"]
-            report.listed += 1
-            folder = repo_folder(root, repo)
-            listed.add((str(folder), path))
-            where = f"{repo}/{path}"
-            try:
-                data = (folder / path).read_bytes()
-            except FileNotFoundError:
-                report.missing.append(f"{where}: not in {folder}")
-                continue
-            except OSError as e:
-                report.unreadable.append(f"{where}: {e.strerror}")
-                continue
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != entry["sha256"].lower():
-                report.mismatched.append(f"{where}: sha256 {digest[:12]}, the manifest says {entry['sha256'][:12]}")
-                continue
-            record = file_record("local", repo, path, entry.get("commit"), entry.get("licence"), data)
-            record.update({k: entry[k] for k in CARRIED if k in entry})
-            report.taken += 1
-            yield record
-    except ValueError as e:  # a line that is not JSON: read_jsonl names file and line
-        raise ManifestError(str(e)) from None
+    for where, raw in _lines(manifest):
+        entry = _entry(raw, where)
+        repo, path = entry["repo"], entry["path"]
+        report.listed += 1
+        folder = repo_folder(root, repo)
+        listed.add((str(folder), path))
+        name = f"{repo}/{path}"
+        try:
+            data = (folder / path).read_bytes()
+        except FileNotFoundError:
+            report.missing.append(f"{name}: not in {folder}")
+            continue
+        except OSError as e:
+            report.unreadable.append(f"{name}: {e.strerror}")
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != entry["sha256"].lower():
+            report.mismatched.append(f"{name}: sha256 {digest[:12]}, the manifest says {entry['sha256'][:12]}")
+            continue
+        record = file_record("local", repo, path, entry.get("commit"), entry.get("licence"), data)
+        record.update({k: entry[k] for k in CARRIED if k in entry})
+        report.taken += 1
+        yield record
     for path in elm_paths(root):
         rel = path.relative_to(root).parts
         if not any((str(root.joinpath(*rel[:n])), "/".join(rel[n:])) in listed for n in (1, 2)):

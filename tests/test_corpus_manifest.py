@@ -92,14 +92,14 @@ def test_manifest_files_are_checked_and_the_pipeline_runs_on_the_rest(real_files
 
 
 @pytest.mark.parametrize("line, message", [
-    ('{"repo": "a/b", "path": "src/A.elm"}', "MANIFEST.jsonl:2: no 'sha256'"),
-    ('{"repo": "a/b", "path": "../../etc/A.elm", "sha256": "00"}', "MANIFEST.jsonl:2: path '../../etc/A.elm' leaves"),
-    ('{"repo": "a/b", "path": "src/A.elm", "sha256"', "MANIFEST.jsonl:2: not a JSON line"),
+    ('{"repo": "a/b", "path": "src/A.elm"}', "MANIFEST.jsonl:3: no 'sha256'"),
+    ('{"repo": "a/b", "path": "../../etc/A.elm", "sha256": "00"}', "MANIFEST.jsonl:3: path '../../etc/A.elm' leaves"),
+    ('{"repo": "a/b", "path": "src/A.elm", "sha256"', "MANIFEST.jsonl:3: not a JSON line"),
 ])
 def test_a_bad_manifest_line_is_one_clear_error(tmp_path, capsys, line, message):
     (tmp_path / "corpus" / "a__b" / "src").mkdir(parents=True)
     good = '{"repo": "a/b", "path": "src/B.elm", "sha256": "00"}'
-    (tmp_path / "MANIFEST.jsonl").write_text(good + "\n" + line + "\n" + good + "\n")
+    (tmp_path / "MANIFEST.jsonl").write_text(good + "\n\n" + line + "\n" + good + "\n")  # a blank line 2
     assert main(["corpus", "local", str(tmp_path / "corpus"), "--manifest", str(tmp_path / "MANIFEST.jsonl"),
                  "--out", str(tmp_path / "work"), "--quiet"]) == 2
     err = capsys.readouterr().err
