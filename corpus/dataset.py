@@ -42,6 +42,7 @@ HF_NAME = "hf"
 STATS_NAME = "stats.json"
 _BATCH = 256
 
+
 @dataclass(frozen=True)
 class DatasetOptions:
     """``licences``: SPDX ids to keep (None keeps all; a unit with no known licence is
