@@ -3,12 +3,15 @@
 The pipeline, one step per module, each step reading the previous one's JSON Lines:
 
 - sources write ``files.jsonl`` (:mod:`.records` describes a record):
-  :mod:`.scrape` (GitHub, resumable; HTTP in :mod:`.github`), :mod:`.npm`, :mod:`.local`
-- :mod:`.filter`: keep what the grammar parses, a reason for the rest
+  :mod:`.scrape` (GitHub, resumable; HTTP in :mod:`.github`), :mod:`.npm`, :mod:`.local`,
+  :mod:`.manifest` (a corpus folder with its manifest, sha256 checked)
+- :mod:`.filter`: keep what the grammar parses, a reason for the rest (generated code
+  by named rules)
 - :mod:`.units` cuts one file into declaration units; :mod:`.split` runs it over a corpus
   (:mod:`.comments` removes comments when asked)
-- :mod:`.dataset`: licences, duplicates, split by repository, ``DatasetDict``;
-  :mod:`.stats` and :mod:`.tokens` for the report
+- :mod:`.dataset`: licences, duplicates, the token cap, split by repository,
+  ``DatasetDict``; :mod:`.tokens` counts tokens, :mod:`.stats` gives the figures and
+  each step's time and memory (``elmgrammar corpus stats``)
 - :mod:`.bench`: files/s and lines/s of filter + units
 - :mod:`.cli`: the ``elmgrammar corpus ...`` and ``elmgrammar units`` commands
 

@@ -27,9 +27,10 @@ from .filter import FilterOptions, run_filter
 from .jsonl import AtomicJsonl
 from .records import FILES_NAME, file_record
 from .split import run_units
+from .stats import USER_CORPUS
 from .units import UnitOptions
 
-USER_CORPUS_LINES = 1_200_000
+USER_CORPUS_LINES = USER_CORPUS["lines"]
 """Lines in the user's scraped corpus (~7,000 files), for the extrapolation."""
 
 

@@ -1,14 +1,18 @@
 """The dataset step: units in, a Hugging Face ``DatasetDict`` and JSON Lines out.
 
 1. Stream the units; keep only the allowed licences (``licences``, SPDX ids; none
-   means all); drop exact duplicates and duplicates up to whitespace (first copy wins).
-   Survivors go to a temporary file while the units per repository are counted.
+   means all); drop exact duplicates and duplicates up to whitespace (first copy wins);
+   count tokens with the tokenizer in batches and drop units over ``max_tokens``
+   (``too-many-tokens``: a unit is one declaration, so it is dropped, not cut into
+   pieces that would not parse; on real corpora these are data tables, SVG paths and
+   generated test vectors). Survivors go to a temporary file while the units per
+   repository are counted.
 2. Assign whole repositories to train / validation / test (:func:`assign_splits`), so
    no repository is in two splits.
 3. Stream the survivors again into ``train.jsonl``, ``validation.jsonl`` and
    ``test.jsonl`` (a ``text`` key, so ``load_dataset("json", data_files=...)`` reads
-   them), counting tokens with the tokenizer in batches; then build the
-   ``DatasetDict`` from those files and ``save_to_disk`` it under ``hf/``.
+   them); then build the ``DatasetDict`` from those files and ``save_to_disk`` it
+   under ``hf/``.
    ``stats.json`` holds :class:`~elmgrammar.corpus.stats.DatasetStats`.
 
 Memory stays flat: hashes of the texts seen (16 bytes each) and per-repository counts
@@ -30,8 +34,8 @@ from typing import Iterable, Iterator
 from .jsonl import AtomicJsonl, atomic_write_text, count_lines, read_jsonl
 from .progress import progress
 from .records import UNITS_NAME, iter_records, resolve_input
-from .stats import SPLITS, DatasetStats
-from .tokens import TokenCounter
+from .stats import SPLITS, DatasetStats, StepClock
+from .tokens import DEFAULT_MAX_TOKENS, TokenCounter
 from .units import UNIT_KEYS
 
 HF_NAME = "hf"
@@ -45,13 +49,15 @@ class DatasetOptions:
     kept only then); ``fractions``: train / validation / test shares of the units;
     ``seed`` orders repositories before assignment; ``tokenizer``: a tokenizer.json or
     model folder, or ``starcoder2`` (None: ``$ELMGRAMMAR_TOKENIZER``, else the shipped StarCoder2
-    tokenizer); ``count_tokens=False`` skips tokens."""
+    tokenizer); ``count_tokens=False`` skips tokens
+    (and so the cap); ``max_tokens``: units with more tokens are dropped (None: no cap)."""
 
     licences: frozenset[str] | None = None
     fractions: tuple[float, float, float] = (0.9, 0.05, 0.05)
     seed: int = 0
     tokenizer: str | None = None
     count_tokens: bool = True
+    max_tokens: int | None = DEFAULT_MAX_TOKENS
 
 
 def _digest(text: str) -> bytes:
@@ -174,21 +180,29 @@ def run_dataset(inputs: list[str | Path], out_dir: str | Path, options: DatasetO
     ``train.jsonl``, ``validation.jsonl``, ``test.jsonl``, ``hf/`` (``save_to_disk``)
     and ``stats.json``. Returns the statistics."""
     paths = [resolve_input(p, UNITS_NAME) for p in inputs]
+    clock = StepClock()
     counter = TokenCounter(options.tokenizer) if options.count_tokens else None  # fail before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stats = DatasetStats(tokenizer=str(counter.path) if counter else None)
+    cap = options.max_tokens if counter else None
+    stats = DatasetStats(tokenizer=str(counter.path) if counter else None, max_tokens=cap)
     total = sum(count_lines(p) for p in paths)
     with tempfile.TemporaryDirectory(prefix=".dataset-", dir=out) as tmp:
         work = Path(tmp)
-        # pass 1: licences and duplicates; units per repository
+        # pass 1: licences, duplicates, tokens and the cap; units per repository
         per_repo: dict[str, int] = {}
         survivors = work / "units.jsonl"
         with AtomicJsonl(survivors) as sink:
-            units = progress(iter_records(paths), total=total, desc="dataset: dedupe", unit="unit", enabled=show_progress)
-            for unit in deduplicate(units, stats, options.licences):
-                per_repo[unit["repo"]] = per_repo.get(unit["repo"], 0) + 1
-                sink.write(unit)
+            units = progress(iter_records(paths), total=total, desc="dataset: dedupe, tokens", unit="unit",
+                             enabled=show_progress)
+            for batch in _batches(deduplicate(units, stats, options.licences), _BATCH):
+                counts = counter.count([u["text"] for u in batch]) if counter else [None] * len(batch)
+                for unit, tokens in zip(batch, counts):
+                    if cap is not None and tokens > cap:
+                        stats.drop_too_long(tokens)
+                        continue
+                    per_repo[unit["repo"]] = per_repo.get(unit["repo"], 0) + 1
+                    sink.write(dict(unit, tokens=tokens))
         split_of = assign_splits(per_repo, options.fractions, options.seed)
         # pass 2: the split files, with token counts
         split_files = {s: out / f"{s}.jsonl" for s in SPLITS}
@@ -196,12 +210,10 @@ def run_dataset(inputs: list[str | Path], out_dir: str | Path, options: DatasetO
             writers = {s: stack.enter_context(AtomicJsonl(p)) for s, p in split_files.items()}
             units = progress(read_jsonl(survivors), total=sink.count, desc="dataset: split", unit="unit",
                              enabled=show_progress)
-            for batch in _batches(units, _BATCH):
-                counts = counter.count([u["text"] for u in batch]) if counter else [None] * len(batch)
-                for unit, tokens in zip(batch, counts):
-                    split = split_of[unit["repo"]]
-                    writers[split].write({k: unit.get(k) for k in UNIT_KEYS})
-                    stats.add(split, unit, tokens)
+            for unit in units:
+                split = split_of[unit["repo"]]
+                writers[split].write({k: unit.get(k) for k in UNIT_KEYS})
+                stats.add(split, unit, unit["tokens"])
         # the Hugging Face copy, built from the files just written
         dataset = build_dataset_dict(split_files, work / "cache")
         target = out / HF_NAME
@@ -211,6 +223,7 @@ def run_dataset(inputs: list[str | Path], out_dir: str | Path, options: DatasetO
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
+    stats.usage = clock.stop()
     atomic_write_text(out / STATS_NAME, json.dumps(stats.as_dict(), indent=2) + "\n")
     return stats
 

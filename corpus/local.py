@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
 from .jsonl import AtomicJsonl
 from .progress import progress
-from .records import FILES_NAME, SKIPPED_DIRS, file_record
 from .npm import licence_of_manifest
+from .records import FILES_NAME, SKIPPED_DIRS, file_record, tally, write_ingest_report
+from .stats import StepClock
 
 
-def _walk(root: Path, skip_dirs: frozenset[str]) -> Iterator[Path]:
-    """``.elm`` files under root, sorted, never entering skipped folders or following
+def elm_paths(root: Path, skip_dirs: frozenset[str] = SKIPPED_DIRS) -> Iterator[Path]:
+    """The ``.elm`` files under root, sorted, never entering skipped folders or following
     links out of the tree."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if d not in skip_dirs)
@@ -53,7 +55,7 @@ def local_records(root: str | Path, repo: str | None = None, repo_depth: int = 0
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: not a folder")
     licences: dict[Path, str | None] = {}
-    for path in _walk(root, skip_dirs):
+    for path in elm_paths(root, skip_dirs):
         rel = path.relative_to(root).parts
         if repo_depth and len(rel) > repo_depth:
             name = "/".join(rel[:repo_depth])
@@ -76,8 +78,10 @@ def run_local(roots: list[str | Path], out_dir: str | Path, repo: str | None = N
               licence: str | None = None, show_progress: bool = True) -> int:
     """Write the records of every ``.elm`` file under ``roots`` to ``out_dir/files.jsonl``;
     return the number of files."""
+    clock, counts = StepClock(), Counter()
     with AtomicJsonl(Path(out_dir) / FILES_NAME) as out:
         for root in roots:
             records = local_records(root, repo=repo, repo_depth=repo_depth, licence=licence)
-            out.write_all(progress(records, desc=f"local {root}", unit="file", enabled=show_progress))
-        return out.count
+            out.write_all(progress(tally(records, counts), desc=f"local {root}", unit="file", enabled=show_progress))
+    write_ingest_report(out_dir, counts, clock.stop())
+    return counts["files"]

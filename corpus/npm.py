@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 import subprocess
 import tarfile
 import tempfile
@@ -21,7 +22,8 @@ from typing import Any, Iterator
 from .errors import NpmError
 from .jsonl import AtomicJsonl
 from .progress import progress, say
-from .records import FILES_NAME, SKIPPED_DIRS, file_record, skipped
+from .records import FILES_NAME, SKIPPED_DIRS, file_record, skipped, tally, write_ingest_report
+from .stats import StepClock
 
 MAX_MEMBER_BYTES = 20_000_000
 """Members larger than this are not read (a tarball could claim anything)."""
@@ -120,6 +122,8 @@ def npm_records(specs: list[str], show_progress: bool = True) -> Iterator[dict]:
 def run_npm(specs: list[str], out_dir: str | Path, show_progress: bool = True) -> int:
     """Write the records of the packages' ``.elm`` files to ``out_dir/files.jsonl``;
     return the number of files."""
+    clock, counts = StepClock(), Counter()
     with AtomicJsonl(Path(out_dir) / FILES_NAME) as out:
-        out.write_all(npm_records(specs, show_progress))
-        return out.count
+        out.write_all(tally(npm_records(specs, show_progress), counts))
+    write_ingest_report(out_dir, counts, clock.stop())
+    return counts["files"]

@@ -1,7 +1,8 @@
 """The file record every source writes and the filter reads.
 
-All three sources (GitHub, npm, a local folder) write the same JSON line per file to
-``files.jsonl``, so the later steps never care where a file came from::
+All the sources (GitHub, npm, a local folder, a folder with its manifest) write the
+same JSON line per file to ``files.jsonl``, so the later steps never care where a file
+came from::
 
     {"source": "github", "repo": "owner/name", "path": "src/Main.elm",
      "commit": "<sha>", "licence": "MIT", "size": 1234, "sha256": "<hex>",
@@ -15,12 +16,16 @@ For npm packages ``repo`` is the package name and ``commit`` its version.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
-from .jsonl import read_jsonl
+from .jsonl import atomic_write_text, read_jsonl
 
 FILES_NAME = "files.jsonl"
+INGEST_REPORT_NAME = "ingest-report.json"
+"""What a source step (local, npm) writes beside ``files.jsonl``: files, lines, usage."""
 KEPT_NAME = "kept.jsonl"
 REJECTED_NAME = "rejected.jsonl"
 UNITS_NAME = "units.jsonl"
@@ -96,3 +101,18 @@ def line_count(text: str) -> int:
     (2, 2, 0)
     """
     return text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+
+
+def tally(records: Iterable[dict], counts: Counter) -> Iterator[dict]:
+    """The records, unchanged, counting ``files`` and ``lines`` into ``counts``."""
+    for record in records:
+        counts["files"] += 1
+        counts["lines"] += line_count(record.get("text") or "")
+        yield record
+
+
+def write_ingest_report(out_dir: str | Path, counts: Counter, usage: dict[str, float], **extra: Any) -> None:
+    """Write a source step's report (:data:`INGEST_REPORT_NAME`): files, lines, the
+    step's time and memory, and whatever else the source reports."""
+    report = {"files": counts["files"], "lines": counts["lines"], **extra, "usage": usage}
+    atomic_write_text(Path(out_dir) / INGEST_REPORT_NAME, json.dumps(report, indent=2) + "\n")

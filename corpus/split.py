@@ -21,6 +21,7 @@ from .jsonl import AtomicJsonl, atomic_write_text, count_lines
 from .parallel import ordered_map
 from .progress import progress
 from .records import KEPT_NAME, UNITS_NAME, iter_records, resolve_input
+from .stats import StepClock, format_usage
 from .units import KINDS, UnitOptions, split_units
 
 REPORT_NAME = "units-report.json"
@@ -32,17 +33,19 @@ class UnitsReport:
 
     files: int = 0
     units: int = 0
+    lines: int = 0
     kinds: Counter = field(default_factory=Counter)
     comment_fallbacks: int = 0
     dropped: list[str] = field(default_factory=list)
     failed_files: list[str] = field(default_factory=list)
+    usage: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready report."""
-        return {"files": self.files, "units": self.units,
+        return {"files": self.files, "units": self.units, "lines": self.lines,
                 "kinds": {k: self.kinds.get(k, 0) for k in KINDS},
                 "comment_fallbacks": self.comment_fallbacks,
-                "dropped": self.dropped, "failed_files": self.failed_files}
+                "dropped": self.dropped, "failed_files": self.failed_files, "usage": self.usage}
 
     def format(self) -> str:
         """A readable summary."""
@@ -53,6 +56,8 @@ class UnitsReport:
             text += "".join(f"\n  {d}" for d in self.dropped[:10])
         if self.failed_files:
             text += f"\n{len(self.failed_files)} files did not parse:" + "".join(f"\n  {f}" for f in self.failed_files[:10])
+        if self.usage:
+            text += "\n" + format_usage(self.usage)
         return text
 
 
@@ -78,6 +83,7 @@ def unit_stream(records: Iterable[dict], options: UnitOptions = UnitOptions(), j
     for units, dropped, fallbacks, error in ordered_map(partial(units_of_record, options=options), records, jobs=jobs):
         report.files += 1
         report.units += len(units)
+        report.lines += sum(u["end_line"] - u["start_line"] + 1 for u in units)
         report.kinds.update(u["kind"] for u in units)
         report.comment_fallbacks += fallbacks
         report.dropped.extend(dropped)
@@ -89,6 +95,7 @@ def unit_stream(records: Iterable[dict], options: UnitOptions = UnitOptions(), j
 def run_units(inputs: list[str | Path], out_dir: str | Path, options: UnitOptions = UnitOptions(),
               jobs: int = 1, show_progress: bool = True) -> UnitsReport:
     """Cut the ``kept.jsonl`` of each input into ``out_dir/units.jsonl``; write the report."""
+    clock = StepClock()
     paths = [resolve_input(p, KEPT_NAME) for p in inputs]
     out = Path(out_dir)
     report = UnitsReport()
@@ -96,5 +103,6 @@ def run_units(inputs: list[str | Path], out_dir: str | Path, options: UnitOption
     records = progress(iter_records(paths), total=total, desc="units", unit="file", enabled=show_progress)
     with AtomicJsonl(out / UNITS_NAME) as sink:
         sink.write_all(unit_stream(records, options, jobs, report))
+    report.usage = clock.stop()
     atomic_write_text(out / REPORT_NAME, json.dumps(report.as_dict(), indent=2) + "\n")
     return report

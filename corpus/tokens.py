@@ -15,6 +15,14 @@ from elmgrammar.starcoder2 import ENV_VAR, default_tokenizer, resolve_tokenizer
 
 from .errors import TokenizerMissing
 
+DEFAULT_MAX_TOKENS = 2048
+"""Units longer than this many tokens are dropped. Measured with StarCoder2's tokenizer
+on the shared 136-repository corpus after the filter and deduplication: 236 of 36,501
+units (0.65%) are longer and hold 23% of the tokens, nearly all data (SVG icon paths,
+map styles, test vectors); the hand-written views and updates of 200 lines fit. A cap of
+1,024 would drop 1.65% of the units, many of them hand-written."""
+
+
 def tokenizer_path(path: str | os.PathLike | None = None) -> Path:
     """The ``tokenizer.json`` to use: ``path`` (a file, a model folder holding one, or
     ``starcoder2``), else ``$ELMGRAMMAR_TOKENIZER``, else the shipped StarCoder2 one;

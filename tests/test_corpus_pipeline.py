@@ -15,9 +15,11 @@ from elmgrammar.cli import main
 from elmgrammar.corpus.bench import bench_corpus, print_bench_corpus
 from elmgrammar.corpus.dataset import DatasetOptions, assign_splits, run_dataset
 from elmgrammar.corpus.jsonl import AtomicJsonl, read_jsonl
+from elmgrammar.corpus.filter import run_filter
 from elmgrammar.corpus.local import local_records
+from elmgrammar.corpus.records import file_record
 from elmgrammar.corpus.npm import npm_pack, tarball_records
-from elmgrammar.corpus.tokens import tokenizer_path
+from elmgrammar.corpus.tokens import DEFAULT_MAX_TOKENS, tokenizer_path
 from elmgrammar.corpus.units import UNIT_KEYS
 from elmgrammar.oracles import tools
 from elmgrammar.starcoder2 import default_tokenizer, starcoder2_path
@@ -60,7 +62,10 @@ def test_pipeline_end_to_end_on_the_npm_corpus(package_dirs, real_files, tokeniz
     out = work / "dataset"
     stats = json.loads((out / "stats.json").read_text())
     assert stats["units_in"] == len(units)
-    assert stats["all"]["units"] == len(units) - stats["dropped"]["exact_duplicate"] - stats["dropped"]["whitespace_duplicate"]
+    dropped = stats["dropped"]
+    assert stats["all"]["units"] == (len(units) - dropped["exact_duplicate"] - dropped["whitespace_duplicate"]
+                                     - dropped["too_many_tokens"])
+    assert stats["max_tokens"] == DEFAULT_MAX_TOKENS and stats["all"]["tokens"]["max"] <= DEFAULT_MAX_TOKENS
     assert stats["all"]["tokens"]["total"] > stats["all"]["units"] > 0
     assert sum(stats["all"]["kinds"].values()) == stats["all"]["units"]
 
@@ -209,3 +214,42 @@ def test_bench_corpus_reports_speed_memory_and_extrapolation(real_files, capsys)
     print_bench_corpus(result)
     out = capsys.readouterr().out
     assert "lines/s" in out and "1,200,000 lines" in out
+
+
+def test_token_cap_drops_exactly_the_units_over_it_and_counts_them(real_files, tmp_path, capsys):
+    # the tokenizer shipped with the package's default model: real, and in the repository
+    from tokenizers import Tokenizer
+
+    from elmgrammar.corpus.split import run_units
+    from elmgrammar.finetune import default_model_path
+
+    tokenizer = default_model_path() / "tokenizer.json"
+    with AtomicJsonl(tmp_path / "files.jsonl") as out:
+        for path in real_files[:30]:
+            out.write(file_record("local", f"pkg/{path.parent.name}", path.name, None, "MIT", path.read_bytes()))
+    run_filter([tmp_path], tmp_path, show_progress=False)
+    run_units([tmp_path], tmp_path, show_progress=False)
+    unique = {}
+    for unit in read_jsonl(tmp_path / "units.jsonl"):
+        unique.setdefault(" ".join(unit["text"].split()), unit["text"])
+    lengths = [len(e.ids) for e in Tokenizer.from_file(str(tokenizer)).encode_batch(
+        list(unique.values()), add_special_tokens=False)]
+    cap = sorted(lengths)[len(lengths) * 9 // 10]  # about a tenth of the units are longer
+    over = [n for n in lengths if n > cap]
+    assert 0 < len(over) < len(lengths)
+
+    stats = run_dataset([tmp_path], tmp_path / "ds", DatasetOptions(tokenizer=str(tokenizer), max_tokens=cap),
+                        show_progress=False)
+    assert (stats.dropped_too_long, stats.dropped_too_long_tokens) == (len(over), sum(over))
+    assert stats.all.units == len(lengths) - len(over) and stats.all.tokens == sum(lengths) - sum(over)
+    assert max(stats.all.token_hist) <= cap
+    saved = json.loads((tmp_path / "ds" / "stats.json").read_text())
+    assert saved["dropped"]["too_many_tokens"] == len(over) and saved["max_tokens"] == cap
+
+    # from the command line: 0 is no cap, and a cap without token counts is refused
+    assert main(["corpus", "dataset", str(tmp_path), "--tokenizer", str(tokenizer), "--max-tokens", "0",
+                 "--out", str(tmp_path / "all"), "--quiet", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["dropped"]["too_many_tokens"] == 0 and printed["all"]["units"] == len(lengths)
+    assert main(["corpus", "dataset", str(tmp_path), "--no-tokens", "--max-tokens", "100", "--quiet"]) == 2
+    assert "--max-tokens needs token counts" in capsys.readouterr().err
