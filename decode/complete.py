@@ -95,7 +95,6 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     finally:
         tokenizer.padding_side = padding_side
     batch = {k: v.to(model.device) for k, v in batch.items()}
-    stop = UnitStop(tokenizer, prompts, mode)
     processors = []
     processor = None
     if constrained:
@@ -108,6 +107,8 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, vocab=masker.vocab if masker else None,
                                               masker=masker, **settings)
         processors.append(processor)
+    # the unit rule reads the processor's row matchers (each token consumed once)
+    stop = UnitStop(tokenizer, prompts, mode, processor=processor)
     generate_kwargs.setdefault("max_new_tokens", 256)
     generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
     with torch.no_grad():

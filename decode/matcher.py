@@ -63,6 +63,28 @@ class _Step:
     decided: int = 0
 
 
+def unit_end_in(text: str, prompt_len: int, start: int, complete_before) -> tuple[int | None, int]:
+    """The unit rule on ``text`` (prompt then completion), from offset ``start``: the
+    completion length to keep if the unit has ended (or None), and the offset up to
+    which lines are judged (resume there). A line of the completion that starts at
+    column 1 with anything but a comment begins the next item; the unit ends before
+    it if ``complete_before(offset)`` says the program up to there is whole. Blank
+    lines are passed over; ``{`` and ``{-`` wait for the next character (a doc
+    comment belongs to the next item, a comment to this one)."""
+    start = max(start, prompt_len)
+    while True:
+        nl = text.find("\n", start)
+        if nl < 0:
+            return None, start
+        rest = text[nl + 1:].lstrip("\n")
+        if not rest or "{-|".startswith(rest):
+            return None, start  # the next line has not begun, or may be a doc comment
+        comment = rest.startswith(("--", "{-")) and not rest.startswith("{-|")
+        if not rest[0].isspace() and not comment and complete_before(nl):
+            return len(text[prompt_len:nl].rstrip()), nl + 1
+        start = nl + 1
+
+
 def _step(after: ElmParseState, token_id: int, last: _Step, unit_end: int | None, decided: int) -> _Step:
     """The step after ``last`` (a unit end, once found, stays with every later step)."""
     if last.unit_end is not None:
@@ -83,12 +105,15 @@ class Matcher:
     __slots__ = ("masker", "mode", "prompt", "stop_at_unit_end", "_steps")
 
     def __init__(self, masker: Masker, mode: str = "declarations", prompt: str = "",
-                 stop_at_unit_end: bool = False) -> None:
+                 stop_at_unit_end: bool = False, strict: bool = True) -> None:
         self.masker = masker
         self.mode = mode
         self.prompt = prompt
         self.stop_at_unit_end = stop_at_unit_end
-        self._steps: list[_Step] = [_Step(check_prompt(prompt, mode), None, decided=len(prompt))]
+        # strict=False: a prompt no program starts with gives a matcher that refuses
+        # every token (to follow unconstrained text, which may start anywhere)
+        state = check_prompt(prompt, mode) if strict else ElmParseState(mode, prompt)
+        self._steps: list[_Step] = [_Step(state, None, decided=len(prompt))]
 
     @classmethod
     def from_tokenizer(cls, tokenizer, mode: str = "declarations", prompt: str = "",
@@ -224,42 +249,30 @@ class Matcher:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _child(self, token_id: int, after: ElmParseState) -> "Matcher":
-        """A fork that has consumed ``token_id``, whose state ``after`` a judgement
-        already made (the processor's lazy path keeps them)."""
+    def child(self, token_id: int, after: ElmParseState) -> "Matcher":
+        """A fork that has consumed ``token_id``, given the state ``after`` it that a
+        judgement already made (``Masker.advanced``: the processor keeps those of the
+        tokens it judged, so the next step consumes nothing afresh)."""
         child = self.fork()
         unit_end, decided = self._unit_rule(self.vocab.pieces[token_id])
         child._steps.append(_step(after, token_id, self._steps[-1], unit_end, decided))
         return child
 
     def _unit_rule(self, piece: bytes) -> tuple[int | None, int]:
-        """Does appending ``piece`` end the unit? The completion length to keep (or
-        None), and the offset up to which lines are judged. A line of the completion
-        that starts at column 1 with anything but a comment begins the next item;
-        the unit ends before it if the program up to there is complete. Blank lines
-        are passed over; ``{`` and ``{-`` wait for the next character (a doc
-        comment belongs to the next item, a comment to this one)."""
+        """``unit_end_in`` for the text after ``piece``, resumed where the last step
+        left off; the program's completeness is read off the steps' states."""
         last = self._steps[-1]
         if self.mode == "expression" or last.unit_end is not None:
             return None, last.decided
         text = last.state.text + piece.decode("utf-8", "replace")
-        start = last.decided
-        while True:
-            nl = text.find("\n", start)
-            if nl < 0:
-                return None, start
-            rest = text[nl + 1:].lstrip("\n")
-            if not rest or "{-|".startswith(rest):
-                return None, start  # the next line has not begun, or may be a doc comment
-            comment = rest.startswith(("--", "{-")) and not rest.startswith("{-|")
-            if not rest[0].isspace() and not comment and self._complete_before(text, nl):
-                return len(text[len(self.prompt):nl].rstrip()), nl + 1
-            start = nl + 1
+        return unit_end_in(text, len(self.prompt), last.decided, self._complete_before)
 
-    def _complete_before(self, text: str, end: int) -> bool:
-        """Is ``text[:end]`` a whole program? Read off the last state that stops short
-        of ``end`` by whitespace only (trivia change nothing); parsed afresh where a
-        token spans more (a tokenizer whose pieces hold text after a newline)."""
+    def _complete_before(self, end: int) -> bool:
+        """Is the text up to ``end`` a whole program? Read off the last state that
+        stops short of ``end`` by whitespace only (trivia change nothing); parsed
+        afresh where a token spans more (a tokenizer whose pieces hold text after a
+        newline)."""
+        text = self.state.text
         for step in reversed(self._steps):
             length = len(step.state.text)
             if length <= end:

@@ -11,16 +11,16 @@ applied to the scores with one masked fill, on the scores' own device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from transformers import LogitsProcessor
 
 from .fastmask import FastMasker
 from .masks import Masker
+from .matcher import Matcher
+from .rows import Histories, Row, RowTable
 from .sampling import Draw, draw_from_set, draw_lazily, nucleus
-from .state import ElmParseState, PromptError, check_prompt
+from .state import ElmParseState, PromptError
 from .vocab import Vocab, vocab_from_tokenizer
 
 
@@ -35,14 +35,6 @@ _NEAR = 256
 # against _LAZY_BUDGET).
 _CANDIDATES = 64
 _DRAWS = 64
-
-
-@dataclass
-class _Row:
-    state: ElmParseState
-    # the sequence has ended (EOS, or padding after its end): generate ignores what
-    # the row scores, so nothing is judged for it
-    ended: bool = False
 
 
 class ElmGrammarLogitsProcessor(LogitsProcessor):
@@ -73,12 +65,18 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     ``max_blank_lines`` (default 2, None for no limit): tokens that would start a
     further line after that many blank lines in a row are masked too, so a weak
     model cannot fill its budget with newlines (valid Elm, but never written).
+
+    ``stop_at_unit_end``: once a row's unit has ended (its program is complete and
+    the next top-level item begins), only EOS is allowed. A ``UnitStop`` given this
+    processor ends such rows at once and reads the same matchers.
+
+    Each row is a :class:`~elmgrammar.decode.matcher.Matcher` (``rows`` finds them).
     """
 
     def __init__(self, tokenizer, prompts: list[str] | str, mode: str = "declarations",
                  strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
                  masker: Masker | None = None, max_blank_lines: int | None = 2,
-                 top_p: float | None = None, temperature: float = 1.0) -> None:
+                 top_p: float | None = None, temperature: float = 1.0, stop_at_unit_end: bool = False) -> None:
         if strategy not in ("auto", "lazy", "full", "sample"):
             raise ValueError("strategy must be auto, lazy, full or sample")
         if top_p is not None and not 0 < top_p <= 1:
@@ -101,40 +99,22 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             self.strategy = "full"
         self.top_k = top_k or (0 if self.strategy == "sample" else 1)  # sample: 0 is every allowed token
         self.eos_id = self.vocab.eos_id
-        self._base = [_prompt_state(p, mode, i, len(self.prompts)) for i, p in enumerate(self.prompts)]
-        self._states: dict[tuple, _Row] = {}
+        self.rows = RowTable([_prompt_matcher(self.masker, p, mode, i, len(self.prompts), stop_at_unit_end)
+                              for i, p in enumerate(self.prompts)])
         self._prompt_len: int | None = None
-        self._last_ids: tuple[torch.Tensor, list[tuple[int, ...]]] | None = None  # ids and tuples of the last call
+        self._histories = Histories()
         self.dead_ends = 0
         # Blank lines are always valid Elm, so a weak model can emit them forever;
         # elm-format never writes more than two in a row: neither may the model.
         self.max_blank_lines = max_blank_lines
         self._newline_first = self.vocab.newline_first
 
-    def _blank_capped(self, row: _Row) -> bool:
+    def _blank_capped(self, row: Row) -> bool:
         """Has this row's text reached the limit of consecutive blank lines?"""
         if self.max_blank_lines is None:
             return False
-        tail = row.state.text[-(self.max_blank_lines + 8) * 8:].rstrip(" \r")
+        tail = row.matcher.state.text[-(self.max_blank_lines + 8) * 8:].rstrip(" \r")
         return len(tail) - len(tail.rstrip("\n")) > self.max_blank_lines
-
-    def _row_state(self, row: int, rows: int, generated: tuple) -> _Row:
-        key = (row * len(self.prompts) // rows, generated)
-        found = self._states.get(key)
-        if found is not None:
-            return found
-        if not generated:
-            found = _Row(self._base[key[0]].copy())
-        else:
-            parent = self._row_state(row, rows, generated[:-1])
-            piece = self.vocab.pieces[generated[-1]] if generated[-1] < len(self.vocab) else None
-            if parent.ended or piece is None:  # a special token: only EOS is ever allowed
-                found = _Row(parent.state, ended=True)
-            else:
-                found = _Row(parent.state.copy())
-                found.state.advance_bytes(piece)
-        self._states[key] = found
-        return found
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         rows, length = input_ids.shape
@@ -142,22 +122,17 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             self._prompt_len = length
         histories = self._histories(input_ids[:, self._prompt_len:])
         width = min(scores.shape[1], len(self.vocab))
-        states: list[_Row] = []
-        keys: list[tuple] = []
-        live: dict[tuple, _Row] = {}
-        for r in range(rows):
-            generated = histories[r]
-            row = self._row_state(r, rows, generated)
-            key = (r * len(self.prompts) // rows, generated)
-            live[key] = row
-            keys.append(key)
-            states.append(row)
-        # keep only the states of live sequences (the parents of the next step)
-        self._states = live
+        keys = [self.rows.key(r, rows, generated) for r, generated in enumerate(histories)]
+        states = [self.rows.get(r, rows, generated) for r, generated in enumerate(histories)]
+        # keep only the rows of live sequences (the parents of the next step)
+        self.rows.retain(keys)
         # per row: the ids it keeps, or its full mask (a row that has ended: nothing
-        # here, a finite score for its last token below)
+        # here, a finite score for its last token below; a row whose unit ended: EOS)
         keep: list[list[int] | np.ndarray] = [[] for _ in states]
-        going = [r for r, row in enumerate(states) if not row.ended]
+        for r, row in enumerate(states):
+            if not row.ended and row.matcher.is_stopped():
+                keep[r] = [self.eos_id]
+        going = [r for r, row in enumerate(states) if not row.ended and not keep[r]]
         if going:
             sub = scores if len(going) == rows else scores[torch.tensor(going, device=scores.device)]
             for r, kept in zip(going, self._keep([states[r] for r in going], [keys[r] for r in going], sub, width)):
@@ -175,23 +150,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             out[fixed_rows, fixed_cols] = 0.0
         return out
 
-    def _histories(self, generated: torch.LongTensor) -> list[tuple[int, ...]]:
-        """Each row's generated ids as a tuple (the key of its state). Rows that
-        went on from the last call's rows in the same order (always, but for beam
-        search, which reorders them) extend the last call's tuples by one id each:
-        listing every id again at every step made the step's cost grow with the
-        length of the text."""
-        now = generated.cpu()  # one transfer; the ids are needed here anyway
-        last = self._last_ids
-        if last is not None and now.shape == (last[0].shape[0], last[0].shape[1] + 1) and \
-                torch.equal(now[:, :-1], last[0]):
-            histories = [h + (t,) for h, t in zip(last[1], now[:, -1].tolist())]
-        else:
-            histories = [tuple(row) for row in now.tolist()]
-        self._last_ids = (now, histories)
-        return histories
-
-    def _keep(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
+    def _keep(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor,
               width: int) -> list[list[int] | np.ndarray]:
         """What each row keeps (``scores``: one row per state), by the strategy."""
         if self.strategy == "sample":
@@ -200,7 +159,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             return self._lazy(states, keys, scores, width)
         return [self._full_allowed(row, width) for row in states]
 
-    def _lazy(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
+    def _lazy(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor, width: int) -> list[list[int]]:
         """The first ``top_k`` allowed tokens of each row, in score order, and the
         allowed ones tied with the last of them: greedy search takes the lowest id
         among tied best scores and the top-k warper keeps every tie (bf16 models tie
@@ -236,7 +195,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                 if fast:
                     order = order[:_LAZY_BUDGET - judged[r]]
                     judged[r] += len(order)
-                chosen[r] += self.masker.lazy_advanced(row.state, order, self.top_k - len(chosen[r]))
+                chosen[r] += self.masker.lazy_advanced(row.matcher.state, order, self.top_k - len(chosen[r]))
                 if len(chosen[r]) == self.top_k:
                     ties = self._ties(row, chosen[r][-1][0], ranked, value, capped, depth < width)
                     if ties is None:
@@ -254,14 +213,13 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             looking, seen, depth = still, depth, min(width, depth * 16)
         keep = []
         for r, found in enumerate(chosen):
-            prompt, generated = keys[r]
             for token_id, after in found:
                 if after is not None:
-                    self._states.setdefault((prompt, generated + (token_id,)), _Row(after))
+                    self.rows.offer(keys[r], token_id, states[r].matcher.child(token_id, after))
             keep.append([token_id for token_id, _ in found])
         return keep
 
-    def _ties(self, row: _Row, last: int, ranked: list[int], value: list[float], capped: bool,
+    def _ties(self, row: Row, last: int, ranked: list[int], value: list[float], capped: bool,
               more: bool) -> list[tuple[int, ElmParseState | None]] | None:
         """The allowed candidates ranked after ``last`` (the last token kept) with
         the same score, judged; None when the tie may go on past the candidates
@@ -271,9 +229,9 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if end == len(ranked) and more:
             return None
         tied = [c for c in ranked[i + 1:end] if not (capped and self._newline_first[c])]
-        return self.masker.lazy_advanced(row.state, tied, len(tied)) if tied else []
+        return self.masker.lazy_advanced(row.matcher.state, tied, len(tied)) if tied else []
 
-    def _draws(self, states: list[_Row], keys: list[tuple], scores: torch.FloatTensor,
+    def _draws(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor,
                width: int) -> list[list[int]]:
         """Each row's token drawn from its allowed set by rejection (strategy
         "sample", see ``sampling.py``); the rows left undecided draw from their
@@ -314,7 +272,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             keep[r] = [] if token is None else [token]
         return keep
 
-    def _draw(self, row: _Row, key: tuple, ids: list[int], values: list[float], cumulative: list[float],
+    def _draw(self, row: Row, key: tuple, ids: list[int], values: list[float], cumulative: list[float],
               lse: float, top_k: int, uniforms: list[float], width: int) -> Draw:
         """One row's draw by rejection (``draw_lazily``); the state after the token
         drawn is kept for the next step."""
@@ -324,7 +282,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         def judge(token_id: int) -> bool:
             if capped and self._newline_first[token_id]:
                 return False
-            found = self.masker.lazy_advanced(row.state, [token_id], 1)
+            found = self.masker.lazy_advanced(row.matcher.state, [token_id], 1)
             if found:
                 after[token_id] = found[0][1]
             return bool(found)
@@ -338,11 +296,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         drawn = draw_lazily(ids, values, cumulative, lse, top_k, self.top_p, uniforms, judge, allowed_among,
                             _LAZY_BUDGET)
         if drawn.token is not None and after.get(drawn.token) is not None:
-            prompt, generated = key
-            self._states.setdefault((prompt, generated + (drawn.token,)), _Row(after[drawn.token]))
+            self.rows.offer(key, drawn.token, row.matcher.child(drawn.token, after[drawn.token]))
         return drawn
 
-    def _best_allowed(self, states: list[_Row], rows: list[int], scores: torch.FloatTensor,
+    def _best_allowed(self, states: list[Row], rows: list[int], scores: torch.FloatTensor,
                       width: int) -> list[list[tuple[int, ElmParseState | None]]]:
         """For each of ``rows``, the ``top_k`` best-scored ids among those the full
         mask allows, and the allowed ones tied with the last of them. The best 256
@@ -368,7 +325,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                               else self._best_of_full_mask(states[r], scores, r, width))
         return found_rows
 
-    def _best_of_full_mask(self, row: _Row, scores: torch.FloatTensor, r: int,
+    def _best_of_full_mask(self, row: Row, scores: torch.FloatTensor, r: int,
                            width: int) -> list[tuple[int, ElmParseState | None]]:
         """``_best_allowed`` from the full mask of one row."""
         allowed = torch.from_numpy(np.flatnonzero(self._full_allowed(row, width))).to(scores.device)
@@ -378,21 +335,22 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         last = torch.topk(values, min(self.top_k, len(allowed))).values[-1]
         return [(token_id, None) for token_id in allowed[values >= last].tolist()]
 
-    def _full_allowed(self, row: _Row, width: int, among: np.ndarray | None = None) -> np.ndarray:
+    def _full_allowed(self, row: Row, width: int, among: np.ndarray | None = None) -> np.ndarray:
         """The full mask of this row (with the blank-line limit), over the first
         ``width`` ids (with ``among``: judged there only)."""
-        allowed = self.masker.full_mask(row.state, among)[:width]
+        allowed = self.masker.full_mask(row.matcher.state, among)[:width]
         if self._blank_capped(row):
             allowed = allowed & ~self._newline_first[:width]
         return allowed
 
 
-def _prompt_state(prompt: str, mode: str, index: int, count: int) -> ElmParseState:
-    """The state after a prompt; :class:`PromptError` (naming the prompt of a batch,
+def _prompt_matcher(masker: Masker, prompt: str, mode: str, index: int, count: int,
+                    stop_at_unit_end: bool) -> Matcher:
+    """The matcher after a prompt; :class:`PromptError` (naming the prompt of a batch,
     and the line and column in it) when no valid program starts with it: every
     token would be masked."""
     try:
-        return check_prompt(prompt, mode)
+        return Matcher(masker, mode, prompt, stop_at_unit_end)
     except PromptError as e:
         if count == 1:
             raise

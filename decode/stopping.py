@@ -1,70 +1,79 @@
 """The stopping rule of constrained generation: a sequence ends at the end of its
 unit (its declaration is complete and the next top-level item begins), not at a
-token budget or a blank line."""
+token budget or a blank line. The rule is the matcher's (``Matcher.unit_end``):
+this criterion only asks the row matchers, which consume each new token once."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import torch
 from transformers import StoppingCriteria
 
+from .masks import Masker
+from .matcher import Matcher, unit_end_in
+from .rows import Histories, RowTable
 from .state import ElmParseState
+from .vocab import vocab_from_tokenizer
 
 
-@dataclass
 class UnitStop(StoppingCriteria):
     """Ends a sequence once its program is complete and the model starts the next
     top-level item (a line at column 1), instead of cutting at a token budget or
     at a blank line (which elm-format puts inside ``let`` blocks).
 
-    ``stopped[row]`` is the length of the completion text to keep for that row.
+    ``processor``: the ``ElmGrammarLogitsProcessor`` of the same call, whose row
+    matchers this reads (none: unconstrained generation, followed by matchers of
+    its own). ``stopped[row]`` is the length of the completion text to keep for
+    that row.
     """
 
-    tokenizer: object
-    prompts: list[str]
-    mode: str = "declarations"
-    prompt_len: int | None = None
-    stopped: dict[int, int] = field(default_factory=dict)
-    _checked: dict[int, int] = field(default_factory=dict)  # newlines already looked at
+    def __init__(self, tokenizer, prompts: list[str] | str, mode: str = "declarations", processor=None) -> None:
+        self.prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        self.mode = mode
+        if processor is not None:
+            self.rows = processor.rows
+        else:
+            # unconstrained text may leave the grammar: a row that does has no unit end
+            masker = Masker(vocab_from_tokenizer(tokenizer))
+            self.rows = RowTable([_tracking_matcher(masker, mode, p) for p in self.prompts])
+        self.prompt_len: int | None = None
+        self.stopped: dict[int, int] = {}
+        self._histories = Histories()
+        self._own = processor is None
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         rows, length = input_ids.shape
         if self.prompt_len is None:
             self.prompt_len = length - 1  # called once the first new token is there
+        histories = self._histories(input_ids[:, self.prompt_len:])
         done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
-        for r in range(rows):
+        keys = []
+        for r, generated in enumerate(histories):
+            keys.append(self.rows.key(r, rows, generated))
             if r not in self.stopped:
-                text = self.tokenizer.decode(input_ids[r, self.prompt_len:], skip_special_tokens=True)
-                prompt = self.prompts[r * len(self.prompts) // rows]
-                cut, self._checked[r] = unit_end(prompt, text, self.mode, self._checked.get(r, 0))
+                cut = self.rows.get(r, rows, generated).matcher.unit_end
                 if cut is not None:
                     self.stopped[r] = cut
             done[r] = r in self.stopped
+        if self._own:
+            self.rows.retain(keys)
         return done
 
 
-def unit_end(prompt: str, completion: str, mode: str = "declarations", start: int = 0) -> tuple[int | None, int]:
-    """Where the unit ends in ``completion``: the offset of the end of its last line
-    when a new top-level item begins after it and the text up to there is
-    complete; else None. Also returns where to resume looking next time (newlines
-    before it have been judged).
+def _tracking_matcher(masker: Masker, mode: str, prompt: str) -> Matcher:
+    """A matcher that follows unconstrained text: any prompt (one no program starts
+    with never ends a unit), only EOS once its unit has ended."""
+    return Matcher(masker, mode, prompt, stop_at_unit_end=True, strict=False)
+
+
+def unit_end(prompt: str, completion: str, mode: str = "declarations") -> int | None:
+    """Where the unit ends in ``completion`` (the length of it to keep), or None:
+    the end of its last line when a new top-level item begins after it and the
+    text up to there is complete. The matcher's rule on a whole text at once.
 
     >>> unit_end("x =", " 1\\n\\ny = 2")
-    (2, 3)
+    2
     """
     if mode == "expression":
-        return None, start
-    while True:
-        nl = completion.find("\n", start)
-        if nl < 0:
-            return None, start
-        rest = completion[nl + 1:].lstrip("\n")
-        if not rest or "{-|".startswith(rest):
-            return None, start  # the next line has not begun, or may be a doc comment
-        is_comment = rest.startswith(("--", "{-")) and not rest.startswith("{-|")
-        if not rest[0].isspace() and not is_comment:
-            head = prompt + completion[:nl]
-            if ElmParseState(mode, prompt=head).is_complete():
-                return len(completion[:nl].rstrip()), nl + 1
-        start = nl + 1
+        return None
+    text = prompt + completion
+    return unit_end_in(text, len(prompt), 0, lambda end: ElmParseState(mode, prompt=text[:end]).is_complete())[0]

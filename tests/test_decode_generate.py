@@ -357,14 +357,14 @@ def test_bench_generate_with_the_default_model(capsys):
 
 
 def test_units_end_at_the_next_top_level_item():
-    assert unit_end("x =", " 1\n\ny = 2")[0] == 2
+    assert unit_end("x =", " 1\n\ny = 2") == 2
     # a blank line inside a let (elm-format's style) does not end the unit
-    assert unit_end("x =", "\n    let\n        a = 1\n\n        b = 2\n    in\n    a")[0] is None
+    assert unit_end("x =", "\n    let\n        a = 1\n\n        b = 2\n    in\n    a") is None
     # an incomplete declaration does not end at a column-1 line
-    assert unit_end("x =", "\ny = 2")[0] is None
+    assert unit_end("x =", "\ny = 2") is None
     # a comment at column 1 does not end the unit; a doc comment does
-    assert unit_end("x =", " 1\n-- note\n")[0] is None
-    assert unit_end("x =", " 1\n\n{-| doc -}\ny = 2")[0] == 2
+    assert unit_end("x =", " 1\n-- note\n") is None
+    assert unit_end("x =", " 1\n\n{-| doc -}\ny = 2") == 2
 
 
 def test_generate_command(model, tokenizer, tmp_path, capsys):
