@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from elmgrammar.errors import UsageError
+
 # A hub model id: "name" or "owner/name", no path syntax.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # the files Hugging Face tokenizers are saved as (one of them is enough)
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
 
 
-class ModelError(Exception):
+class ModelError(UsageError):
     """A model, adapter, tokenizer or device that cannot be used; the message names
     the option or folder and says why."""
 

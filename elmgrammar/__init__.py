@@ -6,7 +6,7 @@
 """
 
 from .errors import ElmSyntaxError
-from .parser import parse_declarations, parse_expression, parse_module
+from .parser import MODES, check, parse_declarations, parse_expression, parse_module
 
-__all__ = ["ElmSyntaxError", "parse_module", "parse_declarations", "parse_expression"]
+__all__ = ["ElmSyntaxError", "MODES", "check", "parse_module", "parse_declarations", "parse_expression"]
 __version__ = "0.1.0"

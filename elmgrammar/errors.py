@@ -1,4 +1,5 @@
-"""The one error type of the core: a syntax error with its place in the source."""
+"""The core's error types: a syntax error with its place in the source, and the base of
+the errors a command reports in one line."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ class ElmSyntaxError(Exception):
     def as_dict(self) -> dict:
         """The error as JSON-ready data: ``{"line", "column", "message", "expected"}``."""
         return {"line": self.line, "column": self.column, "message": self.message, "expected": self.expected}
+
+
+class UsageError(Exception):
+    """Input a command cannot use (a model, a folder, a setting): the message names it
+    and says why, and the command line prints it in one line, without a traceback.
+    The parts of the program derive their own errors from it."""

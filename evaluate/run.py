@@ -37,13 +37,15 @@ SIDES = ("unconstrained", "constrained")
 
 @dataclass
 class EvaluateOptions:
-    """Everything an evaluation needs; the defaults are the main job (the embedded
-    default model, the user's seed prompts, both sides, the report in
-    ``./elmgrammar-report/``)."""
+    """Everything an evaluation needs; the defaults are the main job (the user's seed
+    prompts, both sides, the report in ``./elmgrammar-report/``), with the model in
+    ``default_model`` when none is named (``elmgrammar evaluate`` passes the one shipped
+    in ``elmgrammar.finetune``)."""
 
     prompts: list[PromptItem] | None = None        # None: the seed prompts
     prompt_source: str = "the user's 9 seed prompts"
-    model: str | None = None                      # None: the embedded default model
+    model: str | None = None                      # None: default_model
+    default_model: str | None = None              # the command line passes the shipped model's folder
     adapter: str | None = None
     tokenizer: str | None = None
     device: str = "auto"
@@ -113,7 +115,7 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
                 check_prompt(item.prompt, options.mode)
             except PromptError as e:
                 raise EvaluateError(f"{options.prompt_source}: item {i}: {e}") from None
-    model_name = options.model or default_model_path()
+    model_name = options.model or default_model_path(options.default_model)
     model, tokenizer = load_model(model_name, adapter=options.adapter, tokenizer=options.tokenizer,
                                   device=options.device)
     generations: list[Generation] = []
