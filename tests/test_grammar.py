@@ -440,3 +440,15 @@ def test_declarations_are_a_modules_body():
     (error,) = check(text, mode="module")
     assert (error.line, error.column) == (1, 6)
     assert check(text, mode="declarations") == []
+
+
+@pytest.mark.parametrize("text,line,column", [
+    ("x = (1,\n\ny = \"abc\n", 1, 8),   # an unfinished tuple, then a string left open
+    ("x = ) \"abc\n", 1, 5),            # on the same line
+    ("x = \"abc\ny = )\n", 1, 5),       # the string first: it is the error
+])
+def test_a_lexical_error_comes_after_the_syntax_errors_before_it(text, line, column, compiler):
+    verdict = compiler.check(text)
+    assert (verdict.valid, verdict.line) == (False, line)
+    (error,) = check(text)
+    assert (error.line, error.column) == (line, column)
