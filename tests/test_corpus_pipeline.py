@@ -196,3 +196,12 @@ def test_bench_corpus_reports_speed_memory_and_extrapolation(real_files, capsys)
     print_bench_corpus(result)
     out = capsys.readouterr().out
     assert "lines/s" in out and "1,200,000 lines" in out
+
+
+def test_bench_corpus_prints_its_table(real_files, capsys):
+    """`elmgrammar bench corpus`, which the corpus part adds to the benchmarks."""
+    from elmgrammar.cli import main
+
+    assert main(["bench", "corpus", "--jobs", "1", *map(str, real_files[:3])]) == 0
+    out = capsys.readouterr().out
+    assert "corpus: 3 files" in out and "lines/s" in out
