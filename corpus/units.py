@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from elmgrammar import ast as A
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import Lexer
-from elmgrammar.parser import parse_module
+from elmgrammar.parser import parse_declarations, parse_module
 
 from .comments import strip_comments
 
@@ -180,12 +180,12 @@ def _context(text: str, module: A.Module, comments: list[tuple[int, int]]) -> st
 def _check(unit_text: str, kind: str, name: str) -> str | None:
     """None when the unit parses alone as one declaration of this kind and name; else why."""
     try:
-        module = parse_module(unit_text)
+        declarations = parse_declarations(unit_text)
     except ElmSyntaxError as e:
         return f"does not parse on its own: {e}"
     except RecursionError:
         return "does not parse on its own: nested too deeply"
-    found = [(declaration_kind(d), declaration_name(d)) for d in module.declarations]
+    found = [(declaration_kind(d), declaration_name(d)) for d in declarations]
     if found != [(kind, name)]:
         return f"parses as {found} instead of one {kind} {name}"
     return None

@@ -12,7 +12,7 @@ import re
 
 from lark import Token
 
-from elmgrammar.lexer import _GOOD_ESCAPE, EXPRESSION_ENDERS, FIELD_TARGETS
+from elmgrammar.lexer import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
 
 from .state import ElmParseState, _feeds
 from .vocab_index import MULTI
@@ -49,7 +49,7 @@ class ClassJudge:
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
         return (tuple(base.recognizer.stack), tuple(base.layout.stack), base.layout.pending,
                 tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
-                lexer.prev_type, lexer.first, self.gap, cursor, self.cursor_col is None)
+                lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None)
 
     def _bucket(self, col: int) -> tuple:
         found = self.buckets.get(col)
@@ -110,8 +110,10 @@ class ClassJudge:
             candidates.append("ALIAS")
         if effect and lexer.first:
             candidates.append("EFFECT")
-        if infix and col == 1:
+        if infix and col == 1 and not lexer.declared:
             candidates.append("INFIX")
+        if "RPAR" in candidates and gap and lexer.prev_type == "LPAR":
+            candidates = ["LONE_RPAR"]  # `( )`
         return candidates, col, newline
 
     def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
@@ -192,7 +194,7 @@ class ClassJudge:
 def one_char(body: str) -> bool:
     """Is ``body`` what a character literal may hold: one character or one escape?"""
     if body.startswith("\\"):
-        return re.fullmatch(_GOOD_ESCAPE, body) is not None
+        return re.fullmatch(GOOD_ESCAPE, body) is not None
     return len(body) == 1 and body not in "\n'"
 
 

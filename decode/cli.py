@@ -83,8 +83,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             print(f"elmgrammar generate: --prompt: {e}", file=sys.stderr)
             return 2
     # the model first: a hub that cannot be reached is said before seconds of importing torch
-    model, tokenizer = load_model(_model_path(args.model), adapter=args.adapter, tokenizer=args.tokenizer,
-                                  device=args.device)
+    model, tokenizer = load_model(_model_path(args.model, getattr(args, "default_model", None)),
+                                  adapter=args.adapter, tokenizer=args.tokenizer, device=args.device)
     import torch
 
     from .complete import complete
@@ -109,13 +109,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_path(name: str) -> str:
-    """``default`` is the embedded default model's folder; any other name is kept."""
+def _model_path(name: str, default: str | None) -> str:
+    """``default`` is the embedded default model's folder (the program passes it in);
+    any other name is kept."""
     if name != "default":
         return name
-    from elmgrammar.finetune import default_model_path
+    if default is None:
+        from .models import ModelError
 
-    return str(default_model_path())
+        raise ModelError("this installation has no embedded default model; name a model folder or a hub name",
+                         "model", name)
+    return default
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ import numpy as np
 from lark import Token
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.lexer import _MASTER, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS
+from elmgrammar.lexer import EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, MASTER
 from elmgrammar.namechars import is_lower_start, is_upper_start
 
 from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
@@ -313,7 +313,7 @@ class FastMasker(Masker):
         new = state.copy()
         lx = new.lexer
         try:
-            kind = _MASTER.match(lx.buffer, lx.pos).lastgroup
+            kind = MASTER.match(lx.buffer, lx.pos).lastgroup
             tok = lx._lexeme(kind, lx.pos, len(lx.buffer), final=True)
             if ttype is not None:
                 tok.type = ttype
@@ -448,7 +448,7 @@ class FastMasker(Masker):
             self._operator_run(state, p, grows, mask, individual)
             return
         self._operator_run(state, p, grows, mask, individual)
-        ttype = RESERVED.get(p, "OP")
+        ttype = RESERVED.get(p, "DOTOP" if p[0] == "." else "OP")
         if p == "-":
             lexer = state.lexer
             gap = lexer.prev_end != lexer.base + lexer.pos
@@ -480,7 +480,7 @@ class FastMasker(Masker):
         grown = state.copy()
         if grown.advance("!"):          # any operator spelling beyond p is an OP
             mask |= absorbed
-            self._terminated(grown, "OP", "symbol", grows & ~absorbed, mask, individual)
+            self._terminated(grown, "DOTOP" if p[0] == "." else "OP", "symbol", grows & ~absorbed, mask, individual)
 
     def _string(self, state, p, mask, individual) -> None:
         ix = self.index

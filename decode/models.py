@@ -16,6 +16,8 @@ from elmgrammar.starcoder2 import resolve_tokenizer
 
 from .settings import option_name
 
+from elmgrammar.errors import UsageError
+
 # A hub model id: "name" or "owner/name", no path syntax.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 # the files Hugging Face tokenizers are saved as (one of them is enough)
@@ -25,7 +27,7 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "to
 HUB_TIMEOUT_S = 3.0
 
 
-class ModelError(Exception):
+class ModelError(UsageError):
     """A model, adapter, tokenizer or device that cannot be used. The message names
     the argument and its value and says why (``adapter 'elm-lora/': no such adapter
     folder``); :meth:`as_option` says it in the command line's words."""

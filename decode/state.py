@@ -81,7 +81,7 @@ class ItemRules:
     def __init__(self) -> None:
         # per open block: [annotation name awaited, first token, item start pending]
         self.blocks: list[list] = [[None, None, False]]
-        # where the top level is: start, header, module_doc, imports, doc, decls
+        # where the top level is: start, header, module_doc, imports, infixes, doc, decls
         self.top = "start"
 
     def copy(self) -> "ItemRules":
@@ -143,11 +143,13 @@ class ItemRules:
             else:
                 self.top = "doc"
         elif ttype == "IMPORT":
-            if self.top in ("doc", "decls"):
+            if self.top in ("doc", "decls", "infixes"):
                 return "imports must come before the declarations"
             self.top = "imports"
         elif ttype in ("MODULE", "EFFECT"):
             self.top = "header"
+        elif ttype == "INFIX":
+            self.top = "infixes"  # not yet complete: a module needs a declaration
         else:
             self.top = "decls"
         return None
@@ -180,7 +182,8 @@ class ElmParseState:
     """The state of one partial program; see the module docstring.
 
     ``mode``: "module" or "declarations" (top-level items; the header is optional
-    in both) or "expression". ``prompt``: text the program starts with.
+    in both; declarations may start with a port declaration, as a module's body
+    may) or "expression". ``prompt``: text the program starts with.
     """
 
     __slots__ = ("mode", "lexer", "layout", "recognizer", "rules", "text", "error", "unfinished",
@@ -192,7 +195,7 @@ class ElmParseState:
         self.mode = mode
         self.lexer = Lexer()
         self.layout = Layout(expression=mode == "expression")
-        self.recognizer = Recognizer("expr" if mode == "expression" else "module")
+        self.recognizer = Recognizer({"expression": "expr"}.get(mode, mode))
         self.rules = ItemRules()
         self.text = ""
         self.error: str | None = None   # why the text is not a viable prefix

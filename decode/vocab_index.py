@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.lexer import _GOOD_ESCAPE, _STRING_BODY, _STRING_PREFIX, _TERM_START, _TRIPLE_BODY, _TRIPLE_PREFIX, Lexer
+from elmgrammar.lexer import GOOD_ESCAPE, STRING_BODY, STRING_PREFIX, TERM_START, TRIPLE_BODY, TRIPLE_PREFIX, Lexer
 from elmgrammar.namechars import INNER, INNER_RUN, LOWER_NAME, UPPER_NAME, is_inner, is_lower_start, is_upper_start
 
 from .state import utf8_completions
@@ -39,8 +39,8 @@ CONTINUATIONS = {"ident": _IDENT_CONT, "upper_word": _UPPER_CONT_WORD, "upper_do
 # A multi-line string in the making continues the same way whatever its body,
 # given its last quotes: none, one or two (an escape in progress is judged one by one).
 TRIPLE_TAILS = ("", '"', '""')
-_TRIPLE_GOOD_BODY = re.compile(rf'(?:[^"\\]|{_GOOD_ESCAPE}|"(?!""))*', re.DOTALL)
-_STRING_GOOD_BODY = re.compile(rf'(?:[^"\\\n]|{_GOOD_ESCAPE})*')
+_TRIPLE_GOOD_BODY = re.compile(rf'(?:[^"\\]|{GOOD_ESCAPE}|"(?!""))*', re.DOTALL)
+_STRING_GOOD_BODY = re.compile(rf'(?:[^"\\\n]|{GOOD_ESCAPE})*')
 
 RESERVED = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}
 
@@ -109,13 +109,13 @@ class VocabIndex:
         # a string (not the first characters of a multi-line one): the entries that
         # stay validly inside, and those that close it (the class of what follows)
         ends = [string_close(t) if t else None for t in self.texts]
-        self.string_inside = np.array([bool(t) and e is None and _STRING_PREFIX.fullmatch(t) is not None
+        self.string_inside = np.array([bool(t) and e is None and STRING_PREFIX.fullmatch(t) is not None
                                        for t, e in zip(self.texts, ends)])
         self.string_closes = np.array([e is not None and e > 0 for e in ends])
         self.cls["string"] = self._classes_of([max(e or 0, 0) for e in ends])
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
         self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X", "|")}
-        self.first_term_start = np.array([bool(t) and _TERM_START.match(t) is not None for t in self.texts])
+        self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
         self.first_lower = np.array([bool(t) and is_lower_start(t[0]) for t in self.texts])
         self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
         self.first_ident = np.array([bool(t) and is_inner(t[0]) for t in self.texts])
@@ -148,7 +148,7 @@ class VocabIndex:
         self.triple_closes: dict[str, np.ndarray] = {}
         for tail in TRIPLE_TAILS:
             ends = [triple_close(tail, t) if t else None for t in self.texts]
-            self.triple_inside[tail] = np.array([bool(t) and e is None and _TRIPLE_PREFIX.fullmatch(tail + t) is not None
+            self.triple_inside[tail] = np.array([bool(t) and e is None and TRIPLE_PREFIX.fullmatch(tail + t) is not None
                                                  for t, e in zip(self.texts, ends)])
             self.triple_closes[tail] = np.array([e is not None and e > 0 for e in ends])
             kind = "triple" + tail
@@ -199,7 +199,7 @@ def string_close(text: str) -> int | None:
     """Where ``text`` closes a string (from a point inside it with no escape in
     progress): the offset just after the closing quote; -1 where it cannot (a bad
     escape, a newline first); None where the string goes on."""
-    stop = _STRING_BODY.match(text).end()
+    stop = STRING_BODY.match(text).end()
     if not text.startswith('"', stop):
         return None
     return stop + 1 if _STRING_GOOD_BODY.fullmatch(text, 0, stop) else -1
@@ -210,7 +210,7 @@ def triple_close(tail: str, text: str) -> int | None:
     offset just after the closing quotes; -1 where it closes it after an invalid
     escape; None where the string goes on."""
     s = tail + text
-    stop = _TRIPLE_BODY.match(s).end()
+    stop = TRIPLE_BODY.match(s).end()
     if not s.startswith('"""', stop):
         return None
     if _TRIPLE_GOOD_BODY.fullmatch(s, 0, stop) is None:
@@ -277,6 +277,7 @@ def _classify(s: str) -> tuple:
         return (WS, where)
     lexer = Lexer()
     lexer.first = False
+    lexer.declared = True  # `infix` as a name: the judge adds INFIX where it may be one
     try:
         tokens = lexer.feed(body)
     except ElmSyntaxError:
@@ -300,7 +301,8 @@ def _classify(s: str) -> tuple:
             line = body.count("\n", 0, at)
             pos = ("same", len(tokens)) if line == 0 else ("nl", line, at - body.rfind("\n", 0, at))
             tail = (pos, tuple(tuple(t.type for t in seq) for seq in alternatives))
-        fragile = any(t.type == "COLON" for t in tokens) and "\n" in body  # names by value
+        fragile = (any(t.type == "COLON" for t in tokens) and "\n" in body  # names by value
+                   or any(t.value == "infix" for t in tokens[1:]))  # a name or a keyword by context
         return (MULTI, where, (first.type,), flags, rest, tail, fragile)
     p = lexer.pending
     alternatives = lexer.pending_candidates()
@@ -310,7 +312,7 @@ def _classify(s: str) -> tuple:
         return (MULTI, where)
     types = tuple(sorted({seq[0].type for seq in alternatives} - {"INFIX", "EFFECT", "ALIAS"}))
     flags = ("alias".startswith(p), "effect".startswith(p), "infix".startswith(p),
-             p.startswith(".") and len(p) > 1, False)
+             p.startswith(".") and len(p) > 1 and is_lower_start(p[1]), False)
     return (TAIL, where, types, flags)
 
 

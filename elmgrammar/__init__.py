@@ -6,8 +6,9 @@
 """
 
 from .errors import ElmSyntaxError
-from .parser import parse_declarations, parse_expression, parse_module
+from .parser import MODES, check, parse_declarations, parse_expression, parse_module
 from .starcoder2 import starcoder2_path
 
-__all__ = ["ElmSyntaxError", "parse_module", "parse_declarations", "parse_expression", "starcoder2_path"]
+__all__ = ["ElmSyntaxError", "MODES", "check", "parse_module", "parse_declarations", "parse_expression",
+           "starcoder2_path"]
 __version__ = "0.1.0"

@@ -26,6 +26,9 @@ class ParseContext:
 
     expression: bool = False
     problems: list[A.Problem] = field(default_factory=list)
+    end: tuple[int, int] = (1, 1)  # line and column of the end of the text
+    # the last two real tokens given to the parser (for placing errors)
+    recent: list[Token] = field(default_factory=list)
 
 
 context_var: ContextVar[ParseContext] = ContextVar("elmgrammar_parse_context")
@@ -114,10 +117,13 @@ class AstBuilder(Transformer):
                     item.span = span(doc, item)
                     doc = None
                 module.declarations.append(item)
-        if doc is not None:
-            raise _error(doc, "a doc comment must be followed by a declaration")
-        if not module.declarations:
-            raise _error(c[-1], "a module needs at least one declaration", end=True)
+        if doc is not None:  # the compiler looks for the declaration up to the end of the text
+            raise ElmSyntaxError(*context_var.get().end, "a doc comment must be followed by a declaration",
+                                 ["a declaration"])
+        if all(isinstance(d, A.InfixDeclaration) for d in module.declarations):
+            # the compiler looks for one up to the end of the text
+            line, column = context_var.get().end
+            raise ElmSyntaxError(line, column, "a module needs at least one declaration", ["a declaration"])
         return module
 
     def doc(self, c):
@@ -370,9 +376,8 @@ class AstBuilder(Transformer):
         return A.AnyPattern(span(c[0], c[0]))
 
     def int_pattern(self, c):
-        t = c[-1]
-        value = int(t.value, 16) if t.type == "HEX" else int(t.value)
-        return A.LiteralPattern("int", -value if len(c) == 2 else value, span(c[0], t))
+        t = c[0]
+        return A.LiteralPattern("int", int(t.value, 16) if t.type == "HEX" else int(t.value), span(t, t))
 
     def char_pattern(self, c):
         t = c[0]
@@ -403,13 +408,12 @@ class AstBuilder(Transformer):
 # Rule names that are Python keywords or builtins get a trailing underscore.
 setattr(AstBuilder, "import", AstBuilder.import_)
 setattr(AstBuilder, "lambda", AstBuilder.lambda_)
+AstBuilder.declarations = AstBuilder.module  # the same items, a different first one allowed
 
 
-def _error(at, message: str, end: bool = False) -> ElmSyntaxError:
-    """An error at the start (or end) of a token or node."""
+def _error(at, message: str) -> ElmSyntaxError:
+    """An error at the start of a token or node."""
     s = span(at, at)
-    if end:
-        return ElmSyntaxError(s.end_line, s.end_column, message, ["a declaration"])
     return ElmSyntaxError(s.line, s.column, message)
 
 

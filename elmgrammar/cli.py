@@ -9,30 +9,38 @@ import sys
 from pathlib import Path
 
 from . import ast as A
-from .decode.models import ModelError
-from .errors import ElmLimitError, ElmSyntaxError
+from .errors import ElmLimitError, ElmSyntaxError, UsageError
 from .files import elm_files, read_source
 from .oracles.tools import ToolMissing
-from .parser import parse_module
+from .parser import MODES, check, parse_module
 
 
-# Modules that add their own subcommand with `add_subcommand(subparsers)`.
-_SUBCOMMAND_MODULES = ("elmgrammar.crosscheck", "elmgrammar.evaluate.bench", "elmgrammar.corpus.cli",
-                       "elmgrammar.decode.cli", "elmgrammar.evaluate.cli", "elmgrammar.finetune.cli")
+# The program is the composition root: the parts add their own subcommands with
+# `add_subcommand(subparsers)` and their benchmarks with `add_benchmarks(subparsers)`,
+# found by name here, so that the core imports none of them.
+_SUBCOMMAND_MODULES = ("elmgrammar.crosscheck", "elmgrammar.corpus.cli", "elmgrammar.decode.cli",
+                       "elmgrammar.evaluate.cli", "elmgrammar.finetune.cli")
+_BENCHMARK_MODULES = ("elmgrammar.evaluate.bench", "elmgrammar.corpus.bench")
 
 
-def check_paths(paths: list[str]) -> list[dict]:
-    """Parse every Elm file under ``paths``; one result dict per file:
-    ``{"path", "valid", "error": {"line", "column", "message"} | None}``."""
+def _shipped_model() -> str | None:
+    """The folder of the default model shipped in ``elmgrammar.finetune`` (None when this
+    installation has none): what `evaluate` and `bench generate --model default` use."""
+    try:
+        return str(importlib.import_module("elmgrammar.finetune").default_model_path())
+    except (ImportError, FileNotFoundError):
+        return None
+
+
+def check_paths(paths: list[str], mode: str = "module") -> list[dict]:
+    """Parse every Elm file under ``paths`` as ``mode`` (see :func:`elmgrammar.check`);
+    one result dict per file: ``{"path", "valid", "error": {"line", "column", "message"} | None}``."""
     results = []
     for path in elm_files(paths):
         source = read_source(path)
         error = source.error
         if error is None:
-            try:
-                parse_module(source.text)
-            except ElmSyntaxError as e:
-                error = e
+            error = next(iter(check(source.text, mode)), None)
         results.append({
             "path": str(path),
             "valid": error is None,
@@ -44,7 +52,7 @@ def check_paths(paths: list[str]) -> list[dict]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    results = check_paths(args.paths)
+    results = check_paths(args.paths, args.mode)
     if not results:
         print(f"elmgrammar check: no .elm files in {', '.join(args.paths)}", file=sys.stderr)
         return 2
@@ -104,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "each syntax error as PATH:LINE:COLUMN: MESSAGE. Exit status 0 iff all are valid.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="Elm files or directories")
     p.add_argument("--json", action="store_true", help="one JSON line per file")
+    p.add_argument("--mode", choices=MODES, default="module",
+                   help="read each file as a module (the default; the header is optional), as top-level "
+                        "declarations, or as one expression")
     p.set_defaults(run=_cmd_check)
 
     p = sub.add_parser("ast", help="print the syntax tree of an Elm file",
@@ -120,8 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to install (default: $ELMGRAMMAR_TOOLS or ~/.cache/elmgrammar/npm)")
     p.set_defaults(run=_cmd_setup)
 
+    bench = sub.add_parser("bench", help="benchmarks: parse, corpus, mask, generate, evaluate",
+                           description="Benchmarks that print a table: parse (parsers side by side), corpus "
+                                       "(filter + units), mask (constrained decoding per token), generate "
+                                       "(tokens/s constrained vs unconstrained), evaluate (seconds per "
+                                       "completion judged, per judge).")
+    what = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    for module in _BENCHMARK_MODULES:
+        importlib.import_module(module).add_benchmarks(what)
     for module in _SUBCOMMAND_MODULES:
         importlib.import_module(module).add_subcommand(sub)
+    parser.set_defaults(default_model=_shipped_model())
     return parser
 
 
@@ -135,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"elmgrammar: {e.filename}: no such file or directory" if e.errno and e.filename else f"elmgrammar: {e}",
               file=sys.stderr)
         return 2
-    except ModelError as e:
+    except UsageError as e:
         print(f"elmgrammar: {e.as_option()}", file=sys.stderr)
         return 2
     except ToolMissing as e:

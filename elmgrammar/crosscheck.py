@@ -88,6 +88,8 @@ class CrosscheckReport:
     ``agreement[judge] = (agreeing items, items both judged)``; ``matrix[a][b]`` is the
     percentage of items on which judges ``a`` and ``b`` agree; ``same_line[judge]`` =
     (items where both it and the reference say invalid at the same line, items both
+    say invalid); ``error_lines[judge][kind]`` (kind "files" or "mutants") = (items
+    whose first error is on the reference's line, within one line of it, items both
     say invalid).
     """
 
@@ -98,6 +100,7 @@ class CrosscheckReport:
     agreement: dict[str, tuple[int, int]] = field(default_factory=dict)
     matrix: dict[str, dict[str, float | None]] = field(default_factory=dict)
     same_line: dict[str, tuple[int, int]] = field(default_factory=dict)
+    error_lines: dict[str, dict[str, tuple[int, int, int]]] = field(default_factory=dict)
     disagreements: list[Disagreement] = field(default_factory=list)
 
     @classmethod
@@ -122,6 +125,11 @@ class CrosscheckReport:
                 sum(1 for f in both_invalid if f.verdicts[a].line == f.verdicts[reference].line),
                 len(both_invalid),
             )
+            report.error_lines[a] = {
+                kind: _line_distances([f for f in both_invalid if (f.item.mutant is None) == (kind == "files")],
+                                      a, reference)
+                for kind in ("files", "mutants")
+            }
         for f in files:
             ref = f.verdicts[reference]
             for judge in judges:
@@ -143,6 +151,9 @@ class CrosscheckReport:
             "agreement": {j: {"agree": a, "total": t, "percent": _pct(a, t)}
                           for j, (a, t) in self.agreement.items()},
             "same_line": {j: {"same": a, "both_invalid": t} for j, (a, t) in self.same_line.items()},
+            "error_lines": {j: {kind: {"same": s, "within_one": n, "both_invalid": t}
+                                for kind, (s, n, t) in by_kind.items()}
+                            for j, by_kind in self.error_lines.items() if j != self.reference},
             "matrix": self.matrix,
             "disagreements": len(self.disagreements),
         }
@@ -164,6 +175,16 @@ class CrosscheckReport:
             same_s = f"{_pct(same, both):6.2f}% ({same}/{both})"
             failed = f"  ({c['failed']} tool failures)" if c["failed"] else ""
             lines.append(f"{j:<{width}}{c['valid']:>7}{c['invalid']:>9}  {agree_s:<26}{same_s}{failed}")
+        lines += ["", f"first error on the {self.reference}'s line, where both find the text invalid",
+                  f"{'judge':<{width}}{'items':<9}{'same line':>22}{'within one line':>22}"]
+        for j in self.judges:
+            if j == self.reference:
+                continue
+            for kind, (same, near, both) in self.error_lines[j].items():
+                if both:
+                    same_s = f"{_pct(same, both):.2f}% ({same}/{both})"
+                    near_s = f"{_pct(near, both):.2f}% ({near}/{both})"
+                    lines.append(f"{j:<{width}}{kind:<9}{same_s:>22}{near_s:>22}")
         lines += ["", "pairwise agreement (%)", " " * width + "".join(f"{j:>13}" for j in self.judges)]
         for a in self.judges:
             cells = "".join(f"{'-' if p is None else f'{p:.2f}':>13}" for p in self.matrix[a].values())
@@ -193,6 +214,13 @@ def format_verdict(v: Verdict | None) -> str:
 def _invalid(f: FileVerdicts, judge: str) -> bool:
     v = f.verdicts[judge]
     return v is not None and not v.valid
+
+
+def _line_distances(files: list[FileVerdicts], judge: str, reference: str) -> tuple[int, int, int]:
+    """(items whose error lines are equal, within one line, all items) of ``files``."""
+    gaps = [abs(f.verdicts[judge].line - f.verdicts[reference].line) for f in files
+            if f.verdicts[judge].line is not None and f.verdicts[reference].line is not None]
+    return sum(1 for g in gaps if g == 0), sum(1 for g in gaps if g <= 1), len(files)
 
 
 def _agree(files: list[FileVerdicts], a: str, b: str) -> tuple[int, int]:
@@ -349,7 +377,8 @@ def add_subcommand(sub) -> None:
         "crosscheck", help="judge Elm files with our parser, the compiler, tree-sitter and elm-format",
         description="Judge Elm files (and, with --mutants, edited copies of them) with our parser and the "
                     "Elm compiler, tree-sitter-elm and elm-format; print how often each agrees with the "
-                    "compiler and every disagreement. Exit status 0.")
+                    "compiler, how often its first error is on the compiler's line (exactly and within one "
+                    "line; files and mutants apart), and every disagreement. Exit status 0.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
     p.add_argument("--corpus", action="store_true", help="also judge the real-file corpus of `elmgrammar setup`")
     p.add_argument("--judges", type=_parse_judges, default=JUDGES, metavar="LIST",

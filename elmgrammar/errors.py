@@ -1,4 +1,5 @@
-"""The one error type of the core: a syntax error with its place in the source."""
+"""The core's error types: a syntax error with its place in the source, and the base of
+the errors a command reports in one line."""
 
 from __future__ import annotations
 
@@ -44,3 +45,14 @@ class ElmLimitError(ElmSyntaxError):
     def __init__(self, line: int, column: int, message: str, *, limit: str) -> None:
         self.limit = limit
         super().__init__(line, column, message)
+
+
+class UsageError(Exception):
+    """Input a command cannot use (a model, a folder, a setting): the message names it
+    and says why, and the command line prints it in one line, without a traceback.
+    The parts of the program derive their own errors from it."""
+
+    def as_option(self) -> str:
+        """The message in the command line's words (errors that name a library
+        argument say its option instead)."""
+        return str(self)

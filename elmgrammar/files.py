@@ -27,6 +27,17 @@ def elm_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             raise FileNotFoundError(f"{p}: no such file or directory")
 
 
+def benchmark_files(paths: Iterable[str | Path], corpus: bool = False) -> list[Path]:
+    """The ``.elm`` files under ``paths`` (:func:`elm_files`) and, with ``corpus``, the
+    real-file corpus that ``elmgrammar setup`` installs (``ToolMissing`` without it)."""
+    files = list(elm_files(paths))
+    if corpus:
+        from .oracles import tools
+
+        files += tools.real_elm_files()
+    return files
+
+
 @dataclass
 class Source:
     """A file's text, or the error that stopped it from being read as Elm."""

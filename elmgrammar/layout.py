@@ -29,9 +29,9 @@ from .errors import ElmSyntaxError
 # indent column; markers ("(", "[", "{", "if", "then", "case?") have indent 0.
 _BLOCKS = ("top", "let", "case")
 _OPENERS = {"LPAR": "(", "LBRACK": "[", "LBRACE": "{"}
-_CLOSERS = {"RPAR": "(", "RBRACK": "[", "RBRACE": "{"}
+_CLOSERS = {"RPAR": "(", "LONE_RPAR": "(", "RBRACK": "[", "RBRACE": "{"}
 # Tokens that end a block by what they are, not where they stand.
-_ENDERS = frozenset({"RPAR", "RBRACK", "RBRACE", "COMMA", "IN", "THEN", "ELSE", "OF"})
+ENDERS = frozenset({"RPAR", "LONE_RPAR", "RBRACK", "RBRACE", "COMMA", "IN", "THEN", "ELSE", "OF"})
 
 
 def _virtual(kind: str, at: Token) -> Token:
@@ -92,7 +92,7 @@ class Layout:
         if self.pending is not None:
             kind, minimum = self.pending
             self.pending = None
-            if ttype not in _ENDERS:
+            if ttype not in ENDERS:
                 if col <= minimum or col <= 1:
                     raise self._too_far_left(tok, max(minimum, 1))
                 stack.append((kind, col))
@@ -100,7 +100,7 @@ class Layout:
                 out.append(tok)
                 return out
 
-        if ttype in _ENDERS:
+        if ttype in ENDERS:
             self._end_blocks(tok, out)
         else:
             # Columns decide: close the blocks this token is left of, and separate

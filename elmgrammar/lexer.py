@@ -50,11 +50,13 @@ PUNCTUATION = {
 EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX", "FLOAT",
                                "CHAR", "STRING", "RPAR", "RBRACE", "RBRACK", "DOTFIELD"})
 FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
+# What may stand at column 1 before the first declaration (`port` only as `port module`).
+_BEFORE_DECLARATIONS = frozenset({"MODULE", "PORT", "EFFECT", "IMPORT", "INFIX", "DOC"})
 
 # One alternation, tried at each position; group names are the lexeme kinds.
 # Order matters: longer or more specific forms first. Names are read as the
 # compiler reads them (namechars.py: `café`, `Été`; not `x²`).
-_MASTER = re.compile(
+MASTER = re.compile(
     "|".join(
         f"(?P<{name}>{pattern})"
         for name, pattern in [
@@ -81,8 +83,8 @@ _MASTER = re.compile(
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_TAIL = re.compile(r"|\.|[eE][+-]?|x|\.[0-9]+[eE][+-]?")
 _IDENT_CHAR = re.compile(INNER)
-_STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
-_TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
+STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
+TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
 _CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
 _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?|.?)")
 # What a held-back literal may look like so far (escapes may be cut short). A code
@@ -90,15 +92,15 @@ _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?
 _SIX_DIGITS = r"0[0-9a-fA-F]{5}|10[0-9a-fA-F]{4}"  # six hex digits up to 10FFFF
 _CODE_POINT = rf"(?:[0-9a-fA-F]{{4,5}}|{_SIX_DIGITS})"
 _ESCAPE_PREFIX = rf"(?:\\(?:u(?:\{{(?:[0-9a-fA-F]{{0,5}}|{_SIX_DIGITS}))?)?)?"
-_GOOD_ESCAPE = rf"\\(?:[nrt\"'\\]|u\{{{_CODE_POINT}\}})"
-_STRING_PREFIX = re.compile(rf'(?:[^"\\\n]|{_GOOD_ESCAPE})*{_ESCAPE_PREFIX}')
-_TRIPLE_PREFIX = re.compile(rf'(?:[^"\\]|{_GOOD_ESCAPE}|"(?!""))*"{{0,2}}{_ESCAPE_PREFIX}', re.DOTALL)
-_CHAR_PREFIX = re.compile(rf"(?:[^'\\\n]|{_GOOD_ESCAPE}|{_ESCAPE_PREFIX})")
+GOOD_ESCAPE = rf"\\(?:[nrt\"'\\]|u\{{{_CODE_POINT}\}})"
+STRING_PREFIX = re.compile(rf'(?:[^"\\\n]|{GOOD_ESCAPE})*{_ESCAPE_PREFIX}')
+TRIPLE_PREFIX = re.compile(rf'(?:[^"\\]|{GOOD_ESCAPE}|"(?!""))*"{{0,2}}{_ESCAPE_PREFIX}', re.DOTALL)
+_CHAR_PREFIX = re.compile(rf"(?:[^'\\\n]|{GOOD_ESCAPE}|{_ESCAPE_PREFIX})")
 _DIGITS = re.compile(r"[0-9]+")
 _FLOAT_PREFIX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?")
 _BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
-_TERM_START = re.compile(rf"{INNER}|[(\[{{'\"]")
+TERM_START = re.compile(rf"{INNER}|[(\[{{'\"]")
 # Characters that may stand inside an escape (or, in a multi-line string, be
 # quotes that may become the closing ones). In a body of good units any other
 # character ends a unit: it is plain, or the last of `\n`, `\r`, `\t`, `\'`.
@@ -114,7 +116,7 @@ class Lexer:
     """
 
     __slots__ = ("buffer", "base", "pos", "line", "line_start", "prev_type", "prev_end", "first",
-                 "comments", "resume")
+                 "declared", "comments", "resume")
 
     def __init__(self, keep_comments: bool = False) -> None:
         """``keep_comments=True`` records the (start, end) offsets of every ``--`` and
@@ -127,6 +129,10 @@ class Lexer:
         self.prev_type: str | None = None   # type of the last token emitted
         self.prev_end = -1                  # its absolute end offset
         self.first = True                   # no token emitted yet
+        # A declaration (not a header, import or infix) has begun at column 1:
+        # from then on `infix` is a name (the compiler reads infix declarations
+        # only between the imports and the first declaration).
+        self.declared = False
         self.comments: list[tuple[int, int]] | None = [] if keep_comments else None
         # (absolute offset, comment depth): how far the held-back string or block
         # comment is known to be good, so that scanning it again starts there. A
@@ -139,7 +145,7 @@ class Lexer:
         new = Lexer.__new__(Lexer)
         new.buffer, new.base, new.pos, new.line = self.buffer, self.base, self.pos, self.line
         new.line_start, new.prev_type, new.prev_end = self.line_start, self.prev_type, self.prev_end
-        new.first, new.resume = self.first, self.resume
+        new.first, new.declared, new.resume = self.first, self.declared, self.resume
         new.comments = None if self.comments is None else list(self.comments)
         return new
 
@@ -198,9 +204,9 @@ class Lexer:
         if p == '""':  # the empty string, or the start of a multi-line one
             return [("STRING",)]
         if p.startswith('"""'):
-            return [("STRING",)] if self._good_literal(p, 3, _TRIPLE_PREFIX) else []
+            return [("STRING",)] if self._good_literal(p, 3, TRIPLE_PREFIX) else []
         if c == '"':
-            return [("STRING",)] if self._good_literal(p, 1, _STRING_PREFIX) else []
+            return [("STRING",)] if self._good_literal(p, 1, STRING_PREFIX) else []
         if c == "'":
             return [("CHAR",)] if _CHAR_PREFIX.fullmatch(p, 1) else []
         if c.isdigit():
@@ -217,8 +223,9 @@ class Lexer:
             if len(p) > 1 and is_lower_start(p[1]):
                 adjacent = self.prev_end == self.base + self.pos
                 return [("DOTFIELD" if adjacent and self.prev_type in FIELD_TARGETS else "ACCESSOR",)]
-            return [("DOTDOT",), ("OP",), ("DOTFIELD" if self.prev_end == self.base + self.pos
-                                              and self.prev_type in FIELD_TARGETS else "ACCESSOR",)]
+            if len(p) == 1:
+                field = "DOTFIELD" if self.prev_end == self.base + self.pos and self.prev_type in FIELD_TARGETS else "ACCESSOR"
+                return [("DOTDOT",), ("DOTOP",), (field,)]
         if is_upper_start(c):
             if p.endswith("."):
                 return [("QUPPER",), ("QLOWER",)]
@@ -233,11 +240,11 @@ class Lexer:
                 out.append(("ALIAS",))
             if self.first and "effect".startswith(p):
                 out.append(("EFFECT",))
-            if column == 1 and "infix".startswith(p):
+            if column == 1 and not self.declared and "infix".startswith(p):
                 out.append(("INFIX",))
             return out
         # a run of operator characters
-        out = [("OP",)]
+        out = [("DOTOP",) if c == "." else ("OP",)]
         for symbol, ttype in RESERVED_SYMBOLS.items():
             if symbol.startswith(p):
                 out.append((ttype,))
@@ -284,7 +291,7 @@ class Lexer:
         buf = self.buffer
         end = len(buf)
         out: list[Token] = []
-        match = _MASTER.match
+        match = MASTER.match
         while self.pos < end:
             pos = self.pos
             m = match(buf, pos)
@@ -375,6 +382,10 @@ class Lexer:
             if stop < end and _IDENT_CHAR.match(buf, stop):
                 raise self._error(self.base + stop, "a number must not run into a letter or `_`")
             text = m.group()
+            if buf.startswith(".", stop) and not text.startswith("0x") and "." not in text and "e" not in text.lower():
+                # `2.x`, `2.e`, `1..2`: the compiler wants digits after the dot
+                raise self._error(self.base + stop, "a number's dot must be followed by digits (`2.0`)",
+                                  ("a digit",))
             if text.startswith("0x"):
                 ttype = "HEX"
             elif "." in text or "e" in text or "E" in text:
@@ -394,7 +405,7 @@ class Lexer:
                     ttype = "ALIAS"
                 elif text == "effect" and self.first:
                     ttype = "EFFECT"
-                elif text == "infix" and col == 0:
+                elif text == "infix" and col == 0 and not self.declared:
                     ttype = "INFIX"
         elif kind == "UPPER":
             ttype = "QUPPER" if "." in buf[pos:stop] else "UPPER"
@@ -408,14 +419,18 @@ class Lexer:
                 ttype = "NEG"
             elif text == ".":
                 raise self._error(self.base + pos, "unexpected `.`", ("a field name right after the dot",))
+            elif ttype == "OP" and text[0] == ".":
+                ttype = "DOTOP"
         elif kind == "PUNCT":
             ttype = PUNCTUATION[buf[pos]]
+            if ttype == "RPAR" and self.prev_type == "LPAR" and self.prev_end != self.base + pos:
+                ttype = "LONE_RPAR"  # `( )`: a unit only a pattern may write so
         elif kind == "STRING":
-            stop = self._quoted_end(pos, 1, _STRING_BODY, '"', final, "string")
+            stop = self._quoted_end(pos, 1, STRING_BODY, '"', final, "string")
             if stop is None:
                 return None
         elif kind == "TRIPLESTRING":
-            stop = self._quoted_end(pos, 3, _TRIPLE_BODY, '"""', final, "multi-line string")
+            stop = self._quoted_end(pos, 3, TRIPLE_BODY, '"""', final, "multi-line string")
             if stop is None:
                 return None
             ttype = "STRING"
@@ -439,7 +454,7 @@ class Lexer:
         The compiler reads `f -x` as `f (-x)` and `a - x`, `a-x` as subtraction.
         """
         buf = self.buffer
-        if stop >= len(buf) or not _TERM_START.match(buf, stop):
+        if stop >= len(buf) or not TERM_START.match(buf, stop):
             return False
         gap = self.prev_end != self.base + pos
         return gap or self.prev_type not in EXPRESSION_ENDERS
@@ -491,6 +506,8 @@ class Lexer:
             self.line += nl
             self.line_start = start + text.rfind("\n") + 1
         tok = Token(ttype, text, start, line, column, self.line, base + stop - self.line_start + 1, base + stop)
+        if column == 1 and ttype not in _BEFORE_DECLARATIONS or (self.prev_type == "PORT" and ttype != "MODULE"):
+            self.declared = True
         self.pos = stop
         self.prev_type = ttype
         self.prev_end = base + stop

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.files import elm_files, read_source
+from elmgrammar.files import benchmark_files, elm_files, read_source
 from elmgrammar.oracles import ElmCompiler, ElmFormat, TreeSitterElm, tools
 from elmgrammar.parser import lark_parser, parse_module
 
@@ -178,14 +178,8 @@ def format_table(rows: list[dict]) -> str:
 # ---- the subcommand --------------------------------------------------------------------
 
 
-def add_subcommand(sub) -> None:
-    """Register ``elmgrammar bench`` (with ``bench parse``) on the CLI's subparsers."""
-    bench = sub.add_parser("bench", help="benchmarks: parse, corpus, mask, generate, evaluate",
-                           description="Benchmarks that print a table: parse (parsers side by side), corpus "
-                                       "(filter + units), mask (constrained decoding per token), generate "
-                                       "(tokens/s constrained vs unconstrained), evaluate (seconds per "
-                                       "completion judged, per judge).")
-    what = bench.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+def add_benchmarks(what) -> None:
+    """Register ``elmgrammar bench parse|mask|generate|evaluate`` on the benchmarks' subparsers."""
     p = what.add_parser("parse", help="parsing speed: ours vs tree-sitter, the compiler and elm-format",
                         description="Parse the same Elm files with our parser, tree-sitter-elm, the Elm "
                                     "compiler (a process per file, and batched) and elm-format; print "
@@ -198,15 +192,6 @@ def add_subcommand(sub) -> None:
                    help=f"comma-separated (default: {','.join(BENCH_JUDGES)})")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(run=lambda args: _cmd_parse(args, p))
-
-    c = what.add_parser("corpus", help="corpus pipeline speed: filter + units, files/s, lines/s, memory",
-                        description="Run the corpus filter and unit splitting on Elm files with one process and "
-                                    "with --jobs, side by side: files/s, lines/s, peak memory, and the time for "
-                                    "the user's 1.2 M-line corpus.")
-    c.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
-    c.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
-    c.add_argument("--jobs", type=int, default=2, metavar="N", help="processes for the parallel run (default 2)")
-    c.set_defaults(run=lambda args: _cmd_corpus(args, c))
 
     m = what.add_parser("mask", help="constrained decoding: time per token of the full mask and the lazy path",
                         description="Teacher-force real Elm files through the grammar mask and print the time "
@@ -268,17 +253,7 @@ def add_subcommand(sub) -> None:
 def _paths(args, parser) -> list:
     if not args.paths and not args.corpus:
         parser.error("give Elm files or directories, or --corpus")
-    paths = list(elm_files(args.paths)) if args.paths else []
-    if args.corpus:
-        paths += tools.real_elm_files()
-    return paths
-
-
-def _cmd_corpus(args: argparse.Namespace, parser) -> int:
-    from elmgrammar.corpus.bench import bench_corpus, print_bench_corpus
-
-    print_bench_corpus(bench_corpus(_paths(args, parser), jobs=args.jobs))
-    return 0
+    return benchmark_files(args.paths, args.corpus)
 
 
 def _cmd_mask(args: argparse.Namespace, parser) -> int:
@@ -317,7 +292,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         from elmgrammar.evaluate.generate import default_model_path
 
         try:
-            model = default_model_path()
+            model = default_model_path(getattr(args, "default_model", None))
         except EvaluateError as e:
             raise SystemExit(f"elmgrammar bench generate: {e}") from None
 

@@ -130,8 +130,8 @@ def _options(args: argparse.Namespace):
         (("unconstrained",) if args.unconstrained else ("constrained",))
     return EvaluateOptions(
         prompts=items or None, prompt_source=" + ".join(sources) or "the user's 9 seed prompts",
-        model=args.model, adapter=args.adapter, tokenizer=args.tokenizer, device=args.device,
-        cpu_threads=args.cpu_threads or None,
+        model=args.model, default_model=getattr(args, "default_model", None), adapter=args.adapter,
+        tokenizer=args.tokenizer, device=args.device, cpu_threads=args.cpu_threads or None,
         per_prompt=args.gen_per_prompt, sampling=sampling, seed=args.seed, mode=args.mode, sides=sides,
         batch_size=args.batch_size, generations_file=args.generations, elm_project=args.elm_project,
         elm_home=args.elm_home, elm_prelude=_read_text(args.elm_prelude, "--elm-prelude") if args.elm_prelude else "",

@@ -7,6 +7,7 @@ torch is imported here only, when a model is really needed.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -43,18 +44,13 @@ class Sampling:
         return asdict(self)
 
 
-def default_model_path() -> str:
-    """The embedded default model's folder (``elmgrammar.finetune.default_model_path()``);
-    :class:`EvaluateError` when it is not installed."""
-    hint = "name a model folder or a hub name"
-    try:
-        from elmgrammar.finetune import default_model_path as finetune_default
-    except ImportError:
-        raise EvaluateError(f"no model: this installation has no embedded default model; {hint}") from None
-    try:
-        path = finetune_default()
-    except (OSError, RuntimeError, LookupError) as e:
-        raise EvaluateError(f"no model: {e}; or {hint}") from None
+def default_model_path(path: str | os.PathLike | None) -> str:
+    """The default model's folder ``path``, checked: the command line passes the model
+    shipped with the package (``elmgrammar.finetune.default_model_path()``), a library
+    user any folder; :class:`EvaluateError` when there is none."""
+    hint = "pass --model DIR or a hub name"
+    if path is None:
+        raise EvaluateError(f"no model: this installation has no embedded default model; {hint}")
     if not Path(path).exists():
         raise EvaluateError(f"no model: the default model folder {path} does not exist; {hint}")
     return str(path)

@@ -23,14 +23,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from elmgrammar.oracles import tools
-from elmgrammar.oracles.compiler import ELM_JSON, _FLAKY, _parse_report, _plain, is_syntax_title
+from elmgrammar.oracles import CompilerError, CompilerTimeout, elm_make, tools
+from elmgrammar.oracles.compiler import ELM_JSON, is_syntax_title
+from elmgrammar.oracles.elmmake import plain_message
 
 from .errors import EvaluateError
 
@@ -52,7 +52,6 @@ TYPE_TITLES = frozenset({
 
 MODULE_PREFIX = "ElmgrammarEval"
 _HEADER = re.compile(r"^((?:port\s+|effect\s+)?module\s+)([A-Z][A-Za-z0-9_]*(?:\.[A-Z][A-Za-z0-9_]*)*)", re.MULTILINE)
-_ATTEMPTS = 4
 
 
 def error_kind(title: str) -> str:
@@ -216,31 +215,15 @@ class ElmProjectCompiler:
             names.append(name)
             offsets.append(offset)
         paths = [str(folder / f"{n.split('.')[-1]}.elm") for n in names]
-        env = dict(os.environ, ELM_HOME=str(self.elm_home))
-        cmd = [str(self.elm), "make", *paths, "--output=/dev/null", "--report=json"]
         limit = self.timeout + 0.5 * len(programs)
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                done = subprocess.run(cmd, cwd=root, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                      timeout=limit)
-            except subprocess.TimeoutExpired:
-                raise EvaluateError(f"elm make did not finish within {limit:.0f} s in {self.project}") from None
-            if done.returncode == 0:
-                return [CompileResult(True) for _ in programs]
-            output = (done.stderr or done.stdout).decode("utf-8", "replace")
-            if _FLAKY in output and attempt < _ATTEMPTS:
-                continue  # Elm 0.19.1 races with itself on elm-stuff (elm/compiler#2258)
-            try:
-                report = _parse_report(output)
-            except Exception:
-                raise EvaluateError(f"elm make gave no report in {self.project}: {output[:500]}") from None
-            if report.get("type") != "compile-errors":
-                raise EvaluateError(
-                    f"elm make cannot compile in {self.project} (ELM_HOME={self.elm_home}): "
-                    f"{report.get('title', 'unknown error')}: {_plain(report.get('message'))}")
-            by_name = {e.get("name"): e.get("problems", []) for e in report.get("errors", [])}
-            return [_result(by_name.get(n, []), off) for n, off in zip(names, offsets)]
-        raise AssertionError("unreachable")
+        try:
+            # the build cache is kept: the project's own modules compile once
+            problems = elm_make(self.elm, paths, cwd=root, elm_home=self.elm_home, timeout=limit)
+        except CompilerTimeout:
+            raise EvaluateError(f"elm make did not finish within {limit:.0f} s in {self.project}") from None
+        except CompilerError as e:
+            raise EvaluateError(f"elm make cannot compile in {self.project} (ELM_HOME={self.elm_home}): {e}") from None
+        return [_result(problems.get(n, []), off) for n, off in zip(names, offsets)]
 
 
 def _header_window(program: str) -> int:
@@ -260,5 +243,5 @@ def _result(problems: list[dict], offset: int) -> CompileResult:
         line = start.get("line")
         out.append({"kind": error_kind(title), "title": title,
                     "line": line - offset if isinstance(line, int) else None, "column": start.get("column"),
-                    "message": _plain(problem.get("message"))[:300]})
+                    "message": plain_message(problem.get("message"))[:300]})
     return CompileResult(False, out[0]["kind"], out)

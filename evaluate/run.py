@@ -41,13 +41,15 @@ SIDES = ("unconstrained", "constrained")
 
 @dataclass
 class EvaluateOptions:
-    """Everything an evaluation needs; the defaults are the main job (the embedded
-    default model, the user's seed prompts, both sides, the report in
-    ``./elmgrammar-report/``)."""
+    """Everything an evaluation needs; the defaults are the main job (the user's seed
+    prompts, both sides, the report in ``./elmgrammar-report/``), with the model in
+    ``default_model`` when none is named (``elmgrammar evaluate`` passes the one shipped
+    in ``elmgrammar.finetune``)."""
 
     prompts: list[PromptItem] | None = None        # None: the seed prompts
     prompt_source: str = "the user's 9 seed prompts"
-    model: str | None = None                      # None or "default": the embedded default model
+    model: str | None = None                      # None or "default": default_model
+    default_model: str | None = None              # the command line passes the shipped model's folder
     adapter: str | None = None
     tokenizer: str | None = None
     device: str = "auto"
@@ -119,8 +121,8 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
             except PromptError as e:
                 raise EvaluateError(f"{options.prompt_source}: item {i}: {e}") from None
     embedded = options.model in (None, DEFAULT_MODEL)
-    model, tokenizer = load_model(default_model_path() if embedded else options.model, adapter=options.adapter,
-                                  tokenizer=options.tokenizer, device=options.device)
+    model, tokenizer = load_model(default_model_path(options.default_model) if embedded else options.model,
+                                  adapter=options.adapter, tokenizer=options.tokenizer, device=options.device)
     if model.device.type == "cpu" and options.cpu_threads:
         import torch
 

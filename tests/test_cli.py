@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from elmgrammar.cli import main
 from elmgrammar.parser import MAX_BYTES, MAX_NESTING
 
@@ -83,3 +85,34 @@ def test_check_reports_the_parsers_limits_as_limits_not_syntax_errors(tmp_path, 
     assert main(["check", "--json", str(deep)]) == 1
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["error"]["limit"] == "nesting"
+
+
+def test_check_modes_in_the_library():
+    from elmgrammar import MODES, check
+
+    assert MODES == ("module", "declarations", "expression")
+    assert check(VALID) == [] and check(VALID, mode="declarations") == []
+    (error,) = check(INVALID)
+    assert (error.line, error.column) == (6, 12)
+    assert check("f x |> g", mode="expression") == []
+    (error,) = check("f x |> g", mode="module")  # no declaration has an expression alone
+    assert error.line == 1
+    (error,) = check("x = 1\n", mode="expression")
+    assert (error.line, error.column) == (1, 3)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        check("x = 1\n", mode="statement")
+
+
+def test_check_mode_on_the_command_line(tmp_path, capsys):
+    e = tmp_path / "Expr.elm"
+    e.write_text("case m of\n    Just x -> x\n    Nothing -> 0\n")
+    assert main(["check", "--mode", "expression", str(e)]) == 0
+    assert capsys.readouterr().out.strip() == "checked 1 file: 1 valid, 0 invalid"
+    assert main(["check", str(e)]) == 1
+    assert f"{e}:1:1: " in capsys.readouterr().out
+    assert main(["check", "--mode", "declarations", "--json", str(e)]) == 1
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["valid"] is False and record["error"]["line"] == 1
+    with pytest.raises(SystemExit):
+        main(["check", "--mode", "statement", str(e)])
+    assert "invalid choice" in capsys.readouterr().err

@@ -253,3 +253,12 @@ def test_token_cap_drops_exactly_the_units_over_it_and_counts_them(real_files, t
     assert printed["dropped"]["too_many_tokens"] == 0 and printed["all"]["units"] == len(lengths)
     assert main(["corpus", "dataset", str(tmp_path), "--no-tokens", "--max-tokens", "100", "--quiet"]) == 2
     assert "--max-tokens needs token counts" in capsys.readouterr().err
+
+
+def test_bench_corpus_prints_its_table(real_files, capsys):
+    """`elmgrammar bench corpus`, which the corpus part adds to the benchmarks."""
+    from elmgrammar.cli import main
+
+    assert main(["bench", "corpus", "--jobs", "1", *map(str, real_files[:3])]) == 0
+    out = capsys.readouterr().out
+    assert "corpus: 3 files" in out and "lines/s" in out

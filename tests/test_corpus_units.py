@@ -49,8 +49,6 @@ type alias Point =
 
 port send : String -> Cmd msg
 
-infix left 0 (|>) = apR
-
 view : Html msg
 view =
     let
@@ -107,8 +105,12 @@ def test_every_unit_of_the_real_corpus_parses_on_its_own_with_every_option(real_
     for path, text, result in real_units[UnitOptions()]:
         assert len(result.units) == len(parse_module(text).declarations), path
         for unit in result.units:
-            module = parse_module(unit.text)
-            assert len(module.declarations) == 1 and module.header is None and module.imports == [], (path, unit.name)
+            # a unit is a module's body: a port declaration stands alone there, not as a file
+            # (the compiler reads a file that starts with `port` as a port module)
+            header = "port module M exposing (..)\n\n" if unit.kind == "port" else ""
+            module = parse_module(header + unit.text)
+            assert len(module.declarations) == 1 and module.imports == [], (path, unit.name)
+            assert (module.header is None) == (header == ""), (path, unit.name)
     assert counted > 4 * 1500
 
 
@@ -157,12 +159,20 @@ def test_sample_units_kinds_names_and_lines():
         ("type", "Shape", 18, 20),
         ("type_alias", "Point", 22, 23),
         ("port", "send", 25, 25),
-        ("infix", "(|>)", 27, 27),
-        ("value", "view", 29, 35),
+        ("value", "view", 27, 33),
     ]
     assert units[0].text.startswith("{-| A value's doc. -}\nanswer : Int -- the type\n")
     assert "-- after" not in units[0].text  # after the last token: not part of the declaration
     assert "a comment between" not in "".join(u.text for u in units)
+
+
+def test_an_infix_declaration_alone_is_no_unit():
+    # the compiler reads infix declarations between the imports and the first
+    # declaration, and a module of infix declarations alone is none
+    result = split_units("module M exposing (..)\n\ninfix left 0 (|>) = apR\n\nx = 1\n")
+    assert [(u.kind, u.name, u.start_line, u.text) for u in result.units] == [("value", "x", 5, "x = 1")]
+    (dropped,) = result.dropped
+    assert dropped.startswith("3: infix (|>): does not parse on its own") and "declaration" in dropped
 
 
 def test_doc_comments_dropped_on_request():
@@ -174,7 +184,7 @@ def test_doc_comments_dropped_on_request():
 
 def test_comments_inside_bodies_removed_cleanly():
     units = split_units(SAMPLE, UnitOptions(comments=False)).units
-    answer, shape, view = units[0], units[1], units[5]
+    answer, shape, view = units[0], units[1], units[-1]
     assert answer.text == "{-| A value's doc. -}\nanswer : Int\nanswer =\n    40 + 2"
     assert shape.text == "type Shape\n    = Circle Float\n    | Square Float"
     assert view.text == 'view : Html msg\nview =\n    let\n        label = "a -- not a comment {- nor this -}"\n    in\n    text label'
@@ -229,7 +239,7 @@ def test_units_json_command(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 1  # one file did not parse
     rows = [json.loads(line) for line in captured.out.splitlines()]
-    assert [r["name"] for r in rows] == ["answer", "Shape", "Point", "send", "(|>)", "view"]
+    assert [r["name"] for r in rows] == ["answer", "Shape", "Point", "send", "view"]
     assert all(tuple(r) == UNIT_KEYS for r in rows)
     assert rows[0]["path"].endswith("Sample.elm") and rows[0]["start_line"] == 10
     assert f"{tmp_path / 'Bad.elm'}:5:1:" in captured.err or f"{tmp_path / 'Bad.elm'}:4:" in captured.err

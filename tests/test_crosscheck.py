@@ -17,6 +17,7 @@ from elmgrammar.lexer import Lexer
 from elmgrammar.mutants import mutants
 
 MIN_MUTANT_AGREEMENT = 0.99
+MIN_SAME_LINE = 0.90  # our first error on the compiler's line, where both reject
 ELM_FORMAT_BUDGET_S = 60.0  # beyond this estimate, elm-format judges every 5th mutant only
 
 
@@ -123,6 +124,30 @@ def test_mutants_our_verdict_equals_the_compilers(real_files, elmformat):
 
     assert total == len(items)
     assert agree / total >= MIN_MUTANT_AGREEMENT
+    exact, near, both_mutants = report.error_lines["ours"]["mutants"]
+    print(f"first error on the compiler's line: {exact}/{both_mutants}, within one line: {near}/{both_mutants}")
+    assert both_mutants == both and exact == same
+    assert exact / both >= MIN_SAME_LINE
+
+
+def test_error_line_rates_are_counted_and_printed(compiler):
+    """``crosscheck`` compares the lines of the first errors, exactly and within one
+    line, for files and for mutants apart."""
+    header = "module M exposing (..)\n\n"
+    items = [
+        Item("Tuple.elm", header + "x = (1,\n"),                      # both: the line of the `,`
+        Item("List.elm", header + "x =\n    [ 1\n]\n"),              # both: the line of the `[ 1`
+        Item("Valid.elm", header + "x = 1\n"),
+        Item("Valid.elm", header + "x = f 2.x\n", mutant="a number's dot"),
+        Item("Valid.elm", header + "x = 1\ny = 2\n", mutant="valid"),
+    ]
+    report = crosscheck(items, judges=("ours", "compiler"), progress=False)
+    assert report.error_lines["ours"] == {"files": (2, 2, 2), "mutants": (1, 1, 1)}
+    table = report.format_table()
+    assert "first error on the compiler's line" in table
+    assert "100.00% (2/2)" in table.split("first error on the compiler's line")[1]
+    summary = report.summary()["error_lines"]["ours"]
+    assert summary["files"] == {"same": 2, "within_one": 2, "both_invalid": 2}
 
 
 # Names with characters past ASCII: the compiler starts an upper-case name with any

@@ -100,6 +100,10 @@ TRICKY_PREFIXES = [
     "x =\n    let\n        xy : Int\n        x",
     # names past ASCII (`Été`, `café`; `ǅ` is title case: it starts a type)
     "x = Été", "x = é", "x = Html.É", "x = Été.", "x = r.é", "x = .é", "type T = Ǆ", "x = ǅ", "x = aé", "café : Int\ncaf",
+    # the compiler's readings: `( )` only in patterns, `infix` a name once a declaration
+    # has begun, no operator that starts with a dot but `(.->)`, digits after a number's dot
+    "x = (", "x = ( ", "x = ({- c -}", "x =\n    case a of\n        ( ", "x = 1\n", "x = 1\ninf", "inf",
+    "x = a .", "x = (.", "x = (..", "x = 2.",
 ]
 
 

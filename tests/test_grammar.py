@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from elmgrammar import ElmSyntaxError, parse_declarations, parse_expression, parse_module
+from elmgrammar import ElmSyntaxError, check, parse_declarations, parse_expression, parse_module
 from elmgrammar import ast as A
 
 
@@ -103,8 +103,9 @@ def test_type_alias_record_and_extensible_record():
 
 
 def test_infix_declaration():
-    (d,) = parse_declarations("infix left 0 (|>) = apR\n")
+    d, x = parse_declarations("infix left 0 (|>) = apR\nx = 1\n")
     assert (d.associativity, d.precedence, d.operator, d.function) == ("left", 0, "|>", "apR")
+    assert x.name == "x"
 
 
 def test_doc_comments_attach_to_the_following_declaration():
@@ -271,18 +272,18 @@ def _pattern(src: str) -> A.Pattern:
 
 
 @pytest.mark.parametrize("src,node", [
-    ("_", A.AnyPattern), ("x", A.VarPattern), ("1", A.LiteralPattern), ("-1", A.LiteralPattern),
+    ("_", A.AnyPattern), ("x", A.VarPattern), ("1", A.LiteralPattern), ("0x1F", A.LiteralPattern),
     ("'c'", A.LiteralPattern), ('"s"', A.LiteralPattern), ("Just x", A.ConstructorPattern),
     ("Maybe.Just (Ok x)", A.ConstructorPattern), ("( a, b )", A.TuplePattern), ("( a, b, c )", A.TuplePattern),
     ("[ a, b ]", A.ListPattern), ("x :: xs", A.ConsPattern), ("{ a, b }", A.RecordPattern),
-    ("(x :: xs) as all", A.AliasPattern), ("()", A.TuplePattern), ("(x)", A.VarPattern),
+    ("(x :: xs) as all", A.AliasPattern), ("()", A.TuplePattern), ("( )", A.TuplePattern), ("(x)", A.VarPattern),
 ])
 def test_patterns(src, node):
     assert isinstance(_pattern(src), node)
 
 
-def test_negative_and_cons_pattern_values():
-    assert _pattern("-1").value == -1
+def test_cons_pattern_values():
+    assert _pattern("0x1F").value == 31
     p = _pattern("a :: b :: rest")
     assert isinstance(p.tail, A.ConsPattern)
     assert _pattern("x :: xs as all").pattern.head.name == "x"
@@ -327,17 +328,26 @@ def test_tabs_are_an_error():
     assert (e.value.line, e.value.column) == (2, 1)
 
 
+# Where the compiler puts these errors: at the end of what a line's column left
+# unfinished, or at the token that cannot stand where it does.
 @pytest.mark.parametrize("src,line,column", [
-    ("x =\n1\n", 2, 1),                                      # continuation at column 1
+    ("x =\n1\n", 1, 4),                                      # continuation at column 1
     ("x =\n    let\n        a = 1\n         b = 2\n    in a\n", 4, 12),  # misaligned let definition
     ("x =\n    case a of\n        A -> 1\n          B -> 2\n", 4, 13),  # misaligned branch reads as arguments
     ("  x = 1\n", 1, 3),                                     # declaration not at column 1
-    ("x =\n    let\n   a = 1\n    in a\n", 3, 4),              # definition left of `let`
+    ("x =\n    let\n   a = 1\n    in a\n", 2, 8),              # definition left of `let`
+    ("x = (1,\n", 1, 8),                                     # the end of the text in a tuple
+    ("x : Int\n", 2, 1),                                     # a definition due: the end of the text
+    ("x = 1\n{-| d -}\n\n", 4, 1),                         # a doc comment and no declaration
+    ("x =\n    [ 1\n]\n", 2, 8),                            # `]` too far left: the list above unfinished
+    ("x =\n    { a = 1\n}\n", 3, 1),                         # `}` too far left: the brace itself
 ])
-def test_layout_errors(src, line, column):
+def test_layout_errors(src, line, column, compiler):
     with pytest.raises(ElmSyntaxError) as e:
         parse_module(src)
     assert (e.value.line, e.value.column) == (line, column)
+    verdict = compiler.check(src)
+    assert (verdict.valid, verdict.line, verdict.column) == (False, line, column)
 
 
 def test_spans_are_accurate():
@@ -354,3 +364,91 @@ def test_carriage_returns_do_not_count_as_columns():
     assert parse_declarations("x =\r\n    1\r\n\r\ny = 2\r\n")[1].name == "y"
     with pytest.raises(ElmSyntaxError):
         parse_module("x = a\n\rb\n")
+
+
+# ---- the compiler's verdict where it is easy to get wrong ------------------------------------
+
+HEADER = "module M exposing (..)\n\n"
+
+# (what, text, the line of the compiler's error or None when it parses), each checked
+# against the Elm 0.19.1 compiler itself as well as against our parser.
+COMPILER_VERDICTS = [
+    # `infix` starts an infix declaration only before the first declaration
+    ("a value named infix after a declaration", HEADER + "y = 1\n\ninfix x = x\n", None),
+    ("an annotated value named infix", HEADER + "x : Int\nx = 1\ninfix : Int\ninfix = 2\n", None),
+    ("a value named infix after a type", HEADER + "type A = A\ninfix = 2\n", None),
+    ("a value named infix after a port", HEADER + "port a : Int\ninfix = 2\n", None),
+    ("an infix declaration after a declaration", HEADER + "x = 1\ninfix left 6 (+++) = append\n", 4),
+    ("an infix declaration after the imports", HEADER + "import A\ninfix left 6 (+++) = append\nx = 1\n", None),
+    ("a value named infix first", HEADER + "infix x = x\n", 3),
+    ("only infix declarations", HEADER + "infix left 6 (+++) = append\n", 4),
+    # the unit: `()` is one piece in expressions and types, not in patterns
+    ("a unit with a space", HEADER + "x = ( )\n", 3),
+    ("a unit with a comment", HEADER + "x = ({- a -})\n", 3),
+    ("a unit over two lines", HEADER + "x = (\n  )\n", 4),
+    ("a unit type with a space", HEADER + "type alias U = ( )\n", 3),
+    ("a unit type with a space in an annotation", HEADER + "x : ( ) -> Int\nx _ = 1\n", 3),
+    ("a unit pattern with a space", HEADER + "f ( ) = 1\n", None),
+    ("a unit pattern with a comment", HEADER + "f ({--}) = 1\n", None),
+    ("a unit pattern with a space in a let", HEADER + "x =\n  let\n    ( ) = y\n  in 0\n", None),
+    # no negative number patterns
+    ("a negative case branch", HEADER + "x = case y of\n    -1 -> 0\n    _ -> 1\n", 4),
+    ("a negative case branch in parentheses", HEADER + "x = case y of\n    (-1) -> 0\n    _ -> 1\n", 4),
+    ("a negative argument pattern", HEADER + "f -1 = 0\n", 3),
+    ("a negative number in a list pattern", HEADER + "f [-1] = 0\n", 3),
+    # an operator never starts with a dot (but as `(.->)`)
+    ("an operator after a qualifier", HEADER + "x = List.-> y\n", 3),
+    ("an operator that starts with a dot", HEADER + "x = a .-> b\n", 3),
+    ("a qualified operator", HEADER + "x = a List.++ b\n", 3),
+    ("a dot operator after a name", HEADER + "x = a.->b\n", 3),
+    ("a dot operator as a function", HEADER + "x = (.->)\n", None),
+    ("a dot inside an operator", HEADER + "x = a <.> b\n", None),
+    # digits after a number's dot
+    ("a number then a field", HEADER + "x = f 2.x 0\n", 3),
+    ("a number's dot then an exponent", HEADER + "x = 2.e\n", 3),
+    ("a number then an operator with a dot", HEADER + "x = 1.+2\n", 3),
+    ("a float then a field", HEADER + "x = 1.5.x\n", None),
+    ("a hexadecimal number then a field", HEADER + "x = 0x1F.x\n", None),
+    # without a header, a file that starts with `port` is a port module's header
+    ("a port declaration first without a header", "port a : Int -> Cmd msg\n", 1),
+    ("a port declaration after a comment without a header", "-- c\nport a : Int -> Cmd msg\n", 2),
+    ("a port declaration after a doc comment without a header", "{-| d -}\nport a : Int -> Cmd msg\n", None),
+    ("a port declaration after an import without a header", "import A\nport a : Int -> Cmd msg\n", None),
+    ("a port declaration after a declaration", "x = 1\nport a : Int -> Cmd msg\n", None),
+]
+
+
+@pytest.mark.parametrize("what,text,line", COMPILER_VERDICTS, ids=[c[0] for c in COMPILER_VERDICTS])
+def test_the_compilers_verdict(what, text, line, compiler):
+    verdict = compiler.check(text)
+    assert (verdict.valid, verdict.line) == (line is None, line), f"the compiler: {verdict}"
+    try:
+        parse_module(text)
+        ours = None
+    except ElmSyntaxError as e:
+        ours = e.line
+    assert ours == line
+
+
+def test_declarations_are_a_modules_body():
+    """A file without a header cannot start with a port declaration (the compiler
+    reads `port` there as a port module's header); declarations, as a model writes
+    them, are a module's body, where it may come first."""
+    text = "port a : Int -> Cmd msg\n"
+    (port,) = parse_declarations(text)
+    assert isinstance(port, A.PortDeclaration) and port.name == "a"
+    (error,) = check(text, mode="module")
+    assert (error.line, error.column) == (1, 6)
+    assert check(text, mode="declarations") == []
+
+
+@pytest.mark.parametrize("text,line,column", [
+    ("x = (1,\n\ny = \"abc\n", 1, 8),   # an unfinished tuple, then a string left open
+    ("x = ) \"abc\n", 1, 5),            # on the same line
+    ("x = \"abc\ny = )\n", 1, 5),       # the string first: it is the error
+])
+def test_a_lexical_error_comes_after_the_syntax_errors_before_it(text, line, column, compiler):
+    verdict = compiler.check(text)
+    assert (verdict.valid, verdict.line) == (False, line)
+    (error,) = check(text)
+    assert (error.line, error.column) == (line, column)

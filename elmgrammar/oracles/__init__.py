@@ -3,6 +3,8 @@
 - :class:`ElmCompiler`: the Elm 0.19.1 compiler's parser, the ground truth.
 - :class:`TreeSitterElm`: tree-sitter-elm, the editors' grammar, a cross-check.
 - :class:`ElmFormat`: elm-format 0.8.8, a lenient third opinion.
+- :func:`elm_make`: one ``elm make`` run over many modules (the oracle's, and the
+  evaluation's compile check inside a user's project).
 
 All return a :class:`Verdict`. The compiler and elm-format come from npm into the tools
 folder (``elmgrammar setup`` / :func:`tools.install`), which also holds the real Elm
@@ -14,8 +16,9 @@ True
 """
 
 from . import tools
-from .compiler import CompilerError, CompilerTimeout, ElmCompiler
+from .compiler import ElmCompiler
 from .elmformat import ElmFormat, ElmFormatError
+from .elmmake import CompilerError, CompilerTimeout, elm_make
 from .tools import ToolMissing
 from .treesitter import TreeSitterElm
 from .verdict import Verdict, VerdictCache
@@ -27,6 +30,7 @@ __all__ = [
     "ElmFormat",
     "ElmFormatError",
     "ToolMissing",
+    "elm_make",
     "TreeSitterElm",
     "Verdict",
     "VerdictCache",

@@ -25,12 +25,12 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import tools
+from .elmmake import CompilerError, CompilerTimeout, elm_make
 from .verdict import Verdict, VerdictCache, encode_source
 
 JUDGE = "compiler"
@@ -159,14 +159,6 @@ ELM_JSON = {
 }
 
 
-class CompilerError(RuntimeError):
-    """The compiler failed in a way that says nothing about the text's syntax."""
-
-
-class CompilerTimeout(CompilerError):
-    """``elm make`` ran past its time limit."""
-
-
 def is_syntax_title(title: str) -> bool:
     """True iff an ``elm make`` report title means the module did not parse."""
     return title in SYNTAX_TITLES
@@ -286,42 +278,17 @@ class ElmCompiler:
         names = [f"Oracle{self._token}N{i}" for i in range(len(texts))]
         for name, text in zip(names, texts):
             (src / f"{name}.elm").write_bytes(encode_source(text))
-        cmd = [str(self.elm), "make", *(f"src/{n}.elm" for n in names), "--output=/dev/null", "--report=json"]
         limit = self.timeout + 0.25 * (len(texts) - 1)
-        env = dict(os.environ, ELM_HOME=str(root / "home"))
-        for attempt in range(1, _ATTEMPTS + 1):
-            # No build cache: Elm trusts file times, and a stale .elmi must never stand in
-            # for a new text written under the same name.
-            shutil.rmtree(project / "elm-stuff", ignore_errors=True)
-            try:
-                done = subprocess.run(
-                    cmd, cwd=project, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=limit
-                )
-            except subprocess.TimeoutExpired:
-                raise CompilerTimeout(
-                    f"elm make did not finish within {limit:.0f} s on {len(texts)} file(s)"
-                ) from None
-            if done.returncode == 0:
-                return [Verdict(JUDGE, True) for _ in texts]
-            output = (done.stderr or done.stdout).decode("utf-8", "replace")
-            if _FLAKY in output and attempt < _ATTEMPTS:
-                # Elm 0.19.1 sometimes races with itself on elm-stuff/0.19.1/*.dat
-                # ("openBinaryFile: resource busy (file is locked)", elm/compiler#2258).
-                continue
-            report = _parse_report(output)
-            if report.get("type") != "compile-errors":
-                title = report.get("title", "unknown error")
-                raise CompilerError(
-                    f"elm make failed without judging the files: {title}: {_plain(report.get('message'))}"
-                )
-            by_name = {entry.get("name"): entry.get("problems", []) for entry in report.get("errors", [])}
-            return [_verdict(by_name.get(name, [])) for name in names]
-        raise AssertionError("unreachable")
-
-
-_ATTEMPTS = 4
-# Elm's wrapper for exceptions that escaped its error reporting; only seen for races.
-_FLAKY = "bypassed the normal error reporting"
+        try:
+            # No build cache: a stale .elmi must never stand in for a new text written
+            # under the same name.
+            problems = elm_make(self.elm, [f"src/{n}.elm" for n in names], cwd=project, elm_home=root / "home",
+                                timeout=limit, fresh_build=True)
+        except CompilerTimeout:
+            raise
+        except CompilerError as e:
+            raise CompilerError(f"elm make failed without judging the files: {e}") from None
+        return [_verdict(problems.get(name, [])) for name in names]
 
 
 def _verdict(problems: list[dict]) -> Verdict:
@@ -334,20 +301,6 @@ def _verdict(problems: list[dict]) -> Verdict:
     if not problems:
         return Verdict(JUDGE, True)
     return Verdict(JUDGE, True, message=", ".join(sorted({p.get("title", "?") for p in problems})))
-
-
-def _parse_report(raw: str) -> dict:
-    try:
-        # The report quotes source lines verbatim, control characters included.
-        return json.loads(raw, strict=False)
-    except ValueError:
-        raise CompilerError(f"elm make gave no JSON report: {raw[:500]!r}") from None
-
-
-def _plain(message) -> str:
-    if isinstance(message, list):
-        return "".join(part if isinstance(part, str) else part.get("string", "") for part in message)[:500]
-    return str(message)[:500]
 
 
 def _progress(total: int, enabled: bool):
