@@ -101,7 +101,7 @@ def pending_key(state: ElmParseState, cap: int) -> object:
 def context_key(state: ElmParseState, reach: int) -> tuple:
     """Everything but the LALR stack that a state's mask depends on: the mode, the
     held-back lexeme and where it starts (column, and whether it touches the
-    token before), the last token's type, the layout blocks, the item rules (with
+    token before), the last token's type, whether a declaration was seen, the layout blocks, the item rules (with
     names, which annotations and ``infix`` compare by value), and the bytes of an
     unfinished character. Columns past ``column_cap`` are one (``reach``: see
     ``line_reach``)."""
@@ -111,7 +111,7 @@ def context_key(state: ElmParseState, reach: int) -> tuple:
     blocks = tuple((b[0], None if b[1] is None else (b[1].type, b[1].value), b[2]) for b in rules.blocks)
     cap = column_cap(state, reach)
     return (state.mode, pending_key(state, cap), min(start - lexer.line_start + 1, cap), lexer.prev_type,
-            lexer.prev_end == start, lexer.first, tuple(state.layout.stack), state.layout.pending,
+            lexer.prev_end == start, lexer.first, lexer.declared, tuple(state.layout.stack), state.layout.pending,
             blocks, rules.top, state.unfinished)
 
 
