@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import statistics
 import time
 from pathlib import Path
@@ -15,6 +16,9 @@ from .fastmask import FastMasker, VocabIndex
 from .replay import replay_ids, summary
 from .models import load_model, load_tokenizer
 from .vocab import vocab_from_tokenizer
+
+
+SLOWEST = 10  # states listed with their text by `bench mask`
 
 
 def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int = 1,
@@ -37,15 +41,22 @@ def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int
     lazy: list[float] = []
     positions = rejected = 0
     eos_ok = True
+    slowest: list[tuple[float, str, int, str]] = []  # (ms, path, position, text before it)
     for path in tqdm(list(paths), desc="bench mask", unit="file", disable=None):
         ids = tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False, verbose=False)["input_ids"]
+        before = len(full)
         result = replay_ids(masker, ids, str(path), full_every=full_every, timings=(full, lazy))
         positions += result.tokens
         rejected += len(result.rejected)
         eos_ok &= result.eos_ok
+        for j in heapq.nlargest(SLOWEST, range(before, len(full)), key=full.__getitem__):
+            k = (j - before) * full_every
+            slowest.append((round(1000 * full[j], 3), str(path), k, tokenizer.decode(ids[max(0, k - 24):k])))
+        slowest = heapq.nlargest(SLOWEST, slowest)
     return {"files": len(paths), "positions": positions, "rejected": rejected, "eos_ok": eos_ok,
             "vocabulary": len(vocab), "precompute_s": round(precompute, 3),
             "full_ms": summary(full), "lazy_ms": summary(lazy),
+            "slowest": [{"ms": ms, "path": p, "position": k, "before": text} for ms, p, k, text in slowest],
             "baselines": {name: _bench_baseline(name, tokenizer, paths) for name in baselines}}
 
 
@@ -97,6 +108,10 @@ def format_mask(result: dict) -> str:
     if full and lazy:
         lines.append(f"\nthe lazy path is {full / lazy:.0f}x cheaper than the full mask on average")
     lines += notes
+    if result.get("slowest"):
+        lines += ["", f"the {len(result['slowest'])} slowest full masks (ms, file:token, the text before the state):"]
+        lines += [f"{s['ms']:>9.2f}  {Path(s['path']).name}:{s['position']}  {s['before'][-60:]!r}"
+                  for s in result["slowest"]]
     return "\n".join(lines)
 
 

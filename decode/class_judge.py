@@ -12,7 +12,7 @@ import re
 
 from lark import Token
 
-from elmgrammar.lexer import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
+from elmgrammar.lexicon import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
 
 from .state import ElmParseState, _feeds
 from .vocab_index import MULTI

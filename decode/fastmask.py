@@ -28,7 +28,7 @@ import numpy as np
 from lark import Token
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.lexer import EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, MASTER
+from elmgrammar.lexicon import CONTEXTUAL_WORDS, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, OPERATOR_CHARS
 from elmgrammar.namechars import is_lower_start, is_upper_start
 
 from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
@@ -217,7 +217,7 @@ class FastMasker(Masker):
         if is_upper_start(head):
             self._upper(state, p, mask, individual)
             return
-        if head in "+-/*=.<>:&|^?%!":
+        if head in OPERATOR_CHARS:
             self._symbol(state, p, mask, individual)
             return
         if head == "{":
@@ -250,20 +250,34 @@ class FastMasker(Masker):
 
     def _number(self, state, p, mask, individual) -> None:
         """``1`` + ``2``, ``1`` + ``)``: digits go on, anything else ends the number
-        (a letter right after a number is an error); exponents, fractions and hex
-        digits are judged one by one."""
+        (a letter right after a number is an error). After ``1.`` and ``0x`` only
+        digits may come: they are judged as the continuation of ``1.0`` and ``0x0``,
+        which lex alike. Exponents are judged one by one."""
         ix = self.index
         dec = ix.decodable
+        if p == "0x" or p[-1] == ".":
+            # `1.` + `5)` lexes as `1.0` + `5)` does; any entry that does not start
+            # with a digit is an error (`2.x`: the compiler's WEIRD NUMBER)
+            digit = ix.first_hex if p == "0x" else ix.first_digit
+            longer = state.copy()
+            if longer.advance("0"):
+                grown, judged = np.zeros_like(mask), np.zeros_like(individual)
+                self._number(longer, longer.lexer.pending, grown, judged)
+                mask |= grown & digit
+                individual |= judged & digit
+            return
         if p.startswith("0x"):
-            hexa = dec & ix.first_hex
-            individual |= hexa                       # more hex digits, one by one
-            self._terminated(state, "HEX", "boundary", dec & ~hexa & ~ix.first_ident, mask, individual)
+            run = ix.cont["hex"]
+            absorbed = dec & (run == ix.lengths)
+            mask |= absorbed                          # more hex digits
+            # the run, then a letter or `_`: an error; then a dot: one by one
+            dotted = dec & ix.hex_then_dot
+            individual |= dotted
+            after = dec & ~absorbed & ~dotted & ~ix.hex_then_inner
+            self._terminated(state, "HEX", "hex", after, mask, individual)
             return
         if p[-1] in "eE+-":
             individual |= dec & (ix.first_digit | ix.starts["+"] | ix.starts["-"])  # the exponent
-            return
-        if p[-1] == ".":
-            individual |= dec & (ix.first_ident | ix.first_symbol)  # `1.5`, `1 .x`, `1 .!`
             return
         if p == "0":
             individual |= dec & (ix.starts["x"] | ix.starts["X"])  # `0x1F`
@@ -311,10 +325,8 @@ class FastMasker(Masker):
         """A copy of the state with the held-back lexeme finished where it stands,
         as the lexer would classify it (or as ``ttype``)."""
         new = state.copy()
-        lx = new.lexer
         try:
-            kind = MASTER.match(lx.buffer, lx.pos).lastgroup
-            tok = lx._lexeme(kind, lx.pos, len(lx.buffer), final=True)
+            tok = new.lexer.pending_token()
             if ttype is not None:
                 tok.type = ttype
             new._feed(tok)
@@ -340,7 +352,7 @@ class FastMasker(Masker):
         # Words whose value matters: keywords the name may still become (`le` ->
         # `let`), and the name an annotation awaits, when this name is where its
         # definition starts. Entries that may spell them are judged one by one.
-        words = [w for w in (*KEYWORDS, "alias", "effect", "infix") if w.startswith(p)]
+        words = [w for w in (*KEYWORDS, *CONTEXTUAL_WORDS) if w.startswith(p)]
         plain = self._pending_as(state, other_name(state))  # any name but the awaited one
         awaited = awaited_name(state)
         name_matters = awaited is not None and self._pending_as(state, awaited) != plain
@@ -547,6 +559,11 @@ class FastMasker(Masker):
         ix = self.index
         chosen = np.flatnonzero(selection if self._among is None else selection & self._among)
         if not len(chosen):
+            return
+        if infix_pending(base):
+            # `infix` + ` left`: the associativity is a name read by its value, which
+            # the classes do not carry (a few declarations per file: one by one)
+            individual[chosen] = True
             return
         cls = ix.cls[kind][chosen]
         # Work per class, then spread the answers over the chosen entries with one

@@ -19,14 +19,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-from elmgrammar.lexer import KEYWORDS
+from elmgrammar.lexicon import CONTEXTUAL_WORDS, KEYWORDS
 from elmgrammar.namechars import is_inner, is_lower_start, is_upper_start
 
 from .state import ElmParseState
 from .vocab_index import escape_in_progress, triple_tail
 
 # Names compared by value somewhere: what a held-back name may still become.
-_WORDS = (*KEYWORDS, "alias", "effect", "infix")
+_WORDS = (*KEYWORDS, *CONTEXTUAL_WORDS)
 _NUMBER = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
-from elmgrammar.lexer import GOOD_ESCAPE, STRING_BODY, STRING_PREFIX, TERM_START, TRIPLE_BODY, TRIPLE_PREFIX, Lexer
+from elmgrammar.lexer import Lexer
+from elmgrammar.lexicon import GOOD_ESCAPE, OPERATOR_CHARS, STRING_BODY, STRING_PREFIX, TERM_START, TRIPLE_BODY, TRIPLE_PREFIX
 from elmgrammar.namechars import INNER, INNER_RUN, LOWER_NAME, UPPER_NAME, is_inner, is_lower_start, is_upper_start
 
 from .state import utf8_completions
@@ -90,6 +91,12 @@ class VocabIndex:
         digits = re.compile(r"[0-9]*")
         self.cont["digits"] = np.array([digits.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
         self.cls["digits"] = self._classes_of(lambda t: digits.match(t).end())
+        hexa = re.compile(r"[0-9a-fA-F]*")
+        self.cont["hex"] = np.array([hexa.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
+        self.cls["hex"] = self._classes_of(lambda t: hexa.match(t).end())
+        after_hex = [t[r] if t and r < len(t) else "" for t, r in zip(self.texts, self.cont["hex"].tolist())]
+        self.hex_then_dot = np.array([c == "." for c in after_hex])
+        self.hex_then_inner = np.array([bool(c) and is_inner(c) for c in after_hex])
         self.cls["char"] = self._classes_of(lambda t: t.find("'") + 1 if "'" in t else len(t))
         self.first_apostrophe = self._first_index("'")
         self.escaped_apostrophe = np.array([bool(t) and "'" in t and t.find("'") > 0 and t[t.find("'") - 1] == "\\"
@@ -117,7 +124,7 @@ class VocabIndex:
         self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X", "|")}
         self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
         self.first_lower = np.array([bool(t) and is_lower_start(t[0]) for t in self.texts])
-        self.first_symbol = np.array([bool(t) and t[0] in "+-/*=.<>:&|^?%!" for t in self.texts])
+        self.first_symbol = np.array([bool(t) and t[0] in OPERATOR_CHARS for t in self.texts])
         self.first_ident = np.array([bool(t) and is_inner(t[0]) for t in self.texts])
         self.first_upper = np.array([bool(t) and is_upper_start(t[0]) for t in self.texts])
         runs = self.cont["ident"]
@@ -316,7 +323,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 8  # bump when VocabIndex or the classes change
+INDEX_VERSION = 9  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:

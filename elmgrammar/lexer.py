@@ -19,88 +19,23 @@ import re
 from lark import Token
 
 from .errors import ElmSyntaxError
-from .namechars import INNER, LOWER_NAME, UPPER_NAME, is_lower_start, is_upper_start
+from .lexicon import (CHAR_PREFIX, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORD_PREFIXES, KEYWORDS,
+                      MASTER, PUNCTUATION, RESERVED_SYMBOLS, STRING_BODY, STRING_PREFIX, TERM_START, TRIPLE_BODY,
+                      TRIPLE_PREFIX)
+from .namechars import INNER, is_lower_start, is_upper_start
 
-# Words the compiler reserves (elm/compiler Parse/Variable.hs). `alias`, `effect`,
-# `infix` are contextual and handled below.
-KEYWORDS = {
-    "if": "IF", "then": "THEN", "else": "ELSE", "case": "CASE", "of": "OF",
-    "let": "LET", "in": "IN", "type": "TYPE", "module": "MODULE", "where": "WHERE",
-    "import": "IMPORT", "exposing": "EXPOSING", "as": "AS", "port": "PORT",
-}
-
-# Every prefix of a keyword, with the keyword types a name so far may still become.
-_KEYWORD_PREFIXES: dict[str, list[tuple[str]]] = {}
-for _word, _ttype in KEYWORDS.items():
-    for _n in range(1, len(_word) + 1):
-        _KEYWORD_PREFIXES.setdefault(_word[:_n], []).append((_ttype,))
-
-# Symbols with a fixed meaning; any other run of operator characters is an OP.
-RESERVED_SYMBOLS = {
-    "=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS",
-}
-
-PUNCTUATION = {
-    "(": "LPAR", ")": "RPAR", "[": "LBRACK", "]": "RBRACK", "{": "LBRACE", "}": "RBRACE",
-    ",": "COMMA", "\\": "BACKSLASH",
-}
-
-# Tokens after which, with no space between, `.field` is a field access and `-`
-# is subtraction: they end an expression.
-EXPRESSION_ENDERS = frozenset({"LOWER", "QLOWER", "UPPER", "QUPPER", "INT", "HEX", "FLOAT",
-                               "CHAR", "STRING", "RPAR", "RBRACE", "RBRACK", "DOTFIELD"})
-FIELD_TARGETS = frozenset({"LOWER", "QLOWER", "RPAR", "RBRACE", "DOTFIELD"})
 # What may stand at column 1 before the first declaration (`port` only as `port module`).
 _BEFORE_DECLARATIONS = frozenset({"MODULE", "PORT", "EFFECT", "IMPORT", "INFIX", "DOC"})
-
-# One alternation, tried at each position; group names are the lexeme kinds.
-# Order matters: longer or more specific forms first. Names are read as the
-# compiler reads them (namechars.py: `café`, `Été`; not `x²`).
-MASTER = re.compile(
-    "|".join(
-        f"(?P<{name}>{pattern})"
-        for name, pattern in [
-            ("SPACE", r"[ \r\n]+"),
-            ("LINECOMMENT", r"--[^\n]*"),
-            ("BLOCKCOMMENT", r"\{-"),
-            ("GLSL", r"\[glsl\|"),
-            ("TRIPLESTRING", r'"""'),
-            ("STRING", r'"'),
-            ("CHAR", r"'"),
-            ("NUMBER", r"[0-9]"),
-            ("QLOWER", rf"(?:{UPPER_NAME}\.)+{LOWER_NAME}"),
-            ("UPPER", rf"{UPPER_NAME}(?:\.{UPPER_NAME})*"),
-            ("LOWER", LOWER_NAME),
-            ("UNDERSCORE", rf"_(?!{INNER})"),
-            ("FIELD", rf"\.{LOWER_NAME}"),
-            ("SYMBOL", r"[+\-/*=.<>:&|^?%!]+"),
-            ("PUNCT", r"[()\[\]{},\\]"),
-            ("TAB", r"\t"),
-        ]
-    )
-)
 
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_TAIL = re.compile(r"|\.|[eE][+-]?|x|\.[0-9]+[eE][+-]?")
 _IDENT_CHAR = re.compile(INNER)
-STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
-TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
 _CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
 _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?|.?)")
-# What a held-back literal may look like so far (escapes may be cut short). A code
-# point is at most 10FFFF: six digits above it can never become a valid escape.
-_SIX_DIGITS = r"0[0-9a-fA-F]{5}|10[0-9a-fA-F]{4}"  # six hex digits up to 10FFFF
-_CODE_POINT = rf"(?:[0-9a-fA-F]{{4,5}}|{_SIX_DIGITS})"
-_ESCAPE_PREFIX = rf"(?:\\(?:u(?:\{{(?:[0-9a-fA-F]{{0,5}}|{_SIX_DIGITS}))?)?)?"
-GOOD_ESCAPE = rf"\\(?:[nrt\"'\\]|u\{{{_CODE_POINT}\}})"
-STRING_PREFIX = re.compile(rf'(?:[^"\\\n]|{GOOD_ESCAPE})*{_ESCAPE_PREFIX}')
-TRIPLE_PREFIX = re.compile(rf'(?:[^"\\]|{GOOD_ESCAPE}|"(?!""))*"{{0,2}}{_ESCAPE_PREFIX}', re.DOTALL)
-_CHAR_PREFIX = re.compile(rf"(?:[^'\\\n]|{GOOD_ESCAPE}|{_ESCAPE_PREFIX})")
 _DIGITS = re.compile(r"[0-9]+")
 _FLOAT_PREFIX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?")
 _BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
-TERM_START = re.compile(rf"{INNER}|[(\[{{'\"]")
 # Characters that may stand inside an escape (or, in a multi-line string, be
 # quotes that may become the closing ones). In a body of good units any other
 # character ends a unit: it is plain, or the last of `\n`, `\r`, `\t`, `\'`.
@@ -168,6 +103,13 @@ class Lexer:
         """End of input: return the remaining tokens (or raise on an unfinished lexeme)."""
         return self._scan(final=True)
 
+    def pending_token(self) -> Token:
+        """The held-back lexeme finished where it stands, as ``finish()`` would read
+        it, without changing the lexer (``1`` as an INT, ``foo`` as a LOWER). Raises
+        ``ElmSyntaxError`` where it cannot end there (``"ab``, ``1.``)."""
+        kind = MASTER.match(self.buffer, self.pos).lastgroup
+        return self._lexeme(kind, self.pos, len(self.buffer), final=True)
+
     @property
     def pending(self) -> str:
         """The text held back: an unfinished lexeme or trailing trivia."""
@@ -208,7 +150,7 @@ class Lexer:
         if c == '"':
             return [("STRING",)] if self._good_literal(p, 1, STRING_PREFIX) else []
         if c == "'":
-            return [("CHAR",)] if _CHAR_PREFIX.fullmatch(p, 1) else []
+            return [("CHAR",)] if CHAR_PREFIX.fullmatch(p, 1) else []
         if c.isdigit():
             if p.startswith("0x"):
                 return [("HEX",)]
@@ -233,7 +175,7 @@ class Lexer:
                 return [("QLOWER",)]  # `Html.text`: nothing more can join a lower-case last part
             return [("QUPPER" if "." in p else "UPPER",), ("QUPPER",), ("QLOWER",)]
         if is_lower_start(c):
-            out = [("LOWER",), *_KEYWORD_PREFIXES.get(p, ())]
+            out = [("LOWER",), *KEYWORD_PREFIXES.get(p, ())]
             if len(p) > 6:  # longer than any contextual keyword
                 return out
             if self.prev_type == "TYPE" and "alias".startswith(p):
