@@ -41,13 +41,14 @@ class ClassJudge:
         self.other = other_name(base)
 
     def signature(self) -> tuple:
-        """Everything the verdicts depend on: the recognizer, layout and rules
-        states, the lexical context, and where the cursor's columns fall."""
+        """Everything the verdicts depend on but the recognizer's stack (whose
+        consulted part the caller compares): the mode, the layout and rules states,
+        the lexical context, and where the cursor's columns fall."""
         base = self.base
         lexer = base.lexer
         rules = base.rules
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
-        return (tuple(base.recognizer.stack), tuple(base.layout.stack), base.layout.pending,
+        return (base.mode, tuple(base.layout.stack), base.layout.pending,
                 tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
                 lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None)
 

@@ -577,19 +577,15 @@ class FastMasker(Masker):
             # the judge gets its own watch: what its verdicts consult is kept with them
             step_watch = base.recognizer.watch
             base = base.copy()
-            base.recognizer.watch = [len(base.recognizer.stack) - 1]
+            stack = base.recognizer.stack
+            base.recognizer.watch = watch = [len(stack) - 1]
             judge = ClassJudge(base, trivia_end, self._reach)
-            # Verdicts depend only on the base state's signature: the same syntactic
-            # place recurs all the time (after `=` at the top level, in a list...), so
-            # they are remembered across steps. -1: not judged yet.
-            key = judge.signature()
-            verdicts = self._verdicts.get(key)
-            if verdicts is None:
-                if len(self._verdicts) > 20_000:
-                    self._verdicts.clear()
-                # the verdicts, and the lowest stack index they consulted
-                verdicts = self._verdicts[key] = [np.full(classes, -1, dtype=np.int8), base.recognizer.watch[0]]
-            verdicts, lows = verdicts[0], verdicts
+            # Verdicts depend on the judge's signature and on the top of the stack
+            # that they consulted: the same syntactic place recurs all the time (after
+            # `=` at the top level, in a list...) at any depth, so they are remembered
+            # across steps, each with the stack suffix it read. -1: not judged yet.
+            entry = self._verdict_entry(judge.signature(), stack, classes)
+            verdicts = entry[1]
             todo = np.flatnonzero(judged & (verdicts < 0))
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
@@ -601,9 +597,13 @@ class FastMasker(Masker):
             for c in todo[~decided].tolist():
                 verdicts[c] = judge.verdict(ix.classes[c])
             per_class[judged] = verdicts[judged]
-            lows[1] = min(lows[1], base.recognizer.watch[0])
-            if step_watch is not None and lows[1] < step_watch[0]:
-                step_watch[0] = lows[1]
+            # the entry now stands for the deepest suffix any of its verdicts read
+            # (those read before read less of it, which this stack shares)
+            entry[2] = max(entry[2], len(stack) - watch[0])
+            entry[0] = tuple(stack[-entry[2]:])
+            low = len(stack) - entry[2]
+            if step_watch is not None and low < step_watch[0]:
+                step_watch[0] = low
         answers = per_class[cls]
         mask[chosen[answers == 1]] = True
         undecided, undecided_cls = chosen[answers == 2], cls[answers == 2]
@@ -623,6 +623,26 @@ class FastMasker(Masker):
                     individual[i] = True
         else:
             individual[undecided] = True
+
+
+    def _verdict_entry(self, signature: tuple, stack: list[int], classes: int) -> list:
+        """The remembered verdicts for this signature whose stack suffix ``stack``
+        ends with: ``[suffix, verdicts, span]`` (a new, empty one if none)."""
+        slot = self._verdicts.get((signature, stack[-1]))
+        if slot is None:
+            if len(self._verdicts) > 20_000:
+                self._verdicts.clear()
+            slot = self._verdicts[(signature, stack[-1])] = []
+        depth = len(stack)
+        for entry in slot:
+            span = entry[2]
+            if span <= depth and tuple(stack[depth - span:]) == entry[0]:
+                return entry
+        entry = [(stack[-1],), np.full(classes, -1, dtype=np.int8), 1]
+        if len(slot) >= 64:  # a place seen at many depths that each read deep: keep the latest
+            del slot[0]
+        slot.append(entry)
+        return entry
 
 
 def _awaits_non_ascii(state: ElmParseState) -> bool:
