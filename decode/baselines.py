@@ -76,7 +76,7 @@ def xgrammar_cfg(lark: str) -> str:
 
 
 def _ids(tokenizer, path: Path) -> list[int]:
-    return tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False)["input_ids"]
+    return tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
 
 def _allowed(bitmask, token_id: int) -> bool:

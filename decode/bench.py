@@ -43,7 +43,8 @@ def bench_mask(tokenizer_dir: str | Path, paths: Sequence[Path], full_every: int
     eos_ok = True
     slowest: list[tuple[float, str, int, str]] = []  # (ms, path, position, text before it)
     for path in tqdm(list(paths), desc="bench mask", unit="file", disable=None):
-        ids = tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False, verbose=False)["input_ids"]
+        ids = tokenizer(Path(path).read_text(encoding="utf-8"), add_special_tokens=False, split_special_tokens=True,
+                        verbose=False)["input_ids"]
         before = len(full)
         result = replay_ids(masker, ids, str(path), full_every=full_every, timings=(full, lazy))
         positions += result.tokens

@@ -74,7 +74,7 @@ def draw_states(paths: Sequence[Path], tokenizer, count: int, seed: int = 0,
                 continue
             edit = rng.choice(edits)
             text, label = edit.text, f"{edit.kind}: {edit.description}"
-        ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
         if not ids:
             continue
         position = rng.randrange(len(ids) + 1)

@@ -1,5 +1,9 @@
 """Teacher forcing: replay real Elm files token by token through the mask.
 
+Files are tokenized with special tokens split (``<NAME>`` in a string is the
+characters ``<``, ``NAME``, ``>``, as the model writes them: no special token is
+ever allowed in Elm, and the training data is tokenized the same way).
+
 At every position the true next token must be allowed (soundness), EOS must be
 allowed at the end and nowhere the program is incomplete. The replay also times
 the lazy path (the true token judged first, as a well-trained model ranks it)
@@ -86,7 +90,7 @@ def replay_ids(masker: FastMasker, ids: list[int], path: str = "", mode: str = "
 def replay_file(masker: FastMasker, tokenizer, path: str | Path, **kwargs) -> ReplayResult:
     """Tokenize a file with ``tokenizer`` and replay it."""
     text = Path(path).read_text(encoding="utf-8")
-    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]  # no model sees it: no length warning
+    ids = tokenizer(text, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]  # no model sees it: no length warning
     return replay_ids(masker, ids, str(path), **kwargs)
 
 
@@ -98,6 +102,7 @@ def retokenized(tokenizer, text: str, rng: np.random.Generator, pieces: int = 20
     last = 0
     for cut in [*cuts, len(text)]:
         if cut > last:
-            ids += tokenizer(text[last:cut], add_special_tokens=False, verbose=False)["input_ids"]
+            ids += tokenizer(text[last:cut], add_special_tokens=False, split_special_tokens=True,
+                             verbose=False)["input_ids"]
             last = cut
     return ids

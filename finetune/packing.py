@@ -36,16 +36,19 @@ class PackOptions:
 
 def tokenize_units(texts: list[str], tokenizer, options: PackOptions) -> list[list[int]]:
     """Each unit's token ids (FIM-transformed for a ``fim_rate`` share), without EOS."""
-    # verbose=False: units longer than the model's context are expected (packing cuts them)
+    # verbose=False: units longer than the model's context are expected (packing cuts them);
+    # split_special_tokens: `<NAME>` or `<fim_prefix>` in Elm text is text, never a special
+    # token (the mask allows none in Elm, and a model must not learn to write them)
     encode: Callable[[str], list[int]] = (
-        lambda s: tokenizer(s, add_special_tokens=False, verbose=False)["input_ids"] if s else [])
+        lambda s: tokenizer(s, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
+        if s else [])
     fim = FimTokens.of(tokenizer) if options.fim_rate > 0 else None
     # one generator per split and seed: the same units get the same cuts on every run
     rng = random.Random(options.seed)
     out: list[list[int]] = []
     for start in range(0, len(texts), _BATCH):
         batch = texts[start:start + _BATCH]
-        plain = tokenizer(batch, add_special_tokens=False, verbose=False)["input_ids"]
+        plain = tokenizer(batch, add_special_tokens=False, split_special_tokens=True, verbose=False)["input_ids"]
         for text, ids in zip(batch, plain):
             if fim is not None and rng.random() < options.fim_rate:
                 ids = fim_ids(text, encode, fim, rng, spm=rng.random() < options.fim_spm_rate)

@@ -40,6 +40,16 @@ def test_every_true_token_of_every_real_file_is_allowed(real_files, tokenizer, m
     assert failures == []
 
 
+def test_text_that_spells_a_special_token_replays_as_text(tokenizer, masker, tmp_path):
+    """StarCoder2's `<NAME>` is a special token; in a string it is text (the replay
+    tokenizes as a model must write it, special tokens split)."""
+    path = tmp_path / "Names.elm"
+    path.write_text('module Names exposing (x)\n\n\nx =\n    "--name <NAME> <EMAIL>"\n', encoding="utf-8")
+    result = replay_file(masker, tokenizer, path)
+    assert result.rejected == [] and result.eos_ok
+    assert result.tokens > 10
+
+
 def test_other_tokenizations_of_the_same_text_are_allowed(real_files, tokenizer, masker):
     rng = np.random.default_rng(0)
     failures = []

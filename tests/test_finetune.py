@@ -117,6 +117,20 @@ def test_packing_fills_blocks_with_units_and_eos_and_masks_only_padding(tokenize
     assert tokenizer.decode(stream[:len(ids[0])]) == texts[0]
 
 
+def test_text_that_spells_a_special_token_is_text(tokenizer):
+    """`<NAME>` (a StarCoder2 special token) and `<fim_middle>` inside Elm strings are
+    characters: a model trained on them as special tokens would write tokens no Elm
+    mask allows."""
+    text = 'greeting =\n    "hello <NAME>, see <fim_middle>"\n'
+    special = set(tokenizer.added_tokens_decoder)
+    markers = [tokenizer.convert_tokens_to_ids(t) for t in ("<fim_prefix>", "<fim_middle>", "<fim_suffix>")]
+    plain = tokenize_units([text], tokenizer, PackOptions(seed=2))[0]
+    assert not special & set(plain)
+    assert tokenizer.decode(plain) == text
+    fim = tokenize_units([text], tokenizer, PackOptions(fim_rate=1.0, seed=2))[0]
+    assert sorted(i for i in fim if i in special) == sorted(markers)  # the markers, once each
+
+
 def test_fim_examples_use_starcoder2_markers_and_rebuild_the_unit(tokenizer, units):
     fim = FimTokens.of(tokenizer)
     assert (fim.prefix, fim.middle, fim.suffix) == tuple(
