@@ -84,7 +84,7 @@ def processor_settings(config, generate_kwargs: dict) -> dict:
 def complete(model, tokenizer, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,
              strategy: str = "auto", masker: Masker | None = None, suffix: str | list[str] | None = None,
              fim_order: str = "psm", prune: bool = True, cut_to_end: bool = False,
-             **generate_kwargs) -> list[Completion]:
+             fim_context: int | None = None, **generate_kwargs) -> list[Completion]:
     """Generate completions of ``prompt`` (one or a batch) with ``model.generate``.
 
     With ``constrained=True`` an ``ElmGrammarLogitsProcessor`` masks every token that
@@ -100,7 +100,10 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     tokens after which it never could); it ends at EOS or ``max_new_tokens``, not
     at a unit's end; ``cut_to_end``: a middle cut off by ``max_new_tokens`` is
     shortened to the last place where prefix + middle + suffix parses (stop reason
-    "cut to end"; kept whole where there is none). A suffix no middle can join raises
+    "cut to end"; kept whole where there is none); ``fim_context``: the model reads
+    only the last that many characters of the prefix and the first of the suffix (a
+    small context window), while the constraint judges the whole text. A suffix no
+    middle can join raises
     :class:`~elmgrammar.decode.fim.SuffixError` (line and column in it).
 
     >>> complete(model, tokenizer, "view model =", max_new_tokens=64)   # doctest: +SKIP
@@ -120,7 +123,8 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         finally:
             tokenizer.padding_side = padding_side
     else:
-        batch = fim_batch(tokenizer, prompts, suffixes, fim_order)
+        seen = (lambda p: p[-fim_context:], lambda s: s[:fim_context]) if fim_context else (str, str)
+        batch = fim_batch(tokenizer, [seen[0](p) for p in prompts], [seen[1](s) for s in suffixes], fim_order)
     batch = {k: v.to(model.device) for k, v in batch.items()}
     processors = []
     processor = None

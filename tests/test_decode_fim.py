@@ -157,3 +157,52 @@ def test_generate_command_refuses_a_bad_suffix_before_loading(tmp_path, capsys):
     assert "--suffix" in err and "3:5: unexpected `]`" in err and "Traceback" not in err
     assert main(["generate", "--prompt", "x =", "--suffix", "1", "--suffix-file", "f"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+ELM = '''module Main exposing (main)
+
+
+view : Int -> List String
+view n =
+    case n of
+        0 ->
+            []
+
+        _ ->
+            let
+                half =
+                    n // 2
+            in
+            String.fromInt half :: view (n - 1)
+
+
+main =
+    text (String.fromInt (1 + 2))
+'''
+
+
+def test_spans_of_every_kind_are_cut_from_the_syntax_tree():
+    spans = fim_spans(ELM, "Main.elm")
+    assert {s.kind: s.middle for s in spans} == {
+        "expression": "(n - 1)",
+        "case branch": "0 ->\n            []",
+        "let block": "half =\n                    n // 2",
+        "body line": "0 ->",
+        "declaration body": "text (String.fromInt (1 + 2))",
+    }
+    assert all(s.prefix + s.middle + s.suffix == ELM for s in spans)
+    assert fim_spans("x = )") == []
+
+
+def test_evaluate_fim_writes_the_report(real_files, tmp_path, capsys):
+    path = next(p for p in sorted(real_files, key=lambda p: p.stat().st_size) if fim_spans(p.read_text()))
+    assert main(["evaluate", "--fim", str(path), "--fim-spans", "2", "--max-new-tokens", "4", "--out", str(tmp_path),
+                 "--quiet", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["summary"]) == {"unconstrained", "constrained"}
+    assert out["summary"]["constrained"]["all"]["n"] == 2
+    assert out["summary"]["constrained"]["all"]["valid_of_ended"] in (0.0, 100.0)  # 0.0: none ended
+    records = json.loads((tmp_path / "fim.json").read_text())["records"]
+    ended = [r for r in records if r["side"] == "constrained" and r["stop_reason"] in ("eos", "cut to end")]
+    assert all(r["compiler_valid"] for r in ended)
+    assert "| span kind | side |" in (tmp_path / "fim.md").read_text()
