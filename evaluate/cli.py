@@ -50,6 +50,8 @@ def add_subcommand(sub) -> None:
                         "default: a few elm-review files) filled with and without the grammar, judged by the "
                         "compiler; the report is fim.md, fim.json and fim.png in --out")
     p.add_argument("--fim-spans", type=int, default=20, metavar="N", help="with --fim: spans at most (default 20)")
+    p.add_argument("--fim-order", choices=("psm", "spm"), default="psm",
+                   help="with --fim: the FIM prompt's layout (default psm: prefix, suffix, then the middle)")
     p.add_argument("--heldout", metavar="UNITS",
                    help="held-out prompts from the dataset's test split (test.jsonl or its folder): annotation and "
                         "head as the prompt, the real body as the reference")
@@ -157,7 +159,7 @@ def _cmd_fim(args: argparse.Namespace) -> int:
     result = run_fim(FimOptions(files=args.prompts, units=args.heldout, limit=args.fim_spans, model=args.model,
                                 default_model=getattr(args, "default_model", None), tokenizer=args.tokenizer,
                                 device=args.device, max_new_tokens=max_new_tokens, batch_size=args.batch_size,
-                                out_dir=args.out, progress=not args.quiet))
+                                out_dir=args.out, order=args.fim_order, progress=not args.quiet))
     if args.json:
         print(json.dumps({"summary": result.summary, "files": {k: str(v) for k, v in result.paths.items()}}))
         return 0

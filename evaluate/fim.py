@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elmgrammar.decode.fim import SuffixJudge
 from elmgrammar.decode.models import load_model
 from elmgrammar.oracles import ElmCompiler
 
@@ -31,6 +32,7 @@ from .heldout import read_units
 from .metrics import reference_scores
 
 SIDES = ("unconstrained", "constrained")
+NO_PRUNING = "constrained, no pruning"  # run again on the spans where pruning acts (elsewhere it changes nothing)
 # The default set: files of elm-review, the default model's test split (never trained on)
 DEFAULT_PACKAGE = "elm-review"
 DEFAULT_FILES = 8
@@ -51,6 +53,7 @@ class FimOptions:
     device: str = "auto"
     max_new_tokens: int = 64
     context: int = DEFAULT_CONTEXT
+    order: str = "psm"                               # the FIM prompt's layout: psm or spm
     batch_size: int = 4
     out_dir: str = "elmgrammar-report"
     progress: bool = True
@@ -124,30 +127,34 @@ def run_fim(options: FimOptions) -> FimEvaluation:
     masker = FastMasker(vocab_from_tokenizer(tokenizer))
     records: list[dict] = []
     seconds = {}
+    pruned = [s for s in spans if SuffixJudge(s.suffix, mode).top_limit is not None]
     with ElmCompiler() as compiler:
-        for side in SIDES:
+        for side, todo in ((SIDES[0], spans), (SIDES[1], spans), (NO_PRUNING, pruned)):
+            if not todo:
+                continue
             began = time.perf_counter()
-            bar = tqdm(total=len(spans), desc=f"fim ({side})", unit="middle", disable=not options.progress)
+            bar = tqdm(total=len(todo), desc=f"fim ({side})", unit="middle", disable=not options.progress)
             made = []
-            for start in range(0, len(spans), options.batch_size):
-                batch = spans[start:start + options.batch_size]
+            for start in range(0, len(todo), options.batch_size):
+                batch = todo[start:start + options.batch_size]
                 torch.manual_seed(0)
                 made += complete(model, tokenizer, [s.prefix for s in batch], mode=mode,
-                                 constrained=side == "constrained", masker=masker if side == "constrained" else None,
+                                 constrained=side != "unconstrained", masker=masker if side != "unconstrained" else None,
                                  suffix=[s.suffix for s in batch], cut_to_end=True, fim_context=options.context,
+                                 fim_order=options.order, prune=side != NO_PRUNING,
                                  max_new_tokens=options.max_new_tokens, do_sample=False)
                 bar.update(len(batch))
             bar.close()
             seconds[side] = round(time.perf_counter() - began, 1)
-            verdicts = compiler.check_many([s.prefix + r.text + s.suffix for s, r in zip(spans, made)])
-            for s, r, v in zip(spans, made, verdicts):
+            verdicts = compiler.check_many([s.prefix + r.text + s.suffix for s, r in zip(todo, made)])
+            for s, r, v in zip(todo, made, verdicts):
                 records.append({**s.as_dict(), "side": side, "text": r.text, "stop_reason": r.stop_reason,
                                 "new_tokens": r.new_tokens, "ours": r.complete, "compiler_valid": v.valid,
                                 "compiler_error": None if v.valid else v.as_dict(),
                                 **reference_scores(r.text, s.middle)})
     summary = summarize_fim(records, options.max_new_tokens)
     meta = {"spans": len(spans), "source": source, "mode": mode, "max_new_tokens": options.max_new_tokens,
-            "context_chars": options.context, "decoding": "greedy",
+            "context_chars": options.context, "decoding": "greedy", "fim_order": options.order,
             "model": "`elmgrammar/finetune/default_model` (the embedded default model)" if embedded
             else f"`{options.model}`", "device": str(model.device), "seconds": seconds,
             "total_seconds": round(time.perf_counter() - started, 1)}
@@ -158,8 +165,10 @@ def run_fim(options: FimOptions) -> FimEvaluation:
 def summarize_fim(records: list[dict], budget: int) -> dict:
     """Per side, per span kind and over all: counts and shares."""
     out: dict = {}
-    for side in SIDES:
+    for side in (*SIDES, NO_PRUNING):
         rows = [r for r in records if r["side"] == side]
+        if not rows:
+            continue
         out[side] = {kind: _shares([r for r in rows if r["kind"] == kind], budget) for kind in KINDS}
         out[side] = {k: v for k, v in out[side].items() if v["n"]}
         out[side]["all"] = _shares(rows, budget)
@@ -209,13 +218,16 @@ def _write(records: list[dict], summary: dict, meta: dict, out: Path) -> dict[st
     chart = _chart(summary, paths["chart"])
     lines = ["# Fill-in-the-middle", "",
              f"{meta['spans']} spans from {meta['source']} ({meta['mode']} mode); model {meta['model']} on "
-             f"{meta['device']}, greedy, at most {meta['max_new_tokens']} new tokens; the model reads "
+             f"{meta['device']}, greedy, at most {meta['max_new_tokens']} new tokens, FIM prompt "
+             f"{meta['fim_order'].upper()}; the model reads "
              f"{meta['context_chars']} characters of the prefix and of the suffix; time per side (s): "
              f"{meta['seconds']}.", "",
              "A constrained middle may end only where prefix + middle + suffix parses. A middle the budget cut "
              "off is shortened, on both sides, to its last place where the whole text parses (*cut to end*); "
              "*model ended* counts the middles the model ended itself (EOS). *Compiler-valid*: the Elm "
-             "compiler parses prefix + middle + suffix.", "", *fim_table(summary), ""]
+             "compiler parses prefix + middle + suffix. *Dead ends*: middles left with no allowed token. "
+             f"*{NO_PRUNING}*: the constrained side again, without pruning, on the spans where pruning acts "
+             "(the suffix still needs imports or a header: a middle may not begin a declaration).", "", *fim_table(summary), ""]
     if chart:
         lines += [f"![FIM chart]({chart.name})", ""]
     lines += ["## Examples", ""]
@@ -240,9 +252,9 @@ def _chart(summary: dict, path: Path) -> Path | None:
     figure = Figure(figsize=(9, 3.8), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
-    width = 0.38
-    for i, (side, colour) in enumerate(zip(summary, ("#9e9e9e", "#2e7d32"))):
-        xs = [k + (i - 0.5) * width for k in range(len(kinds))]
+    width = 0.8 / len(summary)
+    for i, (side, colour) in enumerate(zip(summary, ("#9e9e9e", "#2e7d32", "#1565c0"))):
+        xs = [k + (i - (len(summary) - 1) / 2) * width for k in range(len(kinds))]
         axes.bar(xs, [summary[side].get(k, {}).get("compiler_valid", 0) for k in kinds], width=width,
                  color=colour, label=side)
     axes.set_xticks(range(len(kinds)), kinds)
