@@ -138,10 +138,6 @@ def check_suffix(suffix: str, mode: str = "declarations") -> None:
     ...
     elmgrammar.decode.fim.SuffixError: no middle can join this suffix: 3:8: unexpected `)`
     """
-    if "\x00" in suffix:
-        line = suffix.count("\n", 0, suffix.index("\x00")) + 1
-        raise SuffixError(f"no middle can join this suffix: {line}:"
-                          f"{suffix.index(chr(0)) - suffix.rfind(chr(10), 0, suffix.index(chr(0)))}: a NUL character")
     start = split_suffix(suffix, mode)
     tail = suffix[start:]
     if not tail.strip():
@@ -151,7 +147,7 @@ def check_suffix(suffix: str, mode: str = "declarations") -> None:
     state = ElmParseState(mode, tail)
     lines_before = suffix.count("\n", 0, start)
     if state.is_viable():
-        if state.is_complete():
+        if state.is_complete() or _crossable(suffix, start):
             return
         text = suffix.rstrip()  # placed after its last character
         line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
@@ -261,9 +257,16 @@ class SuffixJudge:
 
         at_line_start = state.text.endswith("\n") or state.text == ""
         pieces = masker.vocab.pieces
+        words = [w.encode() for w, _, leaves in _BEFORE_DECLS if leaves <= self.top_limit]
         for token_id in np.flatnonzero(mask).tolist():
             piece = pieces[token_id]
             if piece is None or (not at_line_start and b"\n" not in piece):
+                continue
+            if at_line_start and piece[:1] not in (b" ", b"\n", b"\r", b"\t", b"{", b"-") and \
+                    not any(w.startswith(piece) or piece.startswith(w) for w in words):
+                # at column 1, what can only begin a declaration: no need to parse it
+                mask[token_id] = False
+                self.pruned += 1
                 continue
             after = masker.advanced(state, token_id)
             if after is not None and self.dead(after):

@@ -3,9 +3,9 @@
 The span kinds follow SAFIM (Gong et al., ICML 2024: block, control-flow and
 API-call completion), in Elm's terms: a whole expression (a call's argument or an
 operand), a case branch, a let block's definitions, one line of a function body,
-and a whole declaration body; and an import line (the second of a module's imports:
-where a middle that begins a declaration can never be completed, which pruning
-catches). From each file, the first span of each kind (in
+and a whole declaration body; and an import line (the first of a module's imports,
+when it has more: there a middle that begins a declaration can never be completed,
+which pruning catches). From each file, the first span of each kind (in
 source order) whose middle is short enough for a small token budget.
 """
 
@@ -78,7 +78,7 @@ def fim_spans(text: str, source: str = "") -> list[FimSpan]:
             found[kind] = FimSpan(kind, source, text.count("\n", 0, start) + 1, prefix, middle, suffix)
 
     if len(module.imports) >= 2:
-        offer("import", module.imports[1].span.offset, module.imports[1].span.end_offset)
+        offer("import", module.imports[0].span.offset, module.imports[0].span.end_offset)
     for decl in module.declarations:
         if not isinstance(decl, A.ValueDeclaration):
             continue
