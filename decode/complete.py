@@ -149,6 +149,7 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     prompt_len = batch["input_ids"].shape[1]
     rows = out.shape[0]
     results = []
+    vocab = None
     for r in range(rows):
         new = out[r, prompt_len:].tolist()
         eos = tokenizer.eos_token_id
@@ -165,8 +166,11 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         else:
             reason = "max_new_tokens"
         if cut_to_end and row_suffix is not None and reason == "max_new_tokens":
-            vocab = processor.vocab if processor is not None else vocab_from_tokenizer(tokenizer)
-            judge = SuffixJudge(row_suffix, mode, prune=False)
+            if vocab is None:  # once per call: building it reads the whole vocabulary
+                vocab = processor.vocab if processor is not None else vocab_from_tokenizer(tokenizer)
+            # the processor's judge has parsed the suffix's tail already
+            judge = processor.suffix_judges[r * len(prompts) // rows] if processor is not None else \
+                SuffixJudge(row_suffix, mode, prune=False)
             keep = last_end(judge, row_prompt, [vocab.pieces[t] for t in new]) \
                 if ElmParseState(mode, row_prompt).is_viable() else None
             if keep is not None:

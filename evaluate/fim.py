@@ -187,7 +187,7 @@ def _shares(rows: list[dict], budget: int) -> dict:
     return {"n": n, "compiler_valid": pct(sum(r["compiler_valid"] for r in rows)),
             "model_ended": pct(sum(r["stop_reason"] == "eos" for r in rows)),
             "ended_within_budget": pct(len(ended)),
-            "valid_of_ended": pct(sum(r["compiler_valid"] for r in ended), len(ended)),
+            "valid_of_ended": pct(sum(r["compiler_valid"] for r in ended), len(ended)) if ended else None,
             "empty_middles": pct(sum(not r["text"].strip() for r in rows)),
             "dead_ends": sum(r["stop_reason"] == "dead end" for r in rows),
             "exact_match": pct(sum(r["exact_match"] for r in rows)),
@@ -205,9 +205,13 @@ def fim_table(summary: dict) -> list[str]:
             c = summary[side].get(kind)
             if c:
                 lines.append(f"| {kind} | {side} | {c['n']} | {c['compiler_valid']}% | {c['model_ended']}% | "
-                             f"{c['ended_within_budget']}% | {c['valid_of_ended']}% | {c['empty_middles']}% | "
+                             f"{c['ended_within_budget']}% | {_pct(c['valid_of_ended'])} | {c['empty_middles']}% | "
                              f"{c['dead_ends']} | {c['exact_match']}% | {c['edit_similarity']} |")
     return lines
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value}%"
 
 
 def _write(records: list[dict], summary: dict, meta: dict, out: Path) -> dict[str, Path]:
@@ -242,18 +246,20 @@ def _write(records: list[dict], summary: dict, meta: dict, out: Path) -> dict[st
 
 
 def _chart(summary: dict, path: Path) -> Path | None:
-    """Compiler-valid share per span kind, the sides side by side (None without matplotlib)."""
+    """Compiler-valid share per span kind, the two sides side by side (None without
+    matplotlib; the run without pruning covers a few spans: it is in the table only)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         return None
+    summary = {side: summary[side] for side in SIDES if side in summary}
     kinds = [k for k in (*KINDS, "all") if any(k in summary[s] for s in summary)]
     figure = Figure(figsize=(9, 3.8), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     width = 0.8 / len(summary)
-    for i, (side, colour) in enumerate(zip(summary, ("#9e9e9e", "#2e7d32", "#1565c0"))):
+    for i, (side, colour) in enumerate(zip(summary, ("#9e9e9e", "#2e7d32"))):
         xs = [k + (i - (len(summary) - 1) / 2) * width for k in range(len(kinds))]
         axes.bar(xs, [summary[side].get(k, {}).get("compiler_valid", 0) for k in kinds], width=width,
                  color=colour, label=side)
