@@ -27,6 +27,15 @@ def add_subcommand(sub) -> None:
     p.add_argument("--prompt", required=True, help="the start of the program, e.g. 'view model ='")
     p.add_argument("--mode", choices=MODES, default="declarations",
                    help="what the whole text must be: top-level declarations (default), a module, an expression")
+    p.add_argument("--suffix", metavar="TEXT",
+                   help="fill-in-the-middle: the text after the cursor; --prompt is the text before it, and the "
+                        "completion is the middle, which may end only where prompt + middle + suffix parses")
+    p.add_argument("--suffix-file", metavar="PATH", help="fill-in-the-middle: the suffix read from a file")
+    p.add_argument("--fim-order", choices=("psm", "spm"), default="psm",
+                   help="how the FIM prompt is laid out for the model (default psm: prefix, suffix, middle)")
+    p.add_argument("--cut-to-end", action="store_true",
+                   help="fill-in-the-middle: a middle cut off by --max-new-tokens is shortened to its last place "
+                        "where prompt + middle + suffix parses")
     p.add_argument("--unconstrained", action="store_true", help="no mask: the baseline")
     p.add_argument("--max-new-tokens", type=int, default=256, metavar="N")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
@@ -76,12 +85,25 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if problem:
         print(f"elmgrammar generate: {problem}", file=sys.stderr)
         return 2
+    suffix, problem = _suffix_of(args)
+    if problem:
+        print(f"elmgrammar generate: {problem}", file=sys.stderr)
+        return 2
     if not args.unconstrained:
         try:
             check_prompt(args.prompt, args.mode)  # before minutes of loading a model
         except PromptError as e:
             print(f"elmgrammar generate: --prompt: {e}", file=sys.stderr)
             return 2
+        if suffix is not None:
+            from .fim import SuffixError, check_suffix
+
+            try:
+                check_suffix(suffix, args.mode)
+            except SuffixError as e:
+                print(f"elmgrammar generate: {'--suffix-file' if args.suffix_file else '--suffix'}: {e}",
+                      file=sys.stderr)
+                return 2
     # the model first: a hub that cannot be reached is said before seconds of importing torch
     model, tokenizer = load_model(_model_path(args.model, getattr(args, "default_model", None)),
                                   adapter=args.adapter, tokenizer=args.tokenizer, device=args.device)
@@ -98,15 +120,34 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             kwargs["top_k"] = args.top_k
         if args.top_p is not None:
             kwargs["top_p"] = args.top_p
+    if suffix is not None:
+        kwargs.update(suffix=suffix, fim_order=args.fim_order, cut_to_end=args.cut_to_end)
     results = complete(model, tokenizer, args.prompt, mode=args.mode, constrained=not args.unconstrained, **kwargs)
     for r in results:
         if args.json:
             print(json.dumps(r.as_dict()))
         else:
-            print(r.prompt + r.text)
+            print(r.prompt + r.text + (r.suffix or ""))
             print(f"-- {'complete' if r.complete else 'incomplete'}; stopped: {r.stop_reason}; "
                   f"{r.new_tokens} new tokens", file=sys.stderr)
     return 0
+
+
+def _suffix_of(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The suffix given (None without one), or what is wrong with the options."""
+    if args.suffix is not None and args.suffix_file:
+        return None, "give --suffix or --suffix-file, not both"
+    if args.mode == "expression" and (args.suffix is not None or args.suffix_file):
+        return None, "fill-in-the-middle needs --mode declarations or module"
+    if args.suffix_file:
+        try:
+            with open(args.suffix_file, encoding="utf-8") as f:
+                return f.read(), None
+        except (OSError, UnicodeDecodeError) as e:
+            return None, f"--suffix-file {args.suffix_file}: {getattr(e, 'strerror', None) or e}"
+    if args.suffix is None and (args.cut_to_end or args.fim_order != "psm"):
+        return None, "--fim-order and --cut-to-end need --suffix or --suffix-file"
+    return args.suffix, None
 
 
 def _model_path(name: str, default: str | None) -> str:

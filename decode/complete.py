@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass
 import torch
 from transformers import StoppingCriteriaList
 
+from .fim import SuffixJudge, fim_prompt_ids, last_end
 from .masks import Masker
 from .processor import ElmGrammarLogitsProcessor
 from .stopping import UnitStop
 from .state import ElmParseState
+from .vocab import vocab_from_tokenizer
 
 
 @dataclass
@@ -19,8 +21,10 @@ class Completion:
 
     ``stop_reason``: "unit complete" (the declaration ended and the model began the
     next one), "eos" (the model ended it), "max_new_tokens" (cut off), or
-    "dead end" (the constraint found nothing allowed; a sound mask never does this).
-    ``complete``: prompt + text parses as a whole.
+    "dead end" (the constraint found nothing allowed; a sound mask never does this),
+    "cut to end" (fill-in-the-middle: cut off, then shortened to its last valid end).
+    ``complete``: prompt + text parses as a whole (with a suffix: prompt + text +
+    suffix). ``suffix``: fill-in-the-middle, the text after the middle ``text``.
     """
 
     prompt: str
@@ -29,9 +33,13 @@ class Completion:
     stop_reason: str
     new_tokens: int
     constrained: bool
+    suffix: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if self.suffix is None:
+            del out["suffix"]
+        return out
 
 
 # generate's warpers that cut the sampling set beyond top-k, and the value that leaves it whole
@@ -74,7 +82,9 @@ def processor_settings(config, generate_kwargs: dict) -> dict:
 
 
 def complete(model, tokenizer, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,
-             strategy: str = "auto", masker: Masker | None = None, **generate_kwargs) -> list[Completion]:
+             strategy: str = "auto", masker: Masker | None = None, suffix: str | list[str] | None = None,
+             fim_order: str = "psm", prune: bool = True, cut_to_end: bool = False,
+             fim_context: int | None = None, **generate_kwargs) -> list[Completion]:
     """Generate completions of ``prompt`` (one or a batch) with ``model.generate``.
 
     With ``constrained=True`` an ``ElmGrammarLogitsProcessor`` masks every token that
@@ -83,17 +93,38 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     per prompt, in order. ``masker``: the tokenizer's mask to reuse across calls
     (it keeps what it learnt of past states); by default one is made per call.
 
+    Fill-in-the-middle: with ``suffix`` (one per prompt), ``prompt`` is the prefix
+    and the completion is the middle. The model reads the FIM prompt
+    (``fim_order`` "psm" or "spm", as fine-tuning writes them); constrained, the
+    middle may end only where prefix + middle + suffix parses (``prune``: also mask
+    tokens after which it never could); it ends at EOS or ``max_new_tokens``, not
+    at a unit's end; ``cut_to_end``: a middle cut off by ``max_new_tokens`` is
+    shortened to the last place where prefix + middle + suffix parses (stop reason
+    "cut to end"; kept whole where there is none); ``fim_context``: the model reads
+    only the last that many characters of the prefix and the first of the suffix (a
+    small context window), while the constraint judges the whole text. A suffix no
+    middle can join raises
+    :class:`~elmgrammar.decode.fim.SuffixError` (line and column in it).
+
     >>> complete(model, tokenizer, "view model =", max_new_tokens=64)   # doctest: +SKIP
+    >>> complete(model, tokenizer, "view model =\n    div []", suffix="\n\nmain = 1\n")  # doctest: +SKIP
     """
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    padding_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    suffixes = None if suffix is None else [suffix] if isinstance(suffix, str) else list(suffix)
+    if suffixes is not None and len(suffixes) != len(prompts):
+        raise ValueError(f"{len(suffixes)} suffixes for {len(prompts)} prompts: give one per prompt")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    try:
-        batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = padding_side
+    if suffixes is None:
+        padding_side = tokenizer.padding_side
+        tokenizer.padding_side = "left"
+        try:
+            batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        finally:
+            tokenizer.padding_side = padding_side
+    else:
+        seen = (lambda p: p[-fim_context:], lambda s: s[:fim_context]) if fim_context else (str, str)
+        batch = fim_batch(tokenizer, [seen[0](p) for p in prompts], [seen[1](s) for s in suffixes], fim_order)
     batch = {k: v.to(model.device) for k, v in batch.items()}
     processors = []
     processor = None
@@ -105,18 +136,20 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
             # generate takes the one token the processor keeps: its own cuts have nothing to do
             generate_kwargs.update(top_k=0, top_p=1.0)
         processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, vocab=masker.vocab if masker else None,
-                                              masker=masker, **settings)
+                                              masker=masker, suffixes=suffixes, prune=prune, **settings)
         processors.append(processor)
-    # the unit rule reads the processor's row matchers (each token consumed once)
-    stop = UnitStop(tokenizer, prompts, mode, processor=processor)
+    # the unit rule reads the processor's row matchers (each token consumed once); a
+    # middle may hold several declarations: it ends at EOS
+    stop = UnitStop(tokenizer, prompts, mode, processor=processor) if suffixes is None else None
     generate_kwargs.setdefault("max_new_tokens", 256)
     generate_kwargs.setdefault("pad_token_id", tokenizer.pad_token_id)
     with torch.no_grad():
-        out = model.generate(**batch, logits_processor=processors, stopping_criteria=StoppingCriteriaList([stop]),
-                             **generate_kwargs)
+        out = model.generate(**batch, logits_processor=processors,
+                             stopping_criteria=StoppingCriteriaList([stop] if stop else []), **generate_kwargs)
     prompt_len = batch["input_ids"].shape[1]
     rows = out.shape[0]
     results = []
+    vocab = None
     for r in range(rows):
         new = out[r, prompt_len:].tolist()
         eos = tokenizer.eos_token_id
@@ -125,14 +158,36 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
             new = new[:new.index(eos)]
         text = tokenizer.decode(new, skip_special_tokens=True)
         row_prompt = prompts[r * len(prompts) // rows]
-        if r in stop.stopped:
+        row_suffix = None if suffixes is None else suffixes[r * len(prompts) // rows]
+        if stop is not None and r in stop.stopped:
             text, reason = text[:stop.stopped[r]], "unit complete"
         elif ended:
             reason = "eos"
         else:
             reason = "max_new_tokens"
-        done = ElmParseState(mode, prompt=row_prompt + text).is_complete()
+        if cut_to_end and row_suffix is not None and reason == "max_new_tokens":
+            if vocab is None:  # once per call: building it reads the whole vocabulary
+                vocab = processor.vocab if processor is not None else vocab_from_tokenizer(tokenizer)
+            # the processor's judge has parsed the suffix's tail already
+            judge = processor.suffix_judges[r * len(prompts) // rows] if processor is not None else \
+                SuffixJudge(row_suffix, mode, prune=False)
+            keep = last_end(judge, row_prompt, [vocab.pieces[t] for t in new]) \
+                if ElmParseState(mode, row_prompt).is_viable() else None
+            if keep is not None:
+                text, reason = tokenizer.decode(new[:keep], skip_special_tokens=True), "cut to end"
+        done = ElmParseState(mode, prompt=row_prompt + text + (row_suffix or "")).is_complete()
         if processor is not None and processor.dead_ends and ended and not done:
             reason = "dead end"
-        results.append(Completion(row_prompt, text, done, reason, len(new), constrained))
+        results.append(Completion(row_prompt, text, done, reason, len(new), constrained, row_suffix))
     return results
+
+
+def fim_batch(tokenizer, prefixes: list[str], suffixes: list[str], order: str = "psm") -> dict:
+    """The model's input for fill-in-the-middle: each prefix and suffix laid out as
+    a FIM prompt (``fim.fim_prompt_ids``), left-padded into one batch."""
+    rows = [fim_prompt_ids(tokenizer, p, s, order) for p, s in zip(prefixes, suffixes)]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+    attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": attention}

@@ -102,14 +102,17 @@ class Matcher:
     :class:`~elmgrammar.decode.state.PromptError` with its line and column.
     """
 
-    __slots__ = ("masker", "mode", "prompt", "stop_at_unit_end", "_steps")
+    __slots__ = ("masker", "mode", "prompt", "stop_at_unit_end", "suffix_judge", "_steps")
 
     def __init__(self, masker: Masker, mode: str = "declarations", prompt: str = "",
-                 stop_at_unit_end: bool = False, strict: bool = True) -> None:
+                 stop_at_unit_end: bool = False, strict: bool = True, suffix_judge=None) -> None:
         self.masker = masker
         self.mode = mode
         self.prompt = prompt
         self.stop_at_unit_end = stop_at_unit_end
+        # fill-in-the-middle (decode/fim.py): EOS only where prompt + completion +
+        # suffix parses, and tokens after which no middle can join the suffix pruned
+        self.suffix_judge = suffix_judge
         # strict=False: a prompt no program starts with gives a matcher that refuses
         # every token (to follow unconstrained text, which may start anywhere)
         state = check_prompt(prompt, mode) if strict else ElmParseState(mode, prompt)
@@ -160,7 +163,10 @@ class Matcher:
 
     def is_accepting(self) -> bool:
         """May the sequence end here (EOS allowed)?"""
-        return self.is_stopped() or self.state.is_complete()
+        if self.is_stopped():
+            return True
+        judge = self.suffix_judge
+        return self.state.is_complete() if judge is None else judge.may_end(self.state)
 
     # -- advancing -------------------------------------------------------------------
 
@@ -179,6 +185,8 @@ class Matcher:
         if piece is None:
             return False  # a special token other than EOS
         after = self.masker.advanced(last.state, token_id)
+        if after is not None and self.suffix_judge is not None and self.suffix_judge.dead(after):
+            return False
         unit_end, decided = self._unit_rule(piece)
         if after is None:
             if unit_end is None or not self.stop_at_unit_end:
@@ -206,6 +214,7 @@ class Matcher:
         new = Matcher.__new__(Matcher)
         new.masker, new.mode, new.prompt = self.masker, self.mode, self.prompt
         new.stop_at_unit_end = self.stop_at_unit_end
+        new.suffix_judge = self.suffix_judge
         new._steps = list(self._steps)
         return new
 
@@ -227,12 +236,49 @@ class Matcher:
     def full_mask(self) -> np.ndarray:
         """A boolean array over the vocabulary: True where the token may come next
         (EOS alone once stopped, and at a dead end)."""
-        mask = None if self.is_stopped() else self.masker.full_mask(self.state)
+        mask = None if self.is_stopped() else self.allowed_mask()
         if mask is None or not mask.any():
             mask = np.zeros(self.vocab_size, dtype=bool)
             if self.vocab.eos_id is not None and self._steps[-1].stop != "eos":
                 mask[self.vocab.eos_id] = True
         return mask
+
+    def allowed_mask(self, among: np.ndarray | None = None) -> np.ndarray:
+        """The masker's full mask of the current state (``among``: judged there
+        only), with fill-in-the-middle's end rule and pruning where a suffix is
+        given; no stopping or dead-end handling (see ``full_mask``)."""
+        mask = self.masker.full_mask(self.state, among)
+        judge = self.suffix_judge
+        if judge is not None:
+            eos = self.vocab.eos_id
+            judge.prune(self.state, mask, self.masker)
+            if eos is not None and (among is None or among[eos]):
+                mask[eos] = judge.may_end(self.state)
+        return mask
+
+    def lazy_advanced(self, order, k: int = 1) -> list[tuple[int, ElmParseState | None]]:
+        """``Masker.lazy_advanced`` for the current state: the first ``k`` allowed ids
+        in ``order``, each with the state after it (None for EOS); with a suffix,
+        EOS and pruning by its rule."""
+        judge = self.suffix_judge
+        if judge is None:
+            return self.masker.lazy_advanced(self.state, order, k)
+        found: list[tuple[int, ElmParseState | None]] = []
+        eos = self.vocab.eos_id
+        for token_id in order:
+            token_id = int(token_id)
+            if token_id == eos:
+                if not judge.may_end(self.state):
+                    continue
+                after = None
+            else:
+                after = self.masker.advanced(self.state, token_id)
+                if after is None or judge.dead(after):
+                    continue
+            found.append((token_id, after))
+            if len(found) == k:
+                break
+        return found
 
     def fill_bitmask(self, bitmask, row: int = 0) -> None:
         """Write the allowed tokens into row ``row`` of a packed int32 bitmask

@@ -16,6 +16,7 @@ import torch
 from transformers import LogitsProcessor
 
 from .fastmask import FastMasker
+from .fim import SuffixError, SuffixJudge, check_suffix
 from .masks import Masker
 from .matcher import Matcher
 from .rows import Histories, Row, RowTable
@@ -70,13 +71,21 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     the next top-level item begins), only EOS is allowed. A ``UnitStop`` given this
     processor ends such rows at once and reads the same matchers.
 
+    ``suffixes``: fill-in-the-middle, the text after the middle of each prompt (the
+    prompt is the prefix; lay the model's input out with ``fim.fim_prompt_ids``):
+    EOS is allowed only where prefix + middle + suffix parses in the mode, and
+    tokens after which no middle can join the suffix are masked (``prune=False``:
+    the end rule only). A suffix no middle can join raises
+    :class:`~elmgrammar.decode.fim.SuffixError` with its line and column.
+
     Each row is a :class:`~elmgrammar.decode.matcher.Matcher` (``rows`` finds them).
     """
 
     def __init__(self, tokenizer, prompts: list[str] | str, mode: str = "declarations",
                  strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
                  masker: Masker | None = None, max_blank_lines: int | None = 2,
-                 top_p: float | None = None, temperature: float = 1.0, stop_at_unit_end: bool = False) -> None:
+                 top_p: float | None = None, temperature: float = 1.0, stop_at_unit_end: bool = False,
+                 suffixes: list[str] | str | None = None, prune: bool = True) -> None:
         if strategy not in ("auto", "lazy", "full", "sample"):
             raise ValueError("strategy must be auto, lazy, full or sample")
         if top_p is not None and not 0 < top_p <= 1:
@@ -99,8 +108,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             self.strategy = "full"
         self.top_k = top_k or (0 if self.strategy == "sample" else 1)  # sample: 0 is every allowed token
         self.eos_id = self.vocab.eos_id
-        self.rows = RowTable([_prompt_matcher(self.masker, p, mode, i, len(self.prompts), stop_at_unit_end)
-                              for i, p in enumerate(self.prompts)])
+        judges = _suffix_judges(suffixes, len(self.prompts), mode, prune)
+        self.suffix_judges = judges
+        self.rows = RowTable([_prompt_matcher(self.masker, p, mode, i, len(self.prompts), stop_at_unit_end, judge)
+                              for i, (p, judge) in enumerate(zip(self.prompts, judges))])
         self._prompt_len: int | None = None
         self._histories = Histories()
         self.dead_ends = 0
@@ -195,7 +206,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                 if fast:
                     order = order[:_LAZY_BUDGET - judged[r]]
                     judged[r] += len(order)
-                chosen[r] += self.masker.lazy_advanced(row.matcher.state, order, self.top_k - len(chosen[r]))
+                chosen[r] += row.matcher.lazy_advanced(order, self.top_k - len(chosen[r]))
                 if len(chosen[r]) == self.top_k:
                     ties = self._ties(row, chosen[r][-1][0], ranked, value, capped, depth < width)
                     if ties is None:
@@ -229,7 +240,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if end == len(ranked) and more:
             return None
         tied = [c for c in ranked[i + 1:end] if not (capped and self._newline_first[c])]
-        return self.masker.lazy_advanced(row.matcher.state, tied, len(tied)) if tied else []
+        return row.matcher.lazy_advanced(tied, len(tied)) if tied else []
 
     def _draws(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor,
                width: int) -> list[list[int]]:
@@ -282,7 +293,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         def judge(token_id: int) -> bool:
             if capped and self._newline_first[token_id]:
                 return False
-            found = self.masker.lazy_advanced(row.matcher.state, [token_id], 1)
+            found = row.matcher.lazy_advanced([token_id], 1)
             if found:
                 after[token_id] = found[0][1]
             return bool(found)
@@ -338,23 +349,44 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     def _full_allowed(self, row: Row, width: int, among: np.ndarray | None = None) -> np.ndarray:
         """The full mask of this row (with the blank-line limit), over the first
         ``width`` ids (with ``among``: judged there only)."""
-        allowed = self.masker.full_mask(row.matcher.state, among)[:width]
+        allowed = row.matcher.allowed_mask(among)[:width]
         if self._blank_capped(row):
             allowed = allowed & ~self._newline_first[:width]
         return allowed
 
 
 def _prompt_matcher(masker: Masker, prompt: str, mode: str, index: int, count: int,
-                    stop_at_unit_end: bool) -> Matcher:
+                    stop_at_unit_end: bool, suffix_judge: SuffixJudge | None = None) -> Matcher:
     """The matcher after a prompt; :class:`PromptError` (naming the prompt of a batch,
     and the line and column in it) when no valid program starts with it: every
     token would be masked."""
     try:
-        return Matcher(masker, mode, prompt, stop_at_unit_end)
+        return Matcher(masker, mode, prompt, stop_at_unit_end, suffix_judge=suffix_judge)
     except PromptError as e:
         if count == 1:
             raise
         raise PromptError(f"prompt {index + 1} of {count}: {e}") from None
+
+
+def _suffix_judges(suffixes: list[str] | str | None, count: int, mode: str,
+                   prune: bool) -> list[SuffixJudge | None]:
+    """One judge per prompt (None each without suffixes); :class:`SuffixError` for a
+    suffix no middle can join (naming the suffix of a batch)."""
+    if suffixes is None:
+        return [None] * count
+    suffixes = [suffixes] if isinstance(suffixes, str) else list(suffixes)
+    if len(suffixes) != count:
+        raise ValueError(f"{len(suffixes)} suffixes for {count} prompts: give one per prompt")
+    judges = []
+    for i, suffix in enumerate(suffixes):
+        try:
+            check_suffix(suffix, mode)
+        except SuffixError as e:
+            if count == 1:
+                raise
+            raise SuffixError(f"suffix {i + 1} of {count}: {e}") from None
+        judges.append(SuffixJudge(suffix, mode, prune))
+    return judges
 
 
 def _tie_end(values: list[float], i: int) -> int:

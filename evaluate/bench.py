@@ -266,6 +266,27 @@ def add_benchmarks(what) -> None:
     e.add_argument("--json", action="store_true", help="print the rows as JSON")
     e.set_defaults(run=lambda args: _cmd_evaluate(args, e))
 
+    f = what.add_parser("fim", help="fill-in-the-middle: cost of the end check by suffix length",
+                        description="Teacher-force true middles of spans cut from Elm files through a FIM matcher "
+                                    "and time, at every position, whether the middle may end (the suffix judge) "
+                                    "beside parsing the whole suffix, with the file's own suffix and with suffixes "
+                                    "of 10 k and 100 k characters.")
+    f.add_argument("paths", nargs="*", metavar="PATH", help="Elm files or directories")
+    f.add_argument("--corpus", action="store_true", help="also use the real-file corpus of `elmgrammar setup`")
+    f.add_argument("--tokenizer", default="starcoder2", metavar="DIR",
+                   help="tokenizer folder, or 'starcoder2' for the one shipped with the package (the default)")
+    f.add_argument("--spans", type=int, default=6, metavar="N", help="spans per suffix size (default 6)")
+    f.add_argument("--json", action="store_true", help="print the rows as JSON")
+    f.set_defaults(run=lambda args: _cmd_fim(args, f))
+
+
+def _cmd_fim(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .fim_bench import bench_fim_end, format_fim_end
+
+    rows = bench_fim_end(args.tokenizer, _paths(args, parser), spans_per_size=args.spans)
+    print(json.dumps(rows) if args.json else format_fim_end(rows))
+    return 0
+
 
 def _paths(args, parser) -> list:
     if not args.paths and not args.corpus:

@@ -27,6 +27,8 @@ EPILOG = """examples:
   elmgrammar evaluate --heldout data/test.jsonl --heldout-limit 50 --model bigcode/starcoder2-3b
   elmgrammar evaluate --generations generation_output.txt   re-judge completions made elsewhere
   elmgrammar evaluate --elm-project ./my-app --elm-prelude imports.elm --model ./my-model
+  elmgrammar evaluate --fim                             fill-in-the-middle on a few elm-review files
+  elmgrammar evaluate --fim src/*.elm --max-new-tokens 64
 """
 
 
@@ -40,8 +42,16 @@ def add_subcommand(sub) -> None:
                     "success rate, totals; the comparison) and a PNG chart. With no argument: the embedded default "
                     "model on the user's 9 seed prompts, into ./elmgrammar-report/.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("prompts", nargs="?", metavar="TEST_JSON",
-                   help='prompts: a JSON list of {"prompt": ..., "reference": optional} (default: the seed prompts)')
+    p.add_argument("prompts", nargs="*", metavar="TEST_JSON",
+                   help='prompts: a JSON list of {"prompt": ..., "reference": optional} (default: the seed prompts); '
+                        "with --fim: Elm files to cut spans from")
+    p.add_argument("--fim", action="store_true",
+                   help="fill-in-the-middle: spans cut from the syntax tree of Elm files (or of --heldout units; "
+                        "default: a few elm-review files) filled with and without the grammar, judged by the "
+                        "compiler; the report is fim.md, fim.json and fim.png in --out")
+    p.add_argument("--fim-spans", type=int, default=20, metavar="N", help="with --fim: spans at most (default 20)")
+    p.add_argument("--fim-order", choices=("psm", "spm"), default="psm",
+                   help="with --fim: the FIM prompt's layout (default psm: prefix, suffix, then the middle)")
     p.add_argument("--heldout", metavar="UNITS",
                    help="held-out prompts from the dataset's test split (test.jsonl or its folder): annotation and "
                         "head as the prompt, the real body as the reference")
@@ -118,9 +128,11 @@ def _options(args: argparse.Namespace):
     from .run import EvaluateOptions
 
     items, sources = [], []
+    if len(args.prompts) > 1:
+        raise EvaluateError("give one TEST_JSON file of prompts (several files are for --fim)")
     if args.prompts:
-        items += load_prompt_items(args.prompts)
-        sources.append(args.prompts)
+        items += load_prompt_items(args.prompts[0])
+        sources.append(args.prompts[0])
     if args.heldout:
         items += heldout_prompts(args.heldout, limit=args.heldout_limit, seed=args.seed)
         sources.append(f"held out from {args.heldout}")
@@ -140,8 +152,28 @@ def _options(args: argparse.Namespace):
         progress=not args.quiet)
 
 
+def _cmd_fim(args: argparse.Namespace) -> int:
+    from .fim import FimOptions, fim_table, run_fim
+
+    max_new_tokens = 64 if args.max_new_tokens == 128 else args.max_new_tokens  # FIM's budget: 64 unless given
+    result = run_fim(FimOptions(files=args.prompts, units=args.heldout, limit=args.fim_spans, model=args.model,
+                                default_model=getattr(args, "default_model", None), tokenizer=args.tokenizer,
+                                device=args.device, max_new_tokens=max_new_tokens, batch_size=args.batch_size,
+                                out_dir=args.out, order=args.fim_order, progress=not args.quiet))
+    if args.json:
+        print(json.dumps({"summary": result.summary, "files": {k: str(v) for k, v in result.paths.items()}}))
+        return 0
+    print("\n".join(fim_table(result.summary)))
+    print()
+    for what, path in result.paths.items():
+        print(f"{what:>12}: {path}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     try:
+        if args.fim:
+            return _cmd_fim(args)
         if args.write_heldout:
             from .heldout import heldout_prompts
             from .prompts import write_prompt_items
