@@ -18,6 +18,7 @@ from lark.lexer import Lexer as LarkLexer
 from . import ast as A
 from .builder import AstBuilder, ParseContext, context_var
 from .errors import ElmLimitError, ElmSyntaxError
+from .lalr import LalrLoop
 from .layout import ENDERS, Layout
 from .lexer import Lexer
 
@@ -145,6 +146,12 @@ def lark_parser() -> Lark:
                 transformer=AstBuilder(), maybe_placeholders=False)
 
 
+@lru_cache(maxsize=1)
+def _loop() -> LalrLoop:
+    """Lark's table and callbacks, run by our loop (see ``lalr.py``: same results, faster)."""
+    return LalrLoop(lark_parser())
+
+
 # Terminals that can start an expression: named as a group in messages.
 _TERM_STARTS = frozenset({"LOWER", "UPPER", "QLOWER", "QUPPER", "INT", "HEX", "FLOAT", "CHAR", "STRING",
                           "GLSL", "ACCESSOR", "LPAR", "LBRACK", "LBRACE"})
@@ -199,7 +206,7 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
                            end=(text.count("\n") + 1, len(text) - last_line - text.count("\r", last_line) + 1))
     token = context_var.set(context)
     try:
-        result = lark_parser().parse(text, start=start)
+        result = _loop().parse(layout_tokens(text, expression=context.expression, recent=context.recent), start)
     except UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END" and context.recent:
