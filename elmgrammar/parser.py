@@ -105,11 +105,33 @@ def layout_tokens(text: str, expression: bool = False, lexer: Lexer | None = Non
     yield from layout.finish(end)
 
 
+_CHUNK = 1 << 16
+"""Characters lexed per call (up to the end of a line): a file at once, but the
+tokens held in memory stay bounded for a huge input."""
+
+
 def _real_tokens(text: str, lexer: Lexer) -> Iterator[Token]:
-    """The lexer's tokens, lexed a line at a time: a lexical error further on must
-    not be reported before a syntax error that the parser finds earlier."""
+    """The lexer's tokens. A lexical error further on must not be reported before a
+    syntax error that the parser finds earlier: a chunk of text that holds one is
+    lexed again a line at a time, and its tokens are given out up to the error."""
     start = 0
     while start < len(text):
+        end = text.find("\n", start + _CHUNK) + 1 or len(text)
+        before = lexer.copy()
+        try:
+            tokens = lexer.feed(text[start:end])
+        except ElmSyntaxError:
+            yield from _tokens_by_line(text, start, end, before)
+            raise  # pragma: no cover - the lines hold the same error
+        yield from tokens
+        start = end
+    yield from lexer.finish()
+
+
+def _tokens_by_line(text: str, start: int, stop: int, lexer: Lexer) -> Iterator[Token]:
+    """The tokens of ``text[start:stop]``, fed a line at a time to ``lexer`` (in its
+    state at ``start``), up to the line with a lexical error, which is raised."""
+    while start < stop:
         end = text.find("\n", start) + 1 or len(text)
         try:
             tokens = lexer.feed(text[start:end])
@@ -125,7 +147,6 @@ def _real_tokens(text: str, lexer: Lexer) -> Iterator[Token]:
             raise
         yield from tokens
         start = end
-    yield from lexer.finish()
 
 
 def place_error(error: ElmSyntaxError, tok: Token, previous: Token | None) -> ElmSyntaxError:
