@@ -360,7 +360,8 @@ class Lexer:
                 ttype = "INT"
                 if len(text) > 1 and text[0] == "0":
                     raise self._error(self.base + pos, "a number must not start with 0 (write 0x for hexadecimal)")
-        elif not final and _may_grow(kind, buf, pos, stop):
+        # (more than 6 characters after it: nothing can grow, not even `[` into `[glsl|`)
+        elif not final and end - stop <= 6 and _may_grow(kind, buf, pos, stop):
             return None
         elif kind == "LOWER":
             text = buf[pos:stop]
