@@ -24,6 +24,7 @@ from __future__ import annotations
 from lark import Token
 
 from .errors import ElmSyntaxError
+from .lexer import make_token
 
 # Stack entries: (kind, indent). Blocks have kind "top", "let" or "case" and an
 # indent column; markers ("(", "[", "{", "if", "then", "case?") have indent 0.
@@ -36,7 +37,7 @@ ENDERS = frozenset({"RPAR", "LONE_RPAR", "RBRACK", "RBRACE", "COMMA", "IN", "THE
 
 def _virtual(kind: str, at: Token) -> Token:
     """A virtual token placed at the real token that caused it (for error messages)."""
-    return Token(kind, at.value, at.start_pos, at.line, at.column, at.line, at.column, at.start_pos)
+    return make_token(kind, at.value, at.start_pos, at.line, at.column, at.line, at.column, at.start_pos)
 
 
 class Layout:

@@ -18,6 +18,7 @@ from lark.lexer import Lexer as LarkLexer
 from . import ast as A
 from .builder import AstBuilder, ParseContext, context_var
 from .errors import ElmLimitError, ElmSyntaxError
+from .lalr import LalrLoop
 from .layout import ENDERS, Layout
 from .lexer import Lexer
 
@@ -104,11 +105,33 @@ def layout_tokens(text: str, expression: bool = False, lexer: Lexer | None = Non
     yield from layout.finish(end)
 
 
+_CHUNK = 1 << 16
+"""Characters lexed per call (up to the end of a line): a file at once, but the
+tokens held in memory stay bounded for a huge input."""
+
+
 def _real_tokens(text: str, lexer: Lexer) -> Iterator[Token]:
-    """The lexer's tokens, lexed a line at a time: a lexical error further on must
-    not be reported before a syntax error that the parser finds earlier."""
+    """The lexer's tokens. A lexical error further on must not be reported before a
+    syntax error that the parser finds earlier: a chunk of text that holds one is
+    lexed again a line at a time, and its tokens are given out up to the error."""
     start = 0
     while start < len(text):
+        end = text.find("\n", start + _CHUNK) + 1 or len(text)
+        before = lexer.copy()
+        try:
+            tokens = lexer.feed(text[start:end])
+        except ElmSyntaxError:
+            yield from _tokens_by_line(text, start, end, before)
+            raise  # pragma: no cover - the lines hold the same error
+        yield from tokens
+        start = end
+    yield from lexer.finish()
+
+
+def _tokens_by_line(text: str, start: int, stop: int, lexer: Lexer) -> Iterator[Token]:
+    """The tokens of ``text[start:stop]``, fed a line at a time to ``lexer`` (in its
+    state at ``start``), up to the line with a lexical error, which is raised."""
+    while start < stop:
         end = text.find("\n", start) + 1 or len(text)
         try:
             tokens = lexer.feed(text[start:end])
@@ -124,7 +147,6 @@ def _real_tokens(text: str, lexer: Lexer) -> Iterator[Token]:
             raise
         yield from tokens
         start = end
-    yield from lexer.finish()
 
 
 def place_error(error: ElmSyntaxError, tok: Token, previous: Token | None) -> ElmSyntaxError:
@@ -143,6 +165,12 @@ def lark_parser() -> Lark:
     grammar = files("elmgrammar").joinpath("elm.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", lexer=_Tokens, start=["module", "declarations", "expr"],
                 transformer=AstBuilder(), maybe_placeholders=False)
+
+
+@lru_cache(maxsize=1)
+def _loop() -> LalrLoop:
+    """Lark's table and callbacks, run by our loop (see ``lalr.py``: same results, faster)."""
+    return LalrLoop(lark_parser())
 
 
 # Terminals that can start an expression: named as a group in messages.
@@ -199,7 +227,7 @@ def _run(text: str, start: str) -> A.Module | A.Expr:
                            end=(text.count("\n") + 1, len(text) - last_line - text.count("\r", last_line) + 1))
     token = context_var.set(context)
     try:
-        result = lark_parser().parse(text, start=start)
+        result = _loop().parse(layout_tokens(text, expression=context.expression, recent=context.recent), start)
     except UnexpectedToken as e:
         tok = e.token
         if tok.type == "$END" and context.recent:
