@@ -239,3 +239,15 @@ def test_a_served_request_that_opts_in(tmp_path):
         server.terminate()
         server.wait(timeout=60)
         log.close()
+
+
+def test_generate_command_on_vllm(tmp_path):
+    # a process of its own, as a user runs it: stdout holds the completion alone
+    done = subprocess.run([sys.executable, "-m", "elmgrammar.cli", "generate", "--engine", "vllm", "--prompt",
+                           DECLARATION, "--max-new-tokens", "32", "--json"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (line,) = done.stdout.splitlines()
+    record = json.loads(line)
+    assert record["constrained"] and record["prompt"] == DECLARATION
+    assert ElmParseState("declarations", record["prompt"] + record["text"]).is_viable(), record
