@@ -39,7 +39,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 
 from .fastmask import FastMasker
 from .matcher import Matcher
-from .state import MODES, PromptError
+from .state import MODES, ElmParseState, PromptError
 from .vocab import vocab_from_tokenizer
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ class _Request:
     """One opted-in row: its matcher, the live output list vLLM appends to, the
     ids the matcher consumed (a prefix of it), and how the row is masked."""
 
-    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep")
+    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep", "offered")
 
     def __init__(self, matcher: Matcher, output: list[int], options: ElmOptions, keep: int) -> None:
         self.matcher = matcher
@@ -136,6 +136,9 @@ class _Request:
         self.refused: int | None = None  # an output id the matcher refused (the mask was not obeyed)
         self.options = options
         self.keep = keep  # 1: greedy; k > 1: top-k sampling; 0: the full mask
+        # the states after the tokens the last mask judged one by one: the next token
+        # is one of them as a rule, and is then consumed without being judged again
+        self.offered: dict[int, ElmParseState] = {}
 
     def sync(self) -> None:
         """Bring the matcher in step with the output list: roll back to the longest
@@ -146,16 +149,21 @@ class _Request:
         if len(out) < n or out[:n] != consumed:
             common = next((i for i, (a, b) in enumerate(zip(out, consumed)) if a != b), min(len(out), n))
             self.matcher.rollback(n - common)
+            self.offered = {}
             del consumed[common:]
             self.refused, n = None, common
         if self.refused is not None:
             if len(out) > n and out[n] == self.refused:
                 return
             self.refused = None
+        offered, self.offered = self.offered, {}
         for token_id in out[n:]:
             if token_id < 0:
                 break  # a placeholder for an id not known yet
-            if not self.matcher.consume_token(token_id):
+            after = offered.pop(token_id, None) if len(consumed) == n else None
+            if after is not None:
+                self.matcher = self.matcher.child(token_id, after)
+            elif not self.matcher.consume_token(token_id):
                 self.refused = token_id
                 break
             consumed.append(token_id)
@@ -280,7 +288,7 @@ class ElmLogitsProcessor(LogitsProcessor):
         (ties with the last one kept are kept too: greedy takes the lowest id among
         tied best scores, vLLM's top-k keeps every tie, so the choice is what the
         full mask would leave). A row the candidates do not decide takes the full mask."""
-        depth = min(width, _NEAR)
+        depth = min(width, _LAZY if all(self.rows[r].keep == 1 for r in rows) else _NEAR)
         top = torch.topk(logits[rows, :width], depth, dim=-1)
         found: dict[int, list[int] | np.ndarray] = {}
         for r, ids, values in zip(rows, top.indices.tolist(), top.values.tolist()):
@@ -290,10 +298,14 @@ class ElmLogitsProcessor(LogitsProcessor):
             state = request.matcher.state
             if k == 1:
                 order = [t for t in ids[:_LAZY] if not (capped and self._newline_first[t])]
-                chosen = [t for t, _ in self.masker.lazy_advanced(state, order, 1)]
+                judged = self.masker.lazy_advanced(state, order, 1)
+                chosen = [t for t, _ in judged]
+                request.offered = {t: after for t, after in judged if after is not None}
 
                 def judge(tied: list[int]) -> list[int]:
-                    return [t for t, _ in self.masker.lazy_advanced(state, tied, len(tied))]
+                    found = self.masker.lazy_advanced(state, tied, len(tied))
+                    request.offered.update((t, after) for t, after in found if after is not None)
+                    return [t for t, _ in found]
             else:
                 among = np.zeros(self.masker.size, dtype=bool)
                 among[ids] = True
@@ -344,24 +356,25 @@ class ElmLogitsProcessor(LogitsProcessor):
         return allowed
 
     def _mask(self, logits: torch.Tensor, keep: dict[int, list[int] | np.ndarray]) -> None:
-        """Set every score not kept to -inf, one masked fill for all the rows. A row
-        left EOS alone gets a finite score for it even where an earlier processor
+        """Set every score not kept to -inf, in place. Rows that keep a few ids: their
+        scores saved, the rows filled with -inf, the scores put back (three
+        operations for all of them); rows with a full mask: one masked fill each. A
+        row left EOS alone gets a finite score for it even where an earlier processor
         (min_tokens) masked it, so that sampling never sees a row of -inf."""
-        rows = list(keep)
-        mask = np.zeros((len(rows), logits.shape[1]), dtype=bool)
-        eos_rows = []
-        for i, r in enumerate(rows):
-            chosen = keep[r]
-            if isinstance(chosen, np.ndarray):
-                mask[i, :len(chosen)] = chosen
-            else:
-                mask[i, chosen] = True
-                if chosen == [self.eos_id]:
-                    eos_rows.append(r)
-        index = torch.tensor(rows, device=logits.device)
-        allowed = torch.from_numpy(mask).to(logits.device)
-        logits[index] = logits[index].masked_fill(~allowed, float("-inf"))
-        if eos_rows and self.eos_id is not None:
-            eos_index = torch.tensor(eos_rows, device=logits.device)
-            scores = logits[eos_index, self.eos_id]
-            logits[eos_index, self.eos_id] = torch.where(torch.isinf(scores), torch.zeros_like(scores), scores)
+        few = [(r, ids) for r, ids in keep.items() if not isinstance(ids, np.ndarray)]
+        if few:
+            device = logits.device
+            index = torch.tensor([[r for r, ids in few for _ in ids], [t for _, ids in few for t in ids]],
+                                 device=device)
+            values = logits[index[0], index[1]]
+            if self.eos_id is not None:
+                # EOS alone: finite even where an earlier processor masked it
+                alone = torch.tensor([ids == [self.eos_id] for _, ids in few for _ in ids], device=device)
+                values = torch.where(alone & torch.isinf(values), torch.zeros_like(values), values)
+            logits.index_fill_(0, torch.tensor([r for r, _ in few], device=device), float("-inf"))
+            logits[index[0], index[1]] = values
+        for r, allowed in keep.items():
+            if isinstance(allowed, np.ndarray):
+                row = logits[r]
+                row[:len(allowed)].masked_fill_(torch.from_numpy(~allowed).to(row.device), float("-inf"))
+                row[len(allowed):] = float("-inf")
