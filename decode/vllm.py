@@ -268,17 +268,21 @@ class ElmLogitsProcessor(LogitsProcessor):
         rows = sorted(r for r in self.rows if r < logits.shape[0])
         keep: dict[int, list[int] | np.ndarray] = {}
         lazy: list[int] = []
+        skip: set[int] = set()
         for r in rows:
             request = self.rows[r]
             request.sync()
             if request.ended():
-                keep[r] = [self.eos_id]
+                if self.eos_id is not None:  # (a vocabulary without EOS: nothing to end with)
+                    keep[r] = [self.eos_id]
+                else:
+                    skip.add(r)
             elif request.keep:
                 lazy.append(r)
         if lazy:
             keep.update(self._lazy(logits, lazy, width))
         for r in rows:
-            if r not in keep:
+            if r not in keep and r not in skip:
                 keep[r] = self._full(self.rows[r], width)
         self._mask(logits, keep)
         return logits

@@ -251,3 +251,35 @@ def test_generate_command_on_vllm(tmp_path):
     record = json.loads(line)
     assert record["constrained"] and record["prompt"] == DECLARATION
     assert ElmParseState("declarations", record["prompt"] + record["text"]).is_viable(), record
+
+
+@pytest.mark.parametrize("sampling, k", [(GREEDY, 1), (dict(temperature=0.8, top_k=5), 5)])
+def test_greedy_and_top_k_rows_keep_what_the_full_mask_would(processor, sampling, k):
+    # rows judged lazily (their best allowed tokens) against the same rows given the
+    # full mask, on states of real text, with scores rounded so that they tie often
+    text = "update msg model =\n    case msg of\n        Increment ->\n            { model | count = model.count + 1 }\n"
+    ids = _ids(processor, text)
+    lazy_out, full_out = [], []
+    full_params = SamplingParams(temperature=0.8, extra_args=elm_extra_args("declarations"))
+    processor.update_state(BatchUpdate(2, removed=[], moved=[], added=[
+        (0, _params("declarations", sampling), [], lazy_out), (1, full_params, [], full_out)]))
+    assert (processor.rows[0].keep, processor.rows[1].keep) == (k, 0)
+    def sampled_from(masked: torch.Tensor) -> torch.Tensor:
+        """What vLLM's top-k (and greedy search) draws from: the k best, with ties."""
+        best = torch.topk(masked, k).values[-1]
+        return torch.nonzero((masked >= best) & (masked > float("-inf"))).flatten()
+
+    generator = torch.Generator().manual_seed(0)
+    narrower = 0
+    for step, token_id in enumerate(ids):
+        scores = torch.round(torch.randn(len(processor.vocab), generator=generator) * 2) / 2
+        scores[token_id] += step % 3  # the true token among the best now and then
+        masked = processor.apply(scores.repeat(2, 1))
+        lazy, full = masked[0], masked[1]
+        assert torch.equal(sampled_from(lazy), sampled_from(full)), step
+        assert int(torch.argmax(lazy)) == int(torch.argmax(full))
+        narrower += int((lazy > float("-inf")).sum()) < int((full > float("-inf")).sum())
+        lazy_out.append(token_id)
+        full_out.append(token_id)
+    assert narrower > len(ids) // 2  # the lazy path decided most steps (the full mask is its fallback)
+    processor.update_state(BatchUpdate(0, removed=[0, 1], added=[], moved=[]))
