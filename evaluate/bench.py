@@ -249,6 +249,10 @@ def add_benchmarks(what) -> None:
     g.add_argument("--device", default="auto", help="cuda, cpu or auto (default: cuda when there is one)")
     g.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                    help="default bfloat16 on a GPU, float32 on the CPU")
+    g.add_argument("--engine", default="hf", metavar="LIST",
+                   help="comma-separated from hf (model.generate, the default) and vllm (a vLLM engine with the "
+                        "grammar's logits processor, --model only; decodings greedy, top-k, top-p): "
+                        "'hf,vllm' prints both side by side")
     g.add_argument("--json", action="store_true", help="print each row as a line of JSON")
     g.set_defaults(run=_cmd_generate)
 
@@ -338,6 +342,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if unknown or not decodings or not sizes:
         raise SystemExit(f"elmgrammar bench generate: choose --decodings from {','.join(DECODINGS)} "
                          "and at least one batch size")
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    if not engines or any(e not in ("hf", "vllm") for e in engines):
+        raise SystemExit(f"elmgrammar bench generate: --engine takes hf, vllm or both, not {args.engine!r}")
+    if "vllm" in engines:
+        from elmgrammar.decode.vllm_bench import VLLM_DECODINGS
+
+        if args.model is None:
+            raise SystemExit("elmgrammar bench generate: --engine vllm needs --model (vLLM loads weights)")
+        if any(d not in VLLM_DECODINGS for d in decodings):
+            raise SystemExit(f"elmgrammar bench generate: --engine vllm takes --decodings from {','.join(VLLM_DECODINGS)}")
     layers, hidden = (None, None) if args.full_size else (args.layers, args.hidden)
     model = args.model
     if model == "default":
@@ -359,12 +373,36 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from elmgrammar.decode.models import ModelError
 
     try:
-        bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
-                       layers=layers, hidden=hidden, repeat=args.repeat, device=args.device,
-                       dtype=args.dtype, decodings=decodings, on_row=show, model_dir=model)
+        # Hugging Face first: a vLLM engine in this process binds torch's threads
+        if "hf" in engines:
+            bench_generate(args.config, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes,
+                           layers=layers, hidden=hidden, repeat=args.repeat, device=args.device,
+                           dtype=args.dtype, decodings=decodings, on_row=show, model_dir=model)
+        if "vllm" in engines:
+            _bench_vllm(args, model, sizes, decodings, show)
     except ModelError as e:
         raise SystemExit(f"elmgrammar bench generate: {e.as_option({'config_dir': '--config'})}") from None
     return 0
+
+
+def _bench_vllm(args: argparse.Namespace, model: str, sizes: list[int], decodings: list[str], show) -> None:
+    """The vLLM rows of ``bench generate``: the engine in this process, a small cache."""
+    import os
+
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # vLLM's CPU build takes one thread fewer than the cores unless told: as many as torch
+    # has for Hugging Face, so that the two compare on the same threads
+    import torch
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+    from elmgrammar.decode.vllm_bench import bench_generate_vllm
+    from elmgrammar.evaluate.prompts import seed_prompts
+
+    bench_generate_vllm(model, seed_prompts(), new_tokens=args.new_tokens, batch_sizes=sizes, repeat=args.repeat,
+                        decodings=decodings, on_row=show, dtype=args.dtype or "float32")
 
 
 def _cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

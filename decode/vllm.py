@@ -1,0 +1,384 @@
+"""vLLM integration: the grammar constraint as a vLLM (V1) logits processor.
+
+vLLM loads the class by itself (``LLM(..., logits_processors=[ElmLogitsProcessor])``,
+``vllm serve --logits-processors elmgrammar.decode.vllm:ElmLogitsProcessor``, or
+the ``vllm.logits_processors`` entry point). A request opts in through its
+sampling parameters; the others are left exactly as they were:
+
+>>> from vllm import LLM, SamplingParams                                            # doctest: +SKIP
+>>> llm = LLM(model="bigcode/starcoder2-3b", logits_processors=[ElmLogitsProcessor])  # doctest: +SKIP
+>>> params = SamplingParams(max_tokens=256, temperature=0,
+...                         extra_args=elm_extra_args("declarations"))            # doctest: +SKIP
+>>> out = llm.generate(["view model ="], params)[0].outputs[0].text               # doctest: +SKIP
+>>> out[:unit_end("view model =", out)]                                             # doctest: +SKIP
+
+Each opted-in row of vLLM's persistent batch has a
+:class:`~elmgrammar.decode.matcher.Matcher`, made from the prompt's token ids
+and kept in step with the request's live list of output ids at every step (a
+request preempted and recomputed, or re-added, is followed by comparing the
+matcher's tokens with that list and rolling back / replaying the difference).
+Masks are exact: a greedy row keeps its best allowed token (and those tied
+with it), a top-k row its ``top_k`` best allowed tokens, each judged in score
+order; any other row (top-p, plain sampling, penalties, which vLLM applies
+after the processors) gets the full mask. Once a row's unit has ended
+(``stop_at_unit_end``, the default) or its program is over, only EOS is
+allowed. vLLM cannot cut the text where the unit ended: the completion then
+ends with the start of the next item, which ``unit_end(prompt, completion)``
+says where to cut (``elmgrammar generate --engine vllm`` cuts it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
+
+from .fastmask import FastMasker
+from .matcher import Matcher
+from .state import MODES, ElmParseState, PromptError
+from .vocab import vocab_from_tokenizer
+
+if TYPE_CHECKING:
+    from vllm import SamplingParams
+    from vllm.config import VllmConfig
+
+logger = logging.getLogger(__name__)
+
+# the key of SamplingParams.extra_args under which a request opts in
+OPTION_KEY = "elm"
+# vLLM's own bound: a temperature below it is greedy search
+_GREEDY_BELOW = 1e-5
+# greedy rows: candidates judged one by one (in score order) before the full mask
+_LAZY = 16
+# top-k rows: candidates judged together (by class) before the full mask
+_NEAR = 256
+
+
+@dataclass(frozen=True)
+class ElmOptions:
+    """What an opted-in request asks for: ``mode`` ("module", "declarations" or
+    "expression"); ``stop_at_unit_end``: only EOS once the unit has ended;
+    ``max_blank_lines``: tokens that would start a line after that many blank
+    lines in a row are masked (None: no limit), as the Hugging Face processor does."""
+
+    mode: str = "declarations"
+    stop_at_unit_end: bool = True
+    max_blank_lines: int | None = 2
+
+
+def elm_extra_args(mode: str = "declarations", stop_at_unit_end: bool = True,
+                   max_blank_lines: int | None = 2) -> dict:
+    """The ``SamplingParams.extra_args`` with which a request opts in.
+
+    >>> elm_extra_args("expression")
+    {'elm': {'mode': 'expression', 'stop_at_unit_end': True, 'max_blank_lines': 2}}
+    """
+    return {OPTION_KEY: {"mode": mode, "stop_at_unit_end": stop_at_unit_end, "max_blank_lines": max_blank_lines}}
+
+
+def elm_options(params: "SamplingParams") -> ElmOptions | None:
+    """The request's options (None: it did not opt in). A bad value raises
+    ``ValueError`` naming the option and what it may be.
+
+    ``extra_args["elm"]`` is an object (``elm_extra_args``) or, shorter, the mode's
+    name. A served request's ``vllm_xargs`` (the OpenAI-style body's field that
+    vLLM turns into ``extra_args``) takes flat values only: ``{"elm": "declarations",
+    "elm_stop_at_unit_end": 0, "elm_max_blank_lines": -1}`` (-1: no limit)."""
+    extra = getattr(params, "extra_args", None) or {}
+    if OPTION_KEY not in extra:
+        return None
+    given = extra[OPTION_KEY]
+    where = f"extra_args[{OPTION_KEY!r}]"
+    if isinstance(given, str):
+        given = {"mode": given}
+    elif not isinstance(given, dict):
+        raise ValueError(f"{where} must be a mode name or an object such as {{\"mode\": \"declarations\"}}, "
+                         f"not {given!r}")
+    given = dict(given)
+    flat = {"stop_at_unit_end": f"{OPTION_KEY}_stop_at_unit_end", "max_blank_lines": f"{OPTION_KEY}_max_blank_lines"}
+    for name, key in flat.items():
+        if key in extra:
+            value = extra[key]
+            if name == "stop_at_unit_end" and value in (0, 1) and not isinstance(value, bool):
+                value = bool(value)
+            if name == "max_blank_lines" and value == -1:
+                value = None
+            given[name] = value
+    unknown = sorted(set(given) - {"mode", "stop_at_unit_end", "max_blank_lines"})
+    if unknown:
+        raise ValueError(f"{where}: unknown option {unknown[0]!r} (known: mode, stop_at_unit_end, max_blank_lines)")
+    mode = given.get("mode", "declarations")
+    if mode not in MODES:
+        raise ValueError(f"{where}['mode'] must be one of {', '.join(MODES)}, not {mode!r}")
+    stop = given.get("stop_at_unit_end", True)
+    if not isinstance(stop, bool):
+        raise ValueError(f"{where}['stop_at_unit_end'] must be true or false, not {stop!r}")
+    blank = given.get("max_blank_lines", 2)
+    if blank is not None and (isinstance(blank, bool) or not isinstance(blank, int) or blank < 0):
+        raise ValueError(f"{where}['max_blank_lines'] must be a whole number >= 0 or null, not {blank!r}")
+    return ElmOptions(mode, stop, blank)
+
+
+class _Request:
+    """One opted-in row: its matcher, the live output list vLLM appends to, the
+    ids the matcher consumed (a prefix of it), and how the row is masked."""
+
+    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep", "offered")
+
+    def __init__(self, matcher: Matcher, output: list[int], options: ElmOptions, keep: int) -> None:
+        self.matcher = matcher
+        self.output = output
+        self.consumed: list[int] = []
+        self.refused: int | None = None  # an output id the matcher refused (the mask was not obeyed)
+        self.options = options
+        self.keep = keep  # 1: greedy; k > 1: top-k sampling; 0: the full mask
+        # the states after the tokens the last mask judged one by one: the next token
+        # is one of them as a rule, and is then consumed without being judged again
+        self.offered: dict[int, ElmParseState] = {}
+
+    def sync(self) -> None:
+        """Bring the matcher in step with the output list: roll back to the longest
+        common prefix where the list changed under it (preemption, recomputation),
+        then consume the ids it has not seen."""
+        out, consumed = self.output, self.consumed
+        n = len(consumed)
+        if len(out) < n or out[:n] != consumed:
+            common = next((i for i, (a, b) in enumerate(zip(out, consumed)) if a != b), min(len(out), n))
+            self.matcher.rollback(n - common)
+            self.offered = {}
+            del consumed[common:]
+            self.refused, n = None, common
+        if self.refused is not None:
+            if len(out) > n and out[n] == self.refused:
+                return
+            self.refused = None
+        offered, self.offered = self.offered, {}
+        for token_id in out[n:]:
+            if token_id < 0:
+                break  # a placeholder for an id not known yet
+            after = offered.pop(token_id, None) if len(consumed) == n else None
+            if after is not None:
+                self.matcher = self.matcher.child(token_id, after)
+            elif not self.matcher.consume_token(token_id):
+                self.refused = token_id
+                break
+            consumed.append(token_id)
+
+    def ended(self) -> bool:
+        """Only EOS may follow: the unit or program ended, or an id was refused."""
+        return self.refused is not None or self.matcher.is_stopped()
+
+    def blank_capped(self) -> bool:
+        """Has the text reached the limit of consecutive blank lines?"""
+        limit = self.options.max_blank_lines
+        if limit is None:
+            return False
+        tail = self.matcher.state.text[-(limit + 8) * 8:].rstrip(" \r")
+        return len(tail) - len(tail.rstrip("\n")) > limit
+
+
+def _keep_count(params: "SamplingParams") -> int:
+    """How a row may be masked exactly: 1 (greedy: its best allowed token), k
+    (top-k sampling: its k best allowed tokens) or 0 (the full mask). vLLM applies
+    penalties after the processors: they can reorder the scores, so such rows
+    take the full mask."""
+    if params.repetition_penalty != 1.0 or params.presence_penalty or params.frequency_penalty:
+        return 0
+    if params.temperature < _GREEDY_BELOW:
+        return 1
+    return params.top_k if 0 < params.top_k <= _NEAR // 4 else 0
+
+
+class ElmLogitsProcessor(LogitsProcessor):
+    """Masks, for the requests that opt in (see ``elm_options``), every token that
+    would make the program unparseable; see the module docstring.
+
+    The tokenizer is the model's (vLLM's ``model_config.tokenizer``); its
+    vocabulary's precomputation is cached on disk. ``dead_ends`` counts rows
+    left with no allowed token (a sound mask never has one; they get EOS)."""
+
+    def __init__(self, vllm_config: "VllmConfig", device: torch.device, is_pin_memory: bool) -> None:
+        from transformers import AutoTokenizer
+
+        model_config = vllm_config.model_config
+        tokenizer = AutoTokenizer.from_pretrained(model_config.tokenizer,
+                                                  revision=getattr(model_config, "tokenizer_revision", None),
+                                                  trust_remote_code=model_config.trust_remote_code)
+        self.vocab = vocab_from_tokenizer(tokenizer)
+        self.masker = FastMasker(self.vocab)
+        self.eos_id = self.vocab.eos_id
+        self.rows: dict[int, _Request] = {}
+        self.dead_ends = 0
+        self._newline_first = self.vocab.newline_first
+
+    @classmethod
+    def validate_params(cls, sampling_params: "SamplingParams") -> None:
+        """Refuse bad options (a ``ValueError``: HTTP 400 when serving)."""
+        elm_options(sampling_params)
+
+    def is_argmax_invariant(self) -> bool:
+        """The mask changes greedy search's choice: always applied."""
+        return False
+
+    def update_state(self, batch_update: BatchUpdate | None) -> None:
+        """Follow the batch: rows removed, added (a matcher each, for opted-in
+        requests; an added row replaces whatever was at its index), moved or
+        swapped, in that order (vLLM's)."""
+        if batch_update is None:
+            return
+        for index in batch_update.removed:
+            self.rows.pop(index, None)
+        for index, params, prompt_ids, output in batch_update.added:
+            request = self._request(params, prompt_ids, output)
+            if request is None:
+                self.rows.pop(index, None)
+            else:
+                self.rows[index] = request
+        for a, b, direction in batch_update.moved:
+            first, second = self.rows.pop(a, None), self.rows.pop(b, None)
+            if first is not None:
+                self.rows[b] = first
+            if second is not None and direction == MoveDirectionality.SWAP:
+                self.rows[a] = second
+
+    def _request(self, params: "SamplingParams", prompt_ids: list[int] | None, output: list[int]) -> _Request | None:
+        options = elm_options(params)
+        if options is None:
+            return None
+        pieces = self.vocab.pieces
+        prompt = b"".join(pieces[t] or b"" for t in prompt_ids or () if 0 <= t < len(pieces))
+        text = prompt.decode("utf-8", "replace")
+        try:
+            matcher = Matcher(self.masker, options.mode, text, options.stop_at_unit_end)
+        except PromptError as e:
+            # the engine must not fail for one request: this one gets EOS at once
+            logger.warning("elmgrammar: a request's prompt cannot start a program (%s): it ends at once", e)
+            matcher = Matcher(self.masker, options.mode, text, options.stop_at_unit_end, strict=False)
+        return _Request(matcher, output, options, _keep_count(params))
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mask the opted-in rows of ``logits`` (in place; the others are untouched)."""
+        if not self.rows:
+            return logits
+        width = min(logits.shape[1], len(self.vocab))
+        rows = sorted(r for r in self.rows if r < logits.shape[0])
+        keep: dict[int, list[int] | np.ndarray] = {}
+        lazy: list[int] = []
+        skip: set[int] = set()
+        for r in rows:
+            request = self.rows[r]
+            request.sync()
+            if request.ended():
+                if self.eos_id is not None:  # (a vocabulary without EOS: nothing to end with)
+                    keep[r] = [self.eos_id]
+                else:
+                    skip.add(r)
+            elif request.keep:
+                lazy.append(r)
+        if lazy:
+            keep.update(self._lazy(logits, lazy, width))
+        for r in rows:
+            if r not in keep and r not in skip:
+                keep[r] = self._full(self.rows[r], width)
+        self._mask(logits, keep)
+        return logits
+
+    def _lazy(self, logits: torch.Tensor, rows: list[int], width: int) -> dict[int, list[int] | np.ndarray]:
+        """The best allowed tokens of greedy and top-k rows, judged in score order
+        (ties with the last one kept are kept too: greedy takes the lowest id among
+        tied best scores, vLLM's top-k keeps every tie, so the choice is what the
+        full mask would leave). A row the candidates do not decide takes the full mask."""
+        depth = min(width, _LAZY if all(self.rows[r].keep == 1 for r in rows) else _NEAR)
+        top = torch.topk(logits[rows, :width], depth, dim=-1)
+        found: dict[int, list[int] | np.ndarray] = {}
+        for r, ids, values in zip(rows, top.indices.tolist(), top.values.tolist()):
+            request = self.rows[r]
+            capped = request.blank_capped()
+            k = request.keep
+            state = request.matcher.state
+            if k == 1:
+                order = [t for t in ids[:_LAZY] if not (capped and self._newline_first[t])]
+                judged = self.masker.lazy_advanced(state, order, 1)
+                chosen = [t for t, _ in judged]
+                request.offered = {t: after for t, after in judged if after is not None}
+
+                def judge(tied: list[int]) -> list[int]:
+                    found = self.masker.lazy_advanced(state, tied, len(tied))
+                    request.offered.update((t, after) for t, after in found if after is not None)
+                    return [t for t, _ in found]
+            else:
+                among = np.zeros(self.masker.size, dtype=bool)
+                among[ids] = True
+                allowed = self._allowed(request, width, among)
+                chosen = [t for t in ids if allowed[t]][:k]
+
+                def judge(tied: list[int]) -> list[int]:
+                    return [t for t in tied if allowed[t]]
+            kept = self._with_ties(chosen, k, ids, values, capped, depth, judge)
+            if kept is not None:
+                found[r] = kept
+        return found
+
+    def _with_ties(self, chosen: list[int], k: int, ids: list[int], values: list[float], capped: bool,
+                   depth: int, judge) -> list[int] | None:
+        """``chosen`` (the first allowed candidates) and the allowed candidates tied
+        with the last of them; None where the candidates do not decide (too few
+        allowed, a tie that may run past them, or scores already masked)."""
+        if len(chosen) < k:
+            return None
+        i = ids.index(chosen[-1])
+        if values[i] == float("-inf"):
+            return None
+        end = i + 1
+        while end < len(ids) and values[end] == values[i]:
+            end += 1
+        if end == len(ids) and depth < len(self.vocab):
+            return None
+        tied = [t for t in ids[i + 1:end] if not (capped and self._newline_first[t])]
+        return chosen + judge(tied) if tied else chosen
+
+    def _full(self, request: _Request, width: int) -> np.ndarray:
+        """The full mask of a row; EOS alone at a dead end."""
+        allowed = self._allowed(request, width)
+        if not allowed.any():
+            self.dead_ends += 1
+            allowed = np.zeros(width, dtype=bool)
+            if self.eos_id is not None and self.eos_id < width:
+                allowed[self.eos_id] = True
+        return allowed
+
+    def _allowed(self, request: _Request, width: int, among: np.ndarray | None = None) -> np.ndarray:
+        """The allowed tokens over the first ``width`` ids (with ``among``: judged
+        there only), with the blank-line limit."""
+        allowed = self.masker.full_mask(request.matcher.state, among)[:width]
+        if request.blank_capped():
+            allowed = allowed & ~self.vocab.newline_first[:width]
+        return allowed
+
+    def _mask(self, logits: torch.Tensor, keep: dict[int, list[int] | np.ndarray]) -> None:
+        """Set every score not kept to -inf, in place. Rows that keep a few ids: their
+        scores saved, the rows filled with -inf, the scores put back (three
+        operations for all of them); rows with a full mask: one masked fill each. A
+        row left EOS alone gets a finite score for it even where an earlier processor
+        (min_tokens) masked it, so that sampling never sees a row of -inf."""
+        few = [(r, ids) for r, ids in keep.items() if not isinstance(ids, np.ndarray)]
+        if few:
+            device = logits.device
+            index = torch.tensor([[r for r, ids in few for _ in ids], [t for _, ids in few for t in ids]],
+                                 device=device)
+            values = logits[index[0], index[1]]
+            if self.eos_id is not None:
+                # EOS alone: finite even where an earlier processor masked it
+                alone = torch.tensor([ids == [self.eos_id] for _, ids in few for _ in ids], device=device)
+                values = torch.where(alone & torch.isinf(values), torch.zeros_like(values), values)
+            logits.index_fill_(0, torch.tensor([r for r, _ in few], device=device), float("-inf"))
+            logits[index[0], index[1]] = values
+        for r, allowed in keep.items():
+            if isinstance(allowed, np.ndarray):
+                row = logits[r]
+                row[:len(allowed)].masked_fill_(torch.from_numpy(~allowed).to(row.device), float("-inf"))
+                row[len(allowed):] = float("-inf")
