@@ -255,7 +255,7 @@ class FastMasker(Masker):
         which lex alike. Exponents are judged one by one."""
         ix = self.index
         dec = ix.decodable
-        if p == "0x" or p[-1] == ".":
+        if p == "0x" or p[-1] == "." and p[:-1].isdigit():
             # `1.` + `5)` lexes as `1.0` + `5)` does; any entry that does not start
             # with a digit is an error (`2.x`: the compiler's WEIRD NUMBER)
             digit = ix.first_hex if p == "0x" else ix.first_digit
@@ -265,6 +265,10 @@ class FastMasker(Masker):
                 self._number(longer, longer.lexer.pending, grown, judged)
                 mask |= grown & digit
                 individual |= judged & digit
+            return
+        if p[-1] == ".":
+            # `1.5.`, `1e3.`, `0x1F.`: a whole number, then `.x` may follow; one by one
+            individual |= dec & (ix.first_ident | ix.first_symbol)
             return
         if p.startswith("0x"):
             run = ix.cont["hex"]
