@@ -105,8 +105,8 @@ def compare(masker: Masker, states: Sequence[DrawnState], mode: str = "module") 
         result.one_by_one_s.append(time.perf_counter() - start)
         if vocab.eos_id is not None:
             slow[vocab.eos_id] = matcher.state.is_complete()
-        if not slow.any():  # a dead end: the matcher offers EOS alone, to end cleanly
-            slow[vocab.eos_id] = True
+            if not slow.any():  # a dead end: the matcher offers EOS alone, to end cleanly
+                slow[vocab.eos_id] = True
         result.states += 1
         result.from_mutants += drawn.mutant is not None
         differ = np.flatnonzero(fast != slow)
