@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .config import FinetuneConfig
@@ -31,8 +32,7 @@ def training_arguments(config: FinetuneConfig, p: Plan, has_eval: bool):
         use_cpu=not p.cuda,
         bf16=p.bf16,
         fp16=p.fp16,
-        activation_checkpointing=config.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None,
+        **_checkpointing(TrainingArguments, config.gradient_checkpointing),
         logging_steps=config.logging_steps,
         logging_first_step=True,
         include_num_input_tokens_seen="non_padding",
@@ -50,3 +50,12 @@ def training_arguments(config: FinetuneConfig, p: Plan, has_eval: bool):
         ddp_find_unused_parameters=False,
         **kwargs,
     )
+
+
+def _checkpointing(arguments_class, on: bool) -> dict[str, Any]:
+    """Activation checkpointing under the name this transformers gives it: the range
+    the project allows (for vLLM's sake) spans the rename of ``gradient_checkpointing``
+    to ``activation_checkpointing`` (5.23 keeps the old name as a deprecated alias)."""
+    names = {f.name for f in dataclasses.fields(arguments_class)}
+    name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {name: on, f"{name}_kwargs": {"use_reentrant": False} if on else None}
