@@ -116,6 +116,23 @@ def format_mask(result: dict) -> str:
     return "\n".join(lines)
 
 
+def speed_figures(row: dict, times: dict, mask_times: list[float], judged: int, rows_run: int,
+                  batch_size: int, new_tokens: int) -> None:
+    """A generation benchmark's figures for one decoding and batch size, into ``row``:
+    tokens/s of each side (``times[constrained]``: seconds per timed run), the
+    unconstrained step and the processor's time per step (ms), the entries judged one
+    by one per row and step, and the ratio."""
+    for constrained, key in ((False, "unconstrained"), (True, "constrained")):
+        row[key] = round(batch_size * new_tokens / statistics.median(times[constrained]), 1)
+    # the unconstrained step, for scale: the processor's time adds to it where the
+    # host is the bottleneck (a GPU waits for it), so 95% allows 1/19 of a step
+    row["step_ms"] = round(1000 * statistics.median(times[False]) / new_tokens, 3)
+    row["mask_ms"] = round(1000 * statistics.median(mask_times) / new_tokens, 3)
+    # entries judged one by one per row and step (the lazy path's candidates)
+    row["judged"] = round(judged / (rows_run * new_tokens), 2)
+    row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
+
+
 _TOP_P = {"do_sample": True, "top_p": 0.95, "top_k": 0, "temperature": 0.8}
 _TOP_K = {"do_sample": True, "top_k": 50, "temperature": 0.8}
 # generate's settings beside a processor that draws: the one token it keeps leaves
@@ -214,15 +231,8 @@ def bench_generate(config_dir: str | Path | None, prompts: Sequence[str], new_to
                         times[constrained].append(time.perf_counter() - start)
                         if processors:
                             mask_times.append(processors[0].seconds)
-            for constrained, key in ((False, "unconstrained"), (True, "constrained")):
-                row[key] = round(batch_size * new_tokens / statistics.median(times[constrained]), 1)
-            # the unconstrained step, for scale: the processor's time adds to it where the
-            # host is the bottleneck (a GPU waits for it), so 95% allows 1/19 of a step
-            row["step_ms"] = round(1000 * statistics.median(times[False]) / new_tokens, 3)
-            row["mask_ms"] = round(1000 * statistics.median(mask_times) / new_tokens, 3)
-            # entries judged one by one per row and step (the lazy path's candidates)
-            row["judged"] = round((masker.judged - judged_before) / ((repeat + 1) * batch_size * new_tokens), 2)
-            row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
+            speed_figures(row, times, mask_times, masker.judged - judged_before, (repeat + 1) * batch_size,
+                          batch_size, new_tokens)
             rows.append(row)
             if on_row is not None:
                 on_row(row)

@@ -4,13 +4,13 @@ engines print side by side."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from .bench import speed_figures
 from .vllm import ElmLogitsProcessor
 
 # name: (vLLM's sampling settings, how the processor masks such a row)
@@ -86,12 +86,8 @@ def bench_generate_vllm(model_dir: str | Path, prompts: Sequence[str], new_token
                         times[constrained].append(time.perf_counter() - start)
                         if constrained:
                             mask_times.append(TimedElmLogitsProcessor.seconds)
-            for constrained, key in ((False, "unconstrained"), (True, "constrained")):
-                row[key] = round(batch_size * new_tokens / statistics.median(times[constrained]), 1)
-            row["step_ms"] = round(1000 * statistics.median(times[False]) / new_tokens, 3)
-            row["mask_ms"] = round(1000 * statistics.median(mask_times) / new_tokens, 3)
-            row["judged"] = round((masker.judged - judged_before) / ((repeat + 1) * batch_size * new_tokens), 2)
-            row["ratio"] = round(row["constrained"] / row["unconstrained"], 3)
+            speed_figures(row, times, mask_times, masker.judged - judged_before, (repeat + 1) * batch_size,
+                          batch_size, new_tokens)
             rows.append(row)
             if on_row is not None:
                 on_row(row)
