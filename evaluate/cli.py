@@ -160,14 +160,19 @@ def _cmd_fim(args: argparse.Namespace) -> int:
                                 default_model=getattr(args, "default_model", None), tokenizer=args.tokenizer,
                                 device=args.device, max_new_tokens=max_new_tokens, batch_size=args.batch_size,
                                 out_dir=args.out, order=args.fim_order, progress=not args.quiet))
-    if args.json:
+    _print_result(result, fim_table, args.json)
+    return 0
+
+
+def _print_result(result, table, as_json: bool) -> None:
+    """A run's summary: one JSON line, or its table and the files it wrote."""
+    if as_json:
         print(json.dumps({"summary": result.summary, "files": {k: str(v) for k, v in result.paths.items()}}))
-        return 0
-    print("\n".join(fim_table(result.summary)))
+        return
+    print("\n".join(table(result.summary)))
     print()
     for what, path in result.paths.items():
         print(f"{what:>12}: {path}")
-    return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -198,12 +203,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     except OSError as e:  # an output folder that cannot be written, a disk full
         print(f"elmgrammar evaluate: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
+    _print_result(result, comparison_table, args.json)
     if args.json:
-        print(json.dumps({"summary": result.summary, "files": {k: str(v) for k, v in result.paths.items()}}))
         return 0
-    print("\n".join(comparison_table(result.summary)))
-    print()
-    for what, path in result.paths.items():
-        print(f"{what:>12}: {path}")
     print(f"report written to {result.paths['summary'].parent}/")
     return 0
