@@ -369,3 +369,28 @@ def test_cli_prints_the_resolved_config_and_reports_bad_settings(tmp_path, capsy
     assert shown["lr"] == 1e-4 and shown["max_steps"] == 7 and shown["model"] == "bigcode/starcoder2-3b"
     assert main(["--config", str(file), "--set", "nonsense=1"]) == 2
     assert "unknown setting" in capsys.readouterr().err
+
+
+def test_score_gives_the_models_own_loss_and_bits_per_byte(tiny_model_dir, dataset_dir, units, tokenizer, capsys):
+    import math
+
+    from transformers import AutoModelForCausalLM
+
+    from elmgrammar.finetune.packing import PackOptions, packed_dataset
+    from elmgrammar.finetune.score import main, score
+
+    result = score(tiny_model_dir, dataset_dir, "validation", seq_len=32, batch_size=3, progress=False)
+    blocks = packed_dataset(units["validation"], tokenizer, PackOptions(seq_len=32)).tensors
+    # the model's own loss over all blocks at once: the mean over every predicted token
+    expected = _loss_on(AutoModelForCausalLM.from_pretrained(tiny_model_dir), blocks)
+    assert result.loss == pytest.approx(expected, rel=1e-4)
+    assert result.units == len(units["validation"])
+    assert result.bytes == sum(len(t.encode("utf-8")) for t in units["validation"])
+    assert result.bits_per_byte == pytest.approx(result.loss * result.tokens / result.bytes / math.log(2))
+
+    assert main([str(tiny_model_dir), "--dataset", str(dataset_dir), "--seq-len", "32", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["split"] == "validation" and row["tokens"] > 0
+    assert main([str(dataset_dir), "--dataset", str(dataset_dir)]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    assert main([str(tiny_model_dir), "--dataset", str(dataset_dir), "--split", "nope"]) == 2

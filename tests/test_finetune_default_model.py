@@ -79,3 +79,35 @@ def test_constrained_decoding_with_the_default_model_writes_parseable_elm(defaul
     assert result.stop_reason != "dead end" and result.new_tokens >= 1
     if result.complete:
         parse_declarations(prompt + result.text)
+
+
+def test_the_model_card_names_the_repositories_licences_and_scores(tmp_path):
+    from elmgrammar.finetune.export import model_card, _scores
+
+    path = default_model_path()
+    manifest = json.loads((path / "training.json").read_text())
+    manifest["config"].update(fim_rate=0.5, fim_spm_rate=0.5)
+    corpus = tmp_path / "work"
+    (corpus / "dataset").mkdir(parents=True)
+    files = [{"repo": "a/one", "commit": "1" * 40, "licence": "MIT", "text": "x = 1\ny = 2\n"},
+             {"repo": "a/one", "commit": "1" * 40, "licence": "MIT", "text": "z = 3"},
+             {"repo": "b/two", "commit": "2" * 40, "licence": "MPL-2.0", "text": "w = 4"}]
+    (corpus / "files.jsonl").write_text("".join(json.dumps(f) + "\n" for f in files))
+    for split, repo in (("train", "a/one"), ("validation", "b/two")):
+        (corpus / "dataset" / f"{split}.jsonl").write_text(json.dumps({"text": "x = 1", "repo": repo}) + "\n")
+    run, out = tmp_path / "run", tmp_path / "shipped"
+    scores = tmp_path / "scores.jsonl"
+    rows = [{"model": str(out), "split": "validation", "units": 1, "tokens": 9, "loss": 6.5, "bits_per_byte": 2.5},
+            {"model": str(run), "split": "validation", "units": 1, "tokens": 8, "loss": 4.25, "bits_per_byte": 1.5}]
+    scores.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    card = model_card(manifest, json.loads((path / "config.json").read_text()), corpus,
+                      _scores(scores, run, out), "Chosen by a pilot.")
+    assert "2 public repositories" in card and "3 files, 4 lines" in card and "MIT 1, MPL-2.0 1" in card
+    assert f"| a/one | `{'1' * 12}` | MIT | 2 | 3 |" in card
+    assert "- train: a/one (1 units)" in card and "- validation: b/two (1 units)" in card
+    assert "50% of the training units are fill-in-the-middle examples (50% of those in SPM order)" in card
+    assert "| the previous model (replaced by this one) | validation | 1 | 9 | 6.500 | 2.500 |" in card
+    assert "| this model | validation | 1 | 8 | 4.250 | 1.500 |" in card
+    assert "Chosen by a pilot." in card
+    assert "elmgrammar finetune --config finetune/configs/default_model.yaml" in card
