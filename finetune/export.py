@@ -31,8 +31,9 @@ elmgrammar corpus filter work
 elmgrammar corpus units work
 elmgrammar corpus dataset work --tokenizer starcoder2   # the split; token counts only
 elmgrammar finetune --config finetune/configs/default_model.yaml --dataset work/dataset
-# the previous model and the new one on the held-out validation repositories
+# the previous model and the new one on the held-out repositories (validation, test)
 python -m elmgrammar.finetune.score finetune/default_model runs/default-model --dataset work/dataset --json > scores.jsonl
+python -m elmgrammar.finetune.score finetune/default_model runs/default-model --dataset work/dataset --split test --json >> scores.jsonl
 python -m elmgrammar.finetune.export runs/default-model --corpus work --scores scores.jsonl \\
     --notes finetune/configs/default_model.md --out finetune/default_model"""
 
@@ -78,6 +79,18 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def _wall_time(manifest: dict[str, Any]) -> str:
+    """The training's wall time as the run measured it: a resumed run's Trainer times
+    only the stretch after its last resumption."""
+    m = manifest["metrics"]
+    minutes = m["train_runtime"] / 60
+    resumed = manifest.get("resumed_from") or []
+    if resumed:
+        return (f"wall time of the last stretch of training (resumed from {resumed[-1]}) {minutes:.1f} min; "
+                "the earlier stretches are not in this figure")
+    return f"wall time of training {minutes:.1f} min ({m['tokens_seen'] / m['train_runtime']:,.0f} tokens/s over the run)"
 
 
 def model_card(manifest: dict[str, Any], model_config: dict[str, Any], corpus: Path | None,
@@ -161,9 +174,8 @@ def model_card(manifest: dict[str, Any], model_config: dict[str, Any], corpus: P
         f"({c['scheduler']}, warmup {c['warmup']}), weight decay {c['weight_decay']}, "
         f"{manifest['precision']} on the CPU, torch threads: {c.get('cpu_threads') or 'default'}, "
         f"seed {c['seed']}; {fim}. Validation is plain left to right.",
-        f"- Machine: {_cpu_name()}, {platform.machine()}; wall time of training "
-        f"{m['train_runtime'] / 60:.1f} min ({m['tokens_seen'] / m['train_runtime']:,.0f} tokens/s over the run; "
-        f"median {m.get('median_tokens_per_second', 0):,.0f} tokens/s between logs).",
+        f"- Machine: {_cpu_name()}, {platform.machine()}; {_wall_time(manifest)} (median "
+        f"{m.get('median_tokens_per_second', 0):,.0f} tokens/s between logs).",
         f"- Final training loss {m['final_train_loss']:.3f} (first logged {m['first_train_loss']:.3f}); validation "
         f"loss {m['eval_loss']:.3f}, perplexity {m['eval_perplexity']:.1f}, "
         f"{m['eval_bits_per_byte']:.3f} bits per byte (validation repositories are not in training).",
