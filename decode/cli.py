@@ -37,6 +37,10 @@ def add_subcommand(sub) -> None:
                    help="fill-in-the-middle: a middle cut off by --max-new-tokens is shortened to its last place "
                         "where prompt + middle + suffix parses")
     p.add_argument("--unconstrained", action="store_true", help="no mask: the baseline")
+    p.add_argument("--close", action=argparse.BooleanOptionalAction, default=True,
+                   help="where the model would end before its program is whole, or the budget left only just "
+                        "holds what is still open, write the shortest closing (brackets, quotes, keywords, "
+                        "placeholders) and end (default); --no-close: the mask alone")
     p.add_argument("--max-new-tokens", type=int, default=256, metavar="N")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy search")
@@ -133,7 +137,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             kwargs["top_p"] = args.top_p
     if suffix is not None:
         kwargs.update(suffix=suffix, fim_order=args.fim_order, cut_to_end=args.cut_to_end)
-    results = complete(model, tokenizer, args.prompt, mode=args.mode, constrained=not args.unconstrained, **kwargs)
+    results = complete(model, tokenizer, args.prompt, mode=args.mode, constrained=not args.unconstrained,
+                       close=args.close, **kwargs)
     _print_completions(results, args.json)
     return 0
 

@@ -22,9 +22,12 @@ class Completion:
     ``stop_reason``: "unit complete" (the declaration ended and the model began the
     next one), "eos" (the model ended it), "max_new_tokens" (cut off), or
     "dead end" (the constraint found nothing allowed; a sound mask never does this),
-    "cut to end" (fill-in-the-middle: cut off, then shortened to its last valid end).
+    "cut to end" (fill-in-the-middle: cut off, then shortened to its last valid end),
+    "closed at eos" (the model would have ended it unfinished: the grammar wrote
+    the closing), "closed at budget" (the budget left only just held the closing).
     ``complete``: prompt + text parses as a whole (with a suffix: prompt + text +
     suffix). ``suffix``: fill-in-the-middle, the text after the middle ``text``.
+    ``closing``: the text the grammar wrote at the end of ``text`` (closed rows).
     """
 
     prompt: str
@@ -34,11 +37,13 @@ class Completion:
     new_tokens: int
     constrained: bool
     suffix: str | None = None
+    closing: str | None = None
 
     def as_dict(self) -> dict:
         out = asdict(self)
-        if self.suffix is None:
-            del out["suffix"]
+        for name in ("suffix", "closing"):
+            if out[name] is None:
+                del out[name]
         return out
 
 
@@ -84,7 +89,7 @@ def processor_settings(config, generate_kwargs: dict) -> dict:
 def complete(model, tokenizer, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,
              strategy: str = "auto", masker: Masker | None = None, suffix: str | list[str] | None = None,
              fim_order: str = "psm", prune: bool = True, cut_to_end: bool = False,
-             fim_context: int | None = None, **generate_kwargs) -> list[Completion]:
+             fim_context: int | None = None, close: bool = True, **generate_kwargs) -> list[Completion]:
     """Generate completions of ``prompt`` (one or a batch) with ``model.generate``.
 
     With ``constrained=True`` an ``ElmGrammarLogitsProcessor`` masks every token that
@@ -105,6 +110,13 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     small context window), while the constraint judges the whole text. A suffix no
     middle can join raises
     :class:`~elmgrammar.decode.fim.SuffixError` (line and column in it).
+
+    ``close`` (constrained, without a suffix): where the model would end before its
+    program is whole, or the budget left only just holds what is still open, the
+    grammar writes the shortest closing and ends the completion (stop reasons
+    "closed at eos" and "closed at budget"; ``Completion.closing`` holds the text
+    written), so that completions end whole rather than cut off; ``close=False``
+    leaves the model to find its own way to an end.
 
     >>> complete(model, tokenizer, "view model =", max_new_tokens=64)   # doctest: +SKIP
     >>> complete(model, tokenizer, "view model =\n    div []", suffix="\n\nmain = 1\n")  # doctest: +SKIP
@@ -135,8 +147,11 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         if settings["strategy"] == "sample":
             # generate takes the one token the processor keeps: its own cuts have nothing to do
             generate_kwargs.update(top_k=0, top_p=1.0)
+        generate_kwargs.setdefault("max_new_tokens", 256)
+        closing = {"close": True, "close_within": generate_kwargs["max_new_tokens"]} \
+            if close and suffixes is None else {}
         processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, vocab=masker.vocab if masker else None,
-                                              masker=masker, suffixes=suffixes, prune=prune, **settings)
+                                              masker=masker, suffixes=suffixes, prune=prune, **settings, **closing)
         processors.append(processor)
     # the unit rule reads the processor's row matchers (each token consumed once); a
     # middle may hold several declarations: it ends at EOS
@@ -159,12 +174,19 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         text = tokenizer.decode(new, skip_special_tokens=True)
         row_prompt = prompts[r * len(prompts) // rows]
         row_suffix = None if suffixes is None else suffixes[r * len(prompts) // rows]
+        closed = processor.closer.closed.get((r * len(prompts) // rows, tuple(new))) \
+            if processor is not None and processor.closer is not None and ended else None
+        closing = None
         if stop is not None and r in stop.stopped:
             text, reason = text[:stop.stopped[r]], "unit complete"
+        elif closed is not None:
+            reason, closing = f"closed at {closed[0]}", closed[1]
         elif ended:
             reason = "eos"
         else:
             reason = "max_new_tokens"
+            # cut off inside a UTF-8 character: its first bytes are no text
+            text = text.removesuffix("\ufffd") if new and tokenizer.decode(new[-1:]).endswith("\ufffd") else text
         if cut_to_end and row_suffix is not None and reason == "max_new_tokens":
             if vocab is None:  # once per call: building it reads the whole vocabulary
                 vocab = processor.vocab if processor is not None else vocab_from_tokenizer(tokenizer)
@@ -178,7 +200,7 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
         done = ElmParseState(mode, prompt=row_prompt + text + (row_suffix or "")).is_complete()
         if processor is not None and processor.dead_ends and ended and not done:
             reason = "dead end"
-        results.append(Completion(row_prompt, text, done, reason, len(new), constrained, row_suffix))
+        results.append(Completion(row_prompt, text, done, reason, len(new), constrained, row_suffix, closing))
     return results
 
 

@@ -6,6 +6,7 @@ torch, transformers and peft are imported here only, when a model is really load
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from functools import lru_cache
@@ -68,6 +69,20 @@ def load_tokenizer(path: str | Path, *, argument: str = "tokenizer"):
         return AutoTokenizer.from_pretrained(str(local) if local.exists() else str(path), **hub)
     except (OSError, ValueError) as e:
         raise ModelError(_cannot_load("a tokenizer", local.exists(), hub, e), argument, path) from None
+
+
+class _DefaultConfigNoise(logging.Filter):
+    """Drops transformers' warning about token ids of a config made with the class's
+    own defaults (StarCoder2's default BOS/EOS 50256 lie outside its default
+    vocabulary of 49,152): transformers builds one to log every config it loads,
+    and the warning says nothing of the model loaded."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("(between 0 and 49151), got 50256" in message and "must be `None` or an integer" in message)
+
+
+logging.getLogger("transformers.configuration_utils").addFilter(_DefaultConfigNoise())
 
 
 def load_model(model: str, *, adapter: str | None = None, tokenizer: str | None = None, device: str = "auto"):

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
+from .closing import Closer
 from .fastmask import FastMasker
 from .fim import SuffixError, SuffixJudge, check_suffix
 from .masks import Masker
@@ -78,6 +79,15 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
     the end rule only). A suffix no middle can join raises
     :class:`~elmgrammar.decode.fim.SuffixError` with its line and column.
 
+    ``close``: where the model would end a row (its choice is EOS: the best token
+    in greedy search and beams, a draw with EOS's probability when the processor
+    samples) but the program is not whole yet, the row is finished with the
+    shortest closing (``closing.py``: the brackets, quotes, keywords and
+    placeholders it lacks), forced token by token, then EOS; ``close_within``
+    (generate's ``max_new_tokens``): also where the budget left only just holds
+    the closing, so that rows end whole instead of cut off. ``closer.closed`` says
+    which rows were closed, why and with what text.
+
     Each row is a :class:`~elmgrammar.decode.matcher.Matcher` (``rows`` finds them).
     """
 
@@ -85,7 +95,8 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
                  strategy: str = "auto", top_k: int | None = None, vocab: Vocab | None = None,
                  masker: Masker | None = None, max_blank_lines: int | None = 2,
                  top_p: float | None = None, temperature: float = 1.0, stop_at_unit_end: bool = False,
-                 suffixes: list[str] | str | None = None, prune: bool = True) -> None:
+                 suffixes: list[str] | str | None = None, prune: bool = True, close: bool = False,
+                 close_within: int | None = None) -> None:
         if strategy not in ("auto", "lazy", "full", "sample"):
             raise ValueError("strategy must be auto, lazy, full or sample")
         if top_p is not None and not 0 < top_p <= 1:
@@ -119,6 +130,12 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # elm-format never writes more than two in a row: neither may the model.
         self.max_blank_lines = max_blank_lines
         self._newline_first = self.vocab.newline_first
+        self.closer = None
+        if close or close_within is not None:
+            if self.eos_id is None:
+                raise ValueError("closing ends rows with EOS: the tokenizer has none")
+            self.closer = Closer(lambda text: tokenizer.encode(text, add_special_tokens=False), self.eos_id,
+                                 self.vocab.pieces, close_within)
 
     def _blank_capped(self, row: Row) -> bool:
         """Has this row's text reached the limit of consecutive blank lines?"""
@@ -143,6 +160,9 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         for r, row in enumerate(states):
             if not row.ended and row.matcher.is_stopped():
                 keep[r] = [self.eos_id]
+        if self.closer is not None:
+            self.closer.retain(keys)
+            self._close(states, keys, scores, width, keep)
         going = [r for r, row in enumerate(states) if not row.ended and not keep[r]]
         if going:
             sub = scores if len(going) == rows else scores[torch.tensor(going, device=scores.device)]
@@ -160,6 +180,43 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             fixed_rows, fixed_cols = torch.tensor(fixed, device=scores.device).T
             out[fixed_rows, fixed_cols] = 0.0
         return out
+
+    def _close(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor, width: int,
+               keep: list) -> None:
+        """The rows being closed, or to be closed now, keep their closing's next token."""
+        closer = self.closer
+        wants_eos = self._wants_eos(scores, width)
+        for r, row in enumerate(states):
+            if row.ended or keep[r]:
+                continue
+            token = closer.forced(keys[r])
+            # no program ends in spaces: an EOS after indentation is the tokenizer's
+            # artefact (a whitespace token seldom seen before code), not an end
+            if token is None and wants_eos[r] and not row.matcher.state.text.endswith((" ", "\t")) \
+                    and not row.matcher.is_accepting():
+                token = closer.close(keys[r], row.matcher, "eos")
+            if token is None:
+                token = closer.budget_due(keys[r], row.matcher)
+            if token is not None:
+                keep[r] = [token]
+
+    def _wants_eos(self, scores: torch.FloatTensor, width: int) -> list[bool]:
+        """Per row, would the model end here, left to itself? Sampled by the
+        processor: a draw with EOS's probability (at the temperature, within the
+        top-k cut); otherwise: EOS is the best token."""
+        eos = self.eos_id
+        if eos >= width:
+            return [False] * scores.shape[0]
+        if self.strategy != "sample":
+            return (scores[:, :width].argmax(dim=-1) == eos).tolist()
+        logits = scores[:, :width].float() / self.temperature
+        if self.top_k and self.top_k < width:
+            cut = torch.topk(logits, self.top_k, dim=-1).values
+            inside = logits[:, eos] >= cut[:, -1]
+            p = torch.where(inside, torch.exp(logits[:, eos] - torch.logsumexp(cut, dim=-1)), 0.0)
+        else:
+            p = torch.softmax(logits, dim=-1)[:, eos]
+        return (torch.rand(len(p)) < p.cpu()).tolist()
 
     def _keep(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor,
               width: int) -> list[list[int] | np.ndarray]:

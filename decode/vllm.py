@@ -30,6 +30,8 @@ says where to cut (``elmgrammar generate --engine vllm`` cuts it).
 from __future__ import annotations
 
 import logging
+import itertools
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,7 @@ import numpy as np
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
+from .closing import Closer
 from .fastmask import FastMasker
 from .matcher import Matcher
 from .state import MODES, ElmParseState, PromptError
@@ -63,21 +66,26 @@ class ElmOptions:
     """What an opted-in request asks for: ``mode`` ("module", "declarations" or
     "expression"); ``stop_at_unit_end``: only EOS once the unit has ended;
     ``max_blank_lines``: tokens that would start a line after that many blank
-    lines in a row are masked (None: no limit), as the Hugging Face processor does."""
+    lines in a row are masked (None: no limit), as the Hugging Face processor does;
+    ``close``: the grammar writes the closing where the model would end before its
+    program is whole or the request's ``max_tokens`` would cut it off
+    (``closing.py``), as ``complete(close=True)`` does."""
 
     mode: str = "declarations"
     stop_at_unit_end: bool = True
     max_blank_lines: int | None = 2
+    close: bool = True
 
 
 def elm_extra_args(mode: str = "declarations", stop_at_unit_end: bool = True,
-                   max_blank_lines: int | None = 2) -> dict:
+                   max_blank_lines: int | None = 2, close: bool = True) -> dict:
     """The ``SamplingParams.extra_args`` with which a request opts in.
 
     >>> elm_extra_args("expression")
-    {'elm': {'mode': 'expression', 'stop_at_unit_end': True, 'max_blank_lines': 2}}
+    {'elm': {'mode': 'expression', 'stop_at_unit_end': True, 'max_blank_lines': 2, 'close': True}}
     """
-    return {OPTION_KEY: {"mode": mode, "stop_at_unit_end": stop_at_unit_end, "max_blank_lines": max_blank_lines}}
+    return {OPTION_KEY: {"mode": mode, "stop_at_unit_end": stop_at_unit_end, "max_blank_lines": max_blank_lines,
+                         "close": close}}
 
 
 def elm_options(params: "SamplingParams") -> ElmOptions | None:
@@ -87,7 +95,7 @@ def elm_options(params: "SamplingParams") -> ElmOptions | None:
     ``extra_args["elm"]`` is an object (``elm_extra_args``) or, shorter, the mode's
     name. A served request's ``vllm_xargs`` (the OpenAI-style body's field that
     vLLM turns into ``extra_args``) takes flat values only: ``{"elm": "declarations",
-    "elm_stop_at_unit_end": 0, "elm_max_blank_lines": -1}`` (-1: no limit)."""
+    "elm_stop_at_unit_end": 0, "elm_max_blank_lines": -1, "elm_close": 0}`` (-1: no limit)."""
     extra = getattr(params, "extra_args", None) or {}
     if OPTION_KEY not in extra:
         return None
@@ -99,43 +107,52 @@ def elm_options(params: "SamplingParams") -> ElmOptions | None:
         raise ValueError(f"{where} must be a mode name or an object such as {{\"mode\": \"declarations\"}}, "
                          f"not {given!r}")
     given = dict(given)
-    flat = {"stop_at_unit_end": f"{OPTION_KEY}_stop_at_unit_end", "max_blank_lines": f"{OPTION_KEY}_max_blank_lines"}
+    flat = {name: f"{OPTION_KEY}_{name}" for name in ("stop_at_unit_end", "max_blank_lines", "close")}
     for name, key in flat.items():
         if key in extra:
             value = extra[key]
-            if name == "stop_at_unit_end" and value in (0, 1) and not isinstance(value, bool):
+            if name in ("stop_at_unit_end", "close") and value in (0, 1) and not isinstance(value, bool):
                 value = bool(value)
             if name == "max_blank_lines" and value == -1:
                 value = None
             given[name] = value
-    unknown = sorted(set(given) - {"mode", "stop_at_unit_end", "max_blank_lines"})
+    unknown = sorted(set(given) - {"mode", "stop_at_unit_end", "max_blank_lines", "close"})
     if unknown:
-        raise ValueError(f"{where}: unknown option {unknown[0]!r} (known: mode, stop_at_unit_end, max_blank_lines)")
+        raise ValueError(f"{where}: unknown option {unknown[0]!r} (known: mode, stop_at_unit_end, max_blank_lines, "
+                         "close)")
     mode = given.get("mode", "declarations")
     if mode not in MODES:
         raise ValueError(f"{where}['mode'] must be one of {', '.join(MODES)}, not {mode!r}")
-    stop = given.get("stop_at_unit_end", True)
-    if not isinstance(stop, bool):
-        raise ValueError(f"{where}['stop_at_unit_end'] must be true or false, not {stop!r}")
+    stop, close = given.get("stop_at_unit_end", True), given.get("close", True)
+    for name, value in (("stop_at_unit_end", stop), ("close", close)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}[{name!r}] must be true or false, not {value!r}")
     blank = given.get("max_blank_lines", 2)
     if blank is not None and (isinstance(blank, bool) or not isinstance(blank, int) or blank < 0):
         raise ValueError(f"{where}['max_blank_lines'] must be a whole number >= 0 or null, not {blank!r}")
-    return ElmOptions(mode, stop, blank)
+    return ElmOptions(mode, stop, blank, close)
 
 
 class _Request:
     """One opted-in row: its matcher, the live output list vLLM appends to, the
     ids the matcher consumed (a prefix of it), and how the row is masked."""
 
-    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep", "offered")
+    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep", "offered", "number", "draws",
+                 "temperature", "top_k", "max_tokens")
 
-    def __init__(self, matcher: Matcher, output: list[int], options: ElmOptions, keep: int) -> None:
+    def __init__(self, matcher: Matcher, output: list[int], options: ElmOptions, keep: int, number: int,
+                 params: "SamplingParams") -> None:
         self.matcher = matcher
         self.output = output
         self.consumed: list[int] = []
         self.refused: int | None = None  # an output id the matcher refused (the mask was not obeyed)
         self.options = options
         self.keep = keep  # 1: greedy; k > 1: top-k sampling; 0: the full mask
+        # closing: the request's place in the closer's keys, and its own random stream
+        # for "would the model end here?" (seeded as the request is)
+        self.number = number
+        self.draws = random.Random(params.seed)
+        self.temperature, self.top_k, self.max_tokens = params.temperature, params.top_k, params.max_tokens
         # the states after the tokens the last mask judged one by one: the next token
         # is one of them as a rule, and is then consumed without being judged again
         self.offered: dict[int, ElmParseState] = {}
@@ -167,6 +184,27 @@ class _Request:
                 self.refused = token_id
                 break
             consumed.append(token_id)
+
+    def key(self) -> tuple:
+        """The request's key for the closer: its number and the ids it consumed
+        (so a plan follows rollbacks by itself)."""
+        return (self.number, tuple(self.consumed))
+
+    def wants_eos(self, logits: torch.Tensor, eos: int) -> bool:
+        """Would the model end here, left to itself? Greedy: EOS is its best token;
+        sampled: a draw with EOS's probability at the request's temperature, within
+        its top-k cut."""
+        if self.temperature < _GREEDY_BELOW:
+            return int(logits.argmax()) == eos
+        scaled = logits.float() / self.temperature
+        if 0 < self.top_k < len(scaled):
+            cut = torch.topk(scaled, self.top_k).values
+            if scaled[eos] < cut[-1]:
+                return False
+            p = float(torch.exp(scaled[eos] - torch.logsumexp(cut, dim=0)))
+        else:
+            p = float(torch.softmax(scaled, dim=0)[eos])
+        return self.draws.random() < p
 
     def ended(self) -> bool:
         """Only EOS may follow: the unit or program ended, or an id was refused."""
@@ -214,6 +252,11 @@ class ElmLogitsProcessor(LogitsProcessor):
         self.rows: dict[int, _Request] = {}
         self.dead_ends = 0
         self._newline_first = self.vocab.newline_first
+        # one closer for all requests (each with its own budget, set as it is asked)
+        self.closer = Closer(lambda text: tokenizer.encode(text, add_special_tokens=False), self.eos_id,
+                             self.vocab.pieces) \
+            if self.eos_id is not None else None
+        self._numbers = itertools.count()
 
     @classmethod
     def validate_params(cls, sampling_params: "SamplingParams") -> None:
@@ -258,7 +301,7 @@ class ElmLogitsProcessor(LogitsProcessor):
             # the engine must not fail for one request: this one gets EOS at once
             logger.warning("elmgrammar: a request's prompt cannot start a program (%s): it ends at once", e)
             matcher = Matcher(self.masker, options.mode, text, options.stop_at_unit_end, strict=False)
-        return _Request(matcher, output, options, _keep_count(params))
+        return _Request(matcher, output, options, _keep_count(params), next(self._numbers), params)
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         """Mask the opted-in rows of ``logits`` (in place; the others are untouched)."""
@@ -277,8 +320,15 @@ class ElmLogitsProcessor(LogitsProcessor):
                     keep[r] = [self.eos_id]
                 else:
                     skip.add(r)
+                continue
+            forced = self._closing(request, logits[r, :width]) if request.options.close else None
+            if forced is not None:
+                keep[r] = [forced]
             elif request.keep:
                 lazy.append(r)
+        if self.closer is not None:
+            self.closer.retain([self.rows[r].key() for r in rows])
+            self.closer.closed.clear()  # (the engine's outputs say how a request ended)
         if lazy:
             keep.update(self._lazy(logits, lazy, width))
         for r in rows:
@@ -286,6 +336,25 @@ class ElmLogitsProcessor(LogitsProcessor):
                 keep[r] = self._full(self.rows[r], width)
         self._mask(logits, keep)
         return logits
+
+    def _closing(self, request: _Request, logits: torch.Tensor) -> int | None:
+        """The token a row must take because it is being closed, or closed now (the
+        model would end it unfinished, or its budget left only just holds the closing)."""
+        closer = self.closer
+        if closer is None:
+            return None
+        key = request.key()
+        token = closer.forced(key)
+        matcher = request.matcher
+        if token is None and not matcher.state.text.endswith((" ", "\t")) \
+                and request.wants_eos(logits, self.eos_id) and not matcher.is_accepting():
+            token = closer.close(key, matcher, "eos")
+        if token is None:
+            # the output list may end in placeholders of ids not known yet (asynchronous
+            # scheduling): they count against the budget too
+            unknown = len(request.output) - len(request.consumed)
+            token = closer.budget_due(key, matcher, request.max_tokens - unknown)
+        return token
 
     def _lazy(self, logits: torch.Tensor, rows: list[int], width: int) -> dict[int, list[int] | np.ndarray]:
         """The best allowed tokens of greedy and top-k rows, judged in score order

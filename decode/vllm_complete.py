@@ -28,18 +28,19 @@ def vllm_engine(model: str, tokenizer: str | None = None, **engine_kwargs):
 def complete_vllm(llm, prompt: str | list[str], mode: str = "declarations", constrained: bool = True,
                   max_new_tokens: int = 256, num_return_sequences: int = 1, do_sample: bool = False,
                   temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                  seed: int | None = None, stop_at_unit_end: bool = True) -> list[Completion]:
+                  seed: int | None = None, stop_at_unit_end: bool = True, close: bool = True) -> list[Completion]:
     """Completions of ``prompt`` (one or a batch) by the engine of ``vllm_engine``,
     ``num_return_sequences`` per prompt, in order; the settings mean what they
     mean for ``complete()`` (greedy unless ``do_sample``). Each text is cut where
     its unit ended (the engine runs on to EOS after it, constrained, or to its own
     end, unconstrained); ``stop_reason`` is "unit complete", "eos" or
-    "max_new_tokens"."""
+    "max_new_tokens" (``close``: as for ``complete()``, but a row the grammar
+    closed reads "eos": the engine's outputs do not say who wrote the end)."""
     from vllm import SamplingParams
 
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     sampling = dict(max_tokens=max_new_tokens, n=num_return_sequences, seed=seed,
-                    extra_args=elm_extra_args(mode, stop_at_unit_end) if constrained else None)
+                    extra_args=elm_extra_args(mode, stop_at_unit_end, close=close) if constrained else None)
     if do_sample:
         sampling.update(temperature=temperature, top_k=top_k or 0, top_p=1.0 if top_p is None else top_p)
     else:

@@ -61,7 +61,7 @@ class Layout:
         new.pending = self.pending
         return new
 
-    def _indent(self) -> int:
+    def indent(self) -> int:
         """The indent of the innermost block (markers have none)."""
         for kind, indent in reversed(self.stack):
             if kind in _BLOCKS:
@@ -116,7 +116,7 @@ class Layout:
                     if col == indent:
                         out.append(_virtual("_D" if kind == "top" else "_SEP", tok))
                     break
-                inner = self._indent()
+                inner = self.indent()
                 if col <= inner:
                     raise self._too_far_left(tok, inner)
                 break
@@ -150,7 +150,7 @@ class Layout:
         elif ttype == "OF":
             if stack[-1][0] == "case?":
                 stack.pop()
-        inner = self._indent()
+        inner = self.indent()
         if tok.column <= inner:
             raise self._too_far_left(tok, inner)
 
@@ -166,7 +166,7 @@ class Layout:
         elif ttype == "LET":
             self.pending = ("let", tok.column)
         elif ttype == "OF":
-            self.pending = ("case", self._indent())
+            self.pending = ("case", self.indent())
 
     def finish(self, at: Token) -> list[Token]:
         """End of input: close every open block."""

@@ -129,8 +129,9 @@ class Lexer:
 
     def pending_token(self) -> Token:
         """The held-back lexeme finished where it stands, as ``finish()`` would read
-        it, without changing the lexer (``1`` as an INT, ``foo`` as a LOWER). Raises
-        ``ElmSyntaxError`` where it cannot end there (``"ab``, ``1.``)."""
+        it (``1`` as an INT, ``foo`` as a LOWER); the lexer moves past it, so ask a
+        copy where the text may go on. Raises ``ElmSyntaxError`` where it cannot end
+        there (``"ab``, ``1.``)."""
         kind = MASTER.match(self.buffer, self.pos).lastgroup
         return self._lexeme(kind, self.pos, len(self.buffer), final=True)
 

@@ -88,8 +88,13 @@ def add_subcommand(sub) -> None:
     g.add_argument("--mode", choices=("declarations", "module"), default="declarations",
                    help="what prompt + completion must be: top-level declarations (default) or a module")
     g.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
-                   help="unconstrained and constrained side by side (default); --no-compare: one side")
-    g.add_argument("--unconstrained", action="store_true", help="with --no-compare: the baseline instead of the mask")
+                   help="three sides side by side (default): unconstrained, the mask only, and constrained (the "
+                        "mask, and the grammar's closing where the model would end its program unfinished or the "
+                        "budget would cut it off); --no-compare: one side")
+    g.add_argument("--unconstrained", action="store_true",
+                   help="with --no-compare: the baseline instead of the constrained side")
+    g.add_argument("--mask-only", action="store_true",
+                   help="with --no-compare: the mask without the closing instead of the constrained side")
     g.add_argument("--generations", metavar="FILE",
                    help="judge these completions instead of generating: JSON Lines, or the user's text format "
                         "(--- Prompt N --- / --- Génération K --- blocks)")
@@ -129,7 +134,7 @@ def _options(args: argparse.Namespace):
     from .generate import Sampling
     from .heldout import heldout_prompts
     from .prompts import load_prompt_items
-    from .run import EvaluateOptions
+    from .run import SIDES, EvaluateOptions
 
     items, sources = [], []
     if len(args.prompts) > 1:
@@ -142,8 +147,10 @@ def _options(args: argparse.Namespace):
         sources.append(f"held out from {args.heldout}")
     sampling = Sampling(do_sample=not args.greedy, temperature=args.temperature, top_k=args.top_k or None,
                         top_p=args.top_p, max_new_tokens=args.max_new_tokens)
-    sides = ("unconstrained", "constrained") if args.compare else \
-        (("unconstrained",) if args.unconstrained else ("constrained",))
+    if args.unconstrained and args.mask_only:
+        raise EvaluateError("--unconstrained and --mask-only each pick one side: give one")
+    sides = SIDES if args.compare else \
+        (("unconstrained",) if args.unconstrained else ("mask only",) if args.mask_only else ("constrained",))
     return EvaluateOptions(
         prompts=items or None, prompt_source=" + ".join(sources) or "the user's 9 seed prompts",
         model=args.model, default_model=getattr(args, "default_model", None), adapter=args.adapter,

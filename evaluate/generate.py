@@ -76,8 +76,9 @@ Completer = Callable[[list[str], int], list]
 
 
 def hf_completer(model, tokenizer, *, constrained: bool, per_prompt: int, sampling: Sampling,
-                 mode: str = "declarations") -> Completer:
-    """Completions by Hugging Face ``generate`` (``decode.complete``), seeded per call."""
+                 mode: str = "declarations", close: bool = True) -> Completer:
+    """Completions by Hugging Face ``generate`` (``decode.complete``), seeded per call;
+    ``close``: constrained rows are closed by the grammar (``complete(close=...)``)."""
     import torch
 
     from elmgrammar.decode.complete import complete
@@ -91,21 +92,22 @@ def hf_completer(model, tokenizer, *, constrained: bool, per_prompt: int, sampli
     def run(prompts: list[str], seed: int) -> list:
         torch.manual_seed(seed)
         return complete(model, tokenizer, prompts, mode=mode, constrained=constrained, masker=masker,
-                        num_return_sequences=per_prompt, **kwargs)
+                        num_return_sequences=per_prompt, close=close, **kwargs)
 
     return run
 
 
 def vllm_completer(llm, *, constrained: bool, per_prompt: int, sampling: Sampling,
-                   mode: str = "declarations") -> Completer:
+                   mode: str = "declarations", close: bool = True) -> Completer:
     """Completions by a vLLM engine made by ``decode.vllm_complete.vllm_engine``; each
-    request seeded with the call's seed."""
+    request seeded with the call's seed; ``close`` as for ``hf_completer``."""
     from elmgrammar.decode.vllm_complete import complete_vllm
 
     def run(prompts: list[str], seed: int) -> list:
         return complete_vllm(llm, prompts, mode=mode, constrained=constrained, max_new_tokens=sampling.max_new_tokens,
                              num_return_sequences=per_prompt, do_sample=sampling.do_sample,
-                             temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p, seed=seed)
+                             temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p, seed=seed,
+                             close=close)
 
     return run
 
@@ -113,7 +115,7 @@ def vllm_completer(llm, *, constrained: bool, per_prompt: int, sampling: Samplin
 def generate_side(completer: Completer, items: Sequence[PromptItem], *, side: str, per_prompt: int, seed: int = 0,
                   batch_size: int = 4, progress: bool = True) -> tuple[list[Generation], SideTiming]:
     """``per_prompt`` completions of every prompt by ``completer`` (one side of the
-    comparison: ``side`` is "constrained" or "unconstrained").
+    comparison: ``side`` is one of ``run.SIDES``).
 
     Prompts go ``batch_size`` at a time; each batch is seeded with ``seed`` plus the
     index of its first prompt, so both sides of a comparison draw from the same random
@@ -131,12 +133,13 @@ def generate_side(completer: Completer, items: Sequence[PromptItem], *, side: st
             results = completer([i.prompt for i in batch], seed + start)
             timing.seconds += time.perf_counter() - began
             # the EOS a row ended with took a step too
-            timing.steps += max(r.new_tokens + (r.stop_reason in ("eos", "dead end")) for r in results)
+            timing.steps += max(r.new_tokens + (r.stop_reason in ("eos", "dead end") or r.stop_reason.startswith("closed"))
+                                for r in results)
             for r, result in enumerate(results):
                 index = start + r // per_prompt
                 timing.new_tokens += result.new_tokens
                 out.append(Generation(result.prompt, result.text, side, index, r % per_prompt, result.new_tokens,
-                                      result.stop_reason, items[index].reference))
+                                      result.stop_reason, items[index].reference, result.closing))
             bar.update(len(results))
     finally:
         bar.close()

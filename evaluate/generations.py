@@ -51,6 +51,7 @@ class Generation:
     new_tokens: int | None = None
     stop_reason: str | None = None
     reference: str | None = None
+    closing: str | None = None  # the text the grammar wrote at the end (closed completions)
 
     @property
     def program(self) -> str:
@@ -160,7 +161,7 @@ def read_jsonl(text: str, source: str = "<generations>") -> list[Generation]:
         sample = samples.get((side, index), 0)
         samples[(side, index)] = sample + 1
         out.append(Generation(row["prompt"], completion, side, index, int(row.get("sample", sample)),
-                              row.get("new_tokens"), row.get("stop_reason"), row.get("reference")))
+                              row.get("new_tokens"), row.get("stop_reason"), row.get("reference"), row.get("closing")))
     return out
 
 

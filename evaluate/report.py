@@ -15,7 +15,7 @@ from statistics import mean
 from .judges import JUDGES, STATUSES
 from .project import KINDS
 
-SIDE_ORDER = ("unconstrained", "constrained")
+SIDE_ORDER = ("unconstrained", "mask only", "constrained")
 
 
 def sides_of(records: Sequence[dict]) -> list[str]:
@@ -58,6 +58,8 @@ def summarize_side(records: list[dict]) -> dict:
         "valid_not_degenerate": sum(r["verdict"]["status"] == "valid" and not r["degenerate"] for r in records),
         "all_judges_agree": sum(r["agree"] for r in records),
         "stop_reasons": dict(Counter(r["stop_reason"] for r in records if r.get("stop_reason"))),
+        "closed": sum(r.get("closing") is not None for r in records),
+        "closing_chars": sum(len(r.get("closing") or "") for r in records),
         "mean_chars": round(mean(r["length"]["chars"] for r in records), 1) if records else 0.0,
     }
     tokens = [r["length"]["new_tokens"] for r in records if r["length"].get("new_tokens") is not None]
@@ -146,6 +148,10 @@ def comparison_table(summary: dict[str, dict]) -> list[str]:
         row("generate steps", lambda s: str(s["timing"].get("steps", "–")))
         row("ms per step", lambda s: "–" if s["timing"].get("ms_per_step") is None else f"{s['timing']['ms_per_step']:.1f}")
     row("stop reasons", lambda s: ", ".join(f"{k} {v}" for k, v in sorted(s["stop_reasons"].items())) or "–")
+    if any(s.get("closed") for s in summary.values()):
+        row("closed by the grammar (characters it wrote)",
+            lambda s: f"{s['closed']} ({s['closing_chars']} of {round(s['mean_chars'] * s['completions'])})"
+            if s.get("closed") else "–")
     if any("reference" in s for s in summary.values()):
         row("exact match (held-out)", lambda s: _count(s["reference"]["exact_match"], s["reference"]["completions"])
             if "reference" in s else "–")
@@ -249,6 +255,8 @@ def verdict_line(record: dict) -> str:
     parts = [f"{STATUS_WORDS[v['status']]} ({v['judge']}){where}", judges]
     if record.get("stop_reason"):
         parts.append(f"stopped: {record['stop_reason']}")
+    if record.get("closing"):
+        parts.append(f"the grammar wrote {record['closing']!r}")
     if record["length"].get("new_tokens") is not None:
         parts.append(f"{record['length']['new_tokens']} new tokens")
     if record["degenerate"]:

@@ -36,7 +36,10 @@ DEFAULT_MODEL = "default"
 """The model name that stands for the embedded default model."""
 EMBEDDED_MODEL = "elmgrammar/finetune/default_model"
 """Where the embedded default model sits in an installed package, as the report names it."""
-SIDES = ("unconstrained", "constrained")
+SIDES = ("unconstrained", "mask only", "constrained")
+"""The sides of a comparison: no mask; the mask alone; the mask with closing (the
+grammar finishes what the model would end unfinished, or what the budget would cut
+off: ``decode.closing``), the default of constrained generation."""
 
 
 @dataclass
@@ -115,7 +118,7 @@ def _check(options: EvaluateOptions) -> None:
 
 
 def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[Generation], dict, str]:
-    if "constrained" in options.sides:
+    if any(side != "unconstrained" for side in options.sides):
         # before the model loads: a prompt no valid program starts with leaves the
         # mask nothing to allow
         for i, item in enumerate(items, 1):
@@ -128,7 +131,8 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
     settings = dict(per_prompt=options.per_prompt, sampling=options.sampling, mode=options.mode)
     if options.engine == "vllm":
         llm, where = _vllm_engine(options, path)
-        completers = {side: vllm_completer(llm, constrained=side == "constrained", **settings)
+        completers = {side: vllm_completer(llm, constrained=side != "unconstrained", close=side == "constrained",
+                                           **settings)
                       for side in options.sides}
     else:
         model, tokenizer = load_model(path, adapter=options.adapter, tokenizer=options.tokenizer,
@@ -138,7 +142,8 @@ def _generate(options: EvaluateOptions, items: list[PromptItem]) -> tuple[list[G
 
             torch.set_num_threads(options.cpu_threads)
         where = str(model.device)
-        completers = {side: hf_completer(model, tokenizer, constrained=side == "constrained", **settings)
+        completers = {side: hf_completer(model, tokenizer, constrained=side != "unconstrained",
+                                         close=side == "constrained", **settings)
                       for side in options.sides}
     generations: list[Generation] = []
     timings = {}

@@ -292,13 +292,17 @@ def test_beams_return_sequences_and_mixed_batches(model, tokenizer):
 
 
 def test_a_dead_end_ends_cleanly(model, tokenizer, unsound):
-    (c,) = complete(model, tokenizer, "dead =", max_new_tokens=5, masker=unsound)
+    # the mask alone (closing, which writes its tokens through the matcher, would end
+    # the row whole before the mask is asked)
+    (c,) = complete(model, tokenizer, "dead =", max_new_tokens=5, masker=unsound, close=False)
     assert c.stop_reason == "dead end" and not c.complete and c.text == ""
     # also when min_new_tokens has masked EOS: sampling must not see a row of -inf
     torch.manual_seed(0)
     (c,) = complete(model, tokenizer, "dead =", max_new_tokens=5, min_new_tokens=3, do_sample=True, top_p=0.9,
-                    masker=unsound)
+                    masker=unsound, close=False)
     assert c.stop_reason == "dead end" and c.text == ""
+    (c,) = complete(model, tokenizer, "dead =", max_new_tokens=5, masker=unsound)
+    assert c.stop_reason == "closed at budget" and c.complete and c.text == c.closing == " x"
 
 
 @pytest.mark.parametrize("settings, strategy", [

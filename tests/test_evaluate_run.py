@@ -29,7 +29,7 @@ def model_dir(tmp_path_factory, tokenizer, tokenizer_dir):
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, model_dir, compiler):
-    """One comparison run: 3 prompts x 2 completions x 2 sides, 20 new tokens at most."""
+    """One comparison run: 3 prompts x 2 completions x 3 sides, 20 new tokens at most."""
     root = tmp_path_factory.mktemp("evaluate")
     prompts = root / "test.json"
     prompts.write_text(json.dumps(PROMPTS))
@@ -42,9 +42,9 @@ def report(tmp_path_factory, model_dir, compiler):
 def test_a_run_writes_json_markdown_png_and_the_completions(report):
     data = json.loads((report / "evaluation.json").read_text())
     records = data["completions"]
-    assert len(records) == 12
-    assert {r["side"] for r in records} == {"unconstrained", "constrained"}
-    assert list(data["summary"]) == ["unconstrained", "constrained"]
+    assert len(records) == 18
+    assert {r["side"] for r in records} == {"unconstrained", "mask only", "constrained"}
+    assert list(data["summary"]) == ["unconstrained", "mask only", "constrained"]
     for r in records:
         assert r["verdict"]["status"] in ("valid", "prefix", "invalid")
         assert {"ours", "compiler", "tree-sitter"} <= set(r["judges"])
@@ -52,11 +52,11 @@ def test_a_run_writes_json_markdown_png_and_the_completions(report):
         assert ("reference_scores" in r) is (r["prompt_index"] == 2)
     summary = (report / "summary.md").read_text()
     assert "| # | prompt | tries | successes | fails | success rate |" in summary
-    assert summary.count("| **total** | | **6** |") == 2
+    assert summary.count("| **total** | | **6** |") == 3
     assert "## Comparison" in summary and "| exact match (held-out) |" in summary
     assert "![valid, cut off and invalid completions per side](chart.png)" in summary
     assert (report / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (report / "generations.txt").read_text().count("--- Génération ") == 12
+    assert (report / "generations.txt").read_text().count("--- Génération ") == 18
 
 
 def test_the_completions_file_carries_each_completions_verdicts(report):
@@ -68,7 +68,9 @@ def test_the_completions_file_carries_each_completions_verdicts(report):
     for marker, r in zip(markers, records):
         verdict = marker.split(" --- ", 1)[1]
         assert verdict.startswith(words[r["verdict"]["status"]]), (marker, r["verdict"])
-        assert f"stopped: {r['stop_reason']}; {r['new_tokens']} new tokens" in verdict
+        assert f"stopped: {r['stop_reason']}; " in verdict and f"; {r['new_tokens']} new tokens" in verdict
+        if r["closing"]:
+            assert f"; the grammar wrote {r['closing']!r}; " in verdict
         assert "ours " in verdict and "tree-sitter " in verdict
 
 
@@ -77,8 +79,10 @@ def test_the_report_explains_its_rows_and_sets_the_original_figure_beside_ours(r
     data = json.loads((report / "evaluation.json").read_text())["summary"]
     assert "Stop reasons: `unit complete`: the declaration was complete" in summary
     assert "so the sides compare by ms per step" in summary
-    steps = [data[side]["timing"]["steps"] for side in ("unconstrained", "constrained")]
-    assert f"| generate steps | {steps[0]} | {steps[1]} |" in summary and all(0 < n <= 3 * 20 for n in steps)
+    steps = [data[side]["timing"]["steps"] for side in ("unconstrained", "mask only", "constrained")]
+    assert f"| generate steps | {steps[0]} | {steps[1]} | {steps[2]} |" in summary and all(0 < n <= 3 * 20 for n in steps)
+    closed = data["constrained"]["closed"]
+    assert closed and f"| closed by the grammar (characters it wrote) | – | – | {closed} (" in summary
     assert "| the original report (its fine-tuned model) | 21 | 63 | 10 | 15.87% | a regular expression |" in summary
     constrained = data["constrained"]
     assert (f"| constrained (this run) | 3 | 6 | {constrained['valid']} | {constrained['success_rate']:.2f}% | "
@@ -95,11 +99,13 @@ def test_the_report_names_the_embedded_model_by_its_place_in_the_package(tmp_pat
         (tmp_path / "evaluation.json").read_text()
 
 
-def test_the_constrained_side_writes_no_invalid_completion(report):
+def test_the_constrained_sides_write_no_invalid_completion(report):
     records = json.loads((report / "evaluation.json").read_text())["completions"]
-    constrained = [r for r in records if r["side"] == "constrained"]
+    constrained = [r for r in records if r["side"] in ("mask only", "constrained")]
     assert all(r["judges"]["ours"]["status"] != "invalid" for r in constrained), constrained
     assert all(r["verdict"]["status"] != "invalid" for r in constrained), constrained
+    # closed by the grammar, the constrained side's completions end whole (the compiler says so)
+    assert all(r["verdict"]["status"] == "valid" for r in records if r["side"] == "constrained")
     baseline = [r for r in records if r["side"] == "unconstrained"]
     assert sum(r["verdict"]["status"] == "invalid" for r in baseline) >= len(baseline) // 2
 
@@ -135,3 +141,13 @@ def test_top_k_0_samples_from_every_token():
     assert processor_settings(GenerationConfig(), kwargs) == {"strategy": "sample", "top_k": None, "top_p": None,
                                                               "temperature": 0.8}
     assert processor_settings(GenerationConfig(), Sampling().generate_kwargs())["top_k"] == 50
+
+
+def test_one_side_the_mask_only(model_dir, tmp_path, capsys):
+    out = tmp_path / "gen.jsonl"
+    assert main(["evaluate", "--model", str(model_dir), "--no-compare", "--mask-only", "--greedy", "--gen-per-prompt",
+                 "1", "--max-new-tokens", "8", "--generation-output", str(out), "--out", str(tmp_path), "-q"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["side"] for r in rows} == {"mask only"} and not any(r["closing"] for r in rows)
+    assert main(["evaluate", "--no-compare", "--mask-only", "--unconstrained", "--out", str(tmp_path)]) == 2
+    assert "--unconstrained and --mask-only each pick one side" in capsys.readouterr().err

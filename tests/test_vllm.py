@@ -56,8 +56,9 @@ BATCH = [
 ]
 
 
-def _params(mode: str | None, sampling: dict, max_tokens: int = 96) -> SamplingParams:
-    return SamplingParams(max_tokens=max_tokens, extra_args=elm_extra_args(mode) if mode else None, **sampling)
+def _params(mode: str | None, sampling: dict, max_tokens: int = 96, close: bool = True) -> SamplingParams:
+    return SamplingParams(max_tokens=max_tokens, extra_args=elm_extra_args(mode, close=close) if mode else None,
+                          **sampling)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,17 @@ def test_opted_in_completions_are_viable_and_ended_ones_parse(runs, compiler):
     assert all(v.valid for v in verdicts), [v for v in verdicts if not v.valid]
 
 
+def test_opted_in_requests_end_whole_within_their_budget(runs):
+    """Closing is on by default: a request the model would end unfinished, or whose
+    max_tokens would cut it off, is finished by the grammar."""
+    mixed, _ = runs
+    for (prompt, mode, _), out in zip(BATCH, mixed):
+        if mode is not None:
+            text = _kept(prompt, mode, out.outputs[0].text)
+            assert out.outputs[0].finish_reason == "stop", (prompt, out.outputs[0].text)
+            assert ElmParseState(mode, prompt + text).is_complete(), (prompt, out.outputs[0].text)
+
+
 def test_plain_requests_are_untouched(runs):
     mixed, alone = runs
     plain = [out for (_, mode, _), out in zip(BATCH, mixed) if mode is None]
@@ -121,6 +133,7 @@ def test_the_same_prompt_unconstrained_leaves_the_grammar(runs):
     ({"elm": {"mode": "module", "stop": True}}, "unknown option 'stop'"),
     ({"elm": {"max_blank_lines": -1}}, "max_blank_lines'] must be a whole number"),
     ({"elm": {"stop_at_unit_end": "yes"}}, "stop_at_unit_end'] must be true or false"),
+    ({"elm": {"close": "no"}}, "close'] must be true or false"),
 ])
 def test_bad_options_are_refused_with_the_reason(given, problem):
     params = SamplingParams(extra_args=given)
@@ -129,8 +142,9 @@ def test_bad_options_are_refused_with_the_reason(given, problem):
     assert elm_options(SamplingParams()) is None
     assert elm_options(SamplingParams(extra_args={"other": 1})) is None
     # the flat form a served request's vllm_xargs takes
-    flat = elm_options(SamplingParams(extra_args={"elm": "module", "elm_stop_at_unit_end": 0, "elm_max_blank_lines": -1}))
-    assert (flat.mode, flat.stop_at_unit_end, flat.max_blank_lines) == ("module", False, None)
+    flat = elm_options(SamplingParams(extra_args={"elm": "module", "elm_stop_at_unit_end": 0, "elm_max_blank_lines": -1,
+                                                  "elm_close": 0}))
+    assert (flat.mode, flat.stop_at_unit_end, flat.max_blank_lines, flat.close) == ("module", False, None, False)
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +200,32 @@ def test_a_row_resyncs_when_its_output_list_changes_under_it(processor):
     out += _ids(processor, " ]")
     masked = processor.apply(logits.clone())
     assert torch.nonzero(masked[0] > float("-inf")).flatten().tolist() == [processor.eos_id]
+    processor.update_state(BatchUpdate(0, removed=[0], added=[], moved=[]))
+
+
+def test_a_request_the_model_would_end_unfinished_is_closed(processor):
+    out: list[int] = []
+    processor.update_state(BatchUpdate(1, removed=[], moved=[], added=[
+        (0, _params("declarations", GREEDY), _ids(processor, "x = f (g [ a"), out)]))
+    row = processor.rows[0]
+    logits = torch.zeros(1, len(processor.vocab))
+    logits[0, processor.eos_id] = 10.0  # the model would end here
+    for _ in range(16):
+        masked = processor.apply(logits.clone())
+        allowed = torch.nonzero(masked[0] > float("-inf")).flatten().tolist()
+        assert len(allowed) == 1
+        if allowed == [processor.eos_id]:
+            break
+        out.append(allowed[0])
+    assert row.matcher.completion == " ] )" and row.matcher.is_accepting()
+    processor.update_state(BatchUpdate(0, removed=[0], added=[], moved=[]))
+    # asked not to close, the request gets the mask alone: EOS refused (the program is
+    # open), every allowed token tied for best kept, no closing forced
+    processor.update_state(BatchUpdate(1, removed=[], moved=[], added=[
+        (0, SamplingParams(max_tokens=96, extra_args=elm_extra_args("declarations", close=False), **GREEDY),
+         _ids(processor, "x = f (g [ a"), [])]))
+    masked = processor.apply(logits.clone())
+    assert masked[0, processor.eos_id] == float("-inf") and (masked[0] > float("-inf")).sum() > 1
     processor.update_state(BatchUpdate(0, removed=[0], added=[], moved=[]))
 
 
@@ -254,7 +294,7 @@ def test_generate_command_on_vllm(tmp_path):
 
 
 def test_evaluate_command_on_vllm(tmp_path):
-    # the evaluation on a vLLM engine in a process of its own: both sides, every completion judged
+    # the evaluation on a vLLM engine in a process of its own: the three sides, every completion judged
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps([{"prompt": DECLARATION}, {"prompt": UPDATE}]))
     done = subprocess.run([sys.executable, "-m", "elmgrammar.cli", "evaluate", str(prompts), "--engine", "vllm",
@@ -265,11 +305,13 @@ def test_evaluate_command_on_vllm(tmp_path):
     assert "on vLLM (CPU)" in report["meta"]["described"]["model"]
     records = report["completions"]
     assert sorted((r["side"], r["prompt_index"]) for r in records) == sorted(
-        (side, i) for side in ("constrained", "unconstrained") for i in (0, 1) for _ in range(2))
+        (side, i) for side in ("constrained", "mask only", "unconstrained") for i in (0, 1) for _ in range(2))
     for r in records:
-        if r["side"] == "constrained":
+        if r["side"] != "unconstrained":
             assert ElmParseState("declarations", r["prompt"] + r["completion"]).is_viable(), r
             assert r["new_tokens"] <= 32
+        if r["side"] == "constrained":  # closed by the grammar: whole within the budget
+            assert ElmParseState("declarations", r["prompt"] + r["completion"]).is_complete(), r
     assert report["summary"]["constrained"]["timing"]["new_tokens"] > 0
 
 
@@ -280,9 +322,10 @@ def test_greedy_and_top_k_rows_keep_what_the_full_mask_would(processor, sampling
     text = "update msg model =\n    case msg of\n        Increment ->\n            { model | count = model.count + 1 }\n"
     ids = _ids(processor, text)
     lazy_out, full_out = [], []
-    full_params = SamplingParams(temperature=0.8, extra_args=elm_extra_args("declarations"))
+    # the masks alone: no closing (random scores put EOS on top now and then)
+    full_params = SamplingParams(temperature=0.8, extra_args=elm_extra_args("declarations", close=False))
     processor.update_state(BatchUpdate(2, removed=[], moved=[], added=[
-        (0, _params("declarations", sampling), [], lazy_out), (1, full_params, [], full_out)]))
+        (0, _params("declarations", sampling, close=False), [], lazy_out), (1, full_params, [], full_out)]))
     assert (processor.rows[0].keep, processor.rows[1].keep) == (k, 0)
     def sampled_from(masked: torch.Tensor) -> torch.Tensor:
         """What vLLM's top-k (and greedy search) draws from: the k best, with ties."""

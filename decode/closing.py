@@ -1,0 +1,309 @@
+"""Closing a partial program: a short text after which it parses as a whole.
+
+A weak model under the constraint often reaches a point where it would end (its
+own draw is EOS) while something is still open: a bracket, a string, an ``if``
+without its ``else``, an operator without its right side. The mask refuses EOS
+there, and the model, pushed off the text it wanted to end, wanders on until the
+token budget cuts it off mid-expression. Closing finishes such a text the way an
+editor's auto-close would: with a short run of small *moves* (a closing
+bracket or quote, a keyword the grammar awaits, a placeholder name where an
+expression, pattern or type is missing) that makes the program whole.
+
+The search is best-first over parse states, each move checked by the same
+incremental parser the mask uses, so every prefix of the closing text is viable
+and the text after it is complete (``ElmParseState.is_complete``).
+
+>>> closing_text(ElmParseState("declarations", "view model =\\n    f (g [ a"))
+' ] )'
+>>> closing_text(ElmParseState("declarations", "f x =\\n    if x then"))
+' x else x'
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from elmgrammar.errors import ElmSyntaxError
+from elmgrammar.lexicon import CONTEXTUAL_WORDS, KEYWORDS
+
+from .state import ElmParseState, awaited_chars, utf8_completions
+
+# Moves that finish a lexeme the lexer holds back: a string, a character, a block
+# comment, a GLSL block, a number awaiting its digits, an escape awaiting its letter,
+# a qualified name awaiting its last part, a `{` (a record, or an empty comment), an
+# operator that is the start of another, `(.` on its way to `(..)`.
+_LEXEME_MOVES = ('"', '"""', "'", "x'", "x", "X", "}", "--}", "|]", "0", "n", ">", ":", ".")
+# Moves on the grammar: closers, the keywords that complete a construct, and
+# placeholders where a name, a pattern or a type is missing. Openers never shorten
+# a completion and are left out.
+# Each is written with a space after it, which ends it where it stands (`then` is
+# a keyword, not the start of `thence`), and one before it where the text ends in
+# a token.
+_WORDS = (")", "]", "}", "x", "_", "X", "then", "else", "of", "in", "->", "=", ":")
+# Open layout markers and what each still needs at least (an `if` its `then`, a
+# branch, its `else` and a branch; a `let` its `in` and body).
+_MARKER_COST = {"(": 1, "[": 1, "{": 1, "if": 4, "then": 2, "case?": 3, "let": 2}
+# A `let` or `of` awaiting its first item: a definition (`x = x`), a branch (`_ -> x`).
+_PENDING_COST = {"let": 3, "case": 3}
+# Past this many states explored the search gives up (a closing longer than a few
+# dozen moves is not worth writing).
+MAX_EXPANSIONS = 400
+
+
+def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS) -> str | None:
+    """A short text after which ``state``'s program is whole: best-first by moves
+    made plus an estimate of the moves still needed (a guide, not a bound, so the
+    text found is short rather than provably shortest), within ``max_expansions``
+    states; "" if the program is whole already, None if the state is dead or no
+    closing was found."""
+    if not state.is_viable():
+        return None
+    if state.is_complete():
+        return ""
+    tie = itertools.count()
+    frontier = [(_estimate(state), 0, next(tie), "", state)]
+    seen = {_signature(state)}
+    for _ in range(max_expansions):
+        if not frontier:
+            return None
+        _, moves, _, text, current = heapq.heappop(frontier)
+        for move in _moves(current):
+            after = current.copy()
+            if not after.advance(move):
+                continue
+            if after.is_complete():
+                return (text + move).rstrip(" ")
+            key = _signature(after)
+            if key in seen:
+                continue
+            seen.add(key)
+            heapq.heappush(frontier, (moves + 1 + _estimate(after), moves + 1, next(tie), text + move, after))
+    return None
+
+
+def _moves(state: ElmParseState) -> list[str]:
+    """The moves to try from ``state``: the lexeme's own closers while the lexer
+    holds something back, else the grammar's moves, a fresh line inside the
+    innermost block (after a line comment), and the definition an annotation awaits."""
+    pending = state.lexer.pending.lstrip(" \n\r\t")
+    if pending.startswith("--"):
+        return [_fresh_line(state)]
+    if pending.startswith("{-"):
+        return [" -}"]
+    if pending and not _may_end(state):
+        return list(_LEXEME_MOVES)
+    # a lexeme that may end may also grow (`-` into `->`, `:` into `::`)
+    text = state.text
+    space = "" if not text or text[-1].isspace() else " "
+    moves = [space + word + " " for word in _WORDS] + (list(_LEXEME_MOVES) if pending else [])
+    moves.append(_fresh_line(state))
+    awaited = state.rules.awaited()
+    # a name cut short: the keyword, or the name an annotation awaits, that it begins
+    words = [*CONTEXTUAL_WORDS, *KEYWORDS, *awaited[-1:]]
+    moves += [word[len(pending):] + " " for word in words if pending and word.startswith(pending) and word != pending]
+    if awaited:
+        moves.append(_fresh_line(state, column_of_block=True) + awaited[-1])
+    elif state.rules.top != "decls" and len(state.layout.stack) == 1:
+        # a module header, imports or a doc comment: a declaration is due
+        moves += [space + "exposing (..)", space + "(..)", "\nx ="]
+    return moves
+
+
+def _may_end(state: ElmParseState) -> bool:
+    """May the lexeme the lexer holds back end where it stands (a name, a whole
+    number), or does it need closing (a string, a comment, ``1.``)?"""
+    try:
+        state.lexer.copy().pending_token()
+    except ElmSyntaxError:
+        return False
+    return True
+
+
+def _fresh_line(state: ElmParseState, column_of_block: bool = False) -> str:
+    """A newline and the indentation of the innermost block: its items' column
+    (``column_of_block``), or one further, where a token continues its item."""
+    layout = state.layout
+    if layout.pending is not None and not column_of_block:
+        # a `let` or `of` awaits its first item: right of its column
+        return "\n" + " " * max(1, layout.pending[1])
+    indent = max(1, layout.indent())
+    return "\n" + " " * (indent - 1 if column_of_block else indent)
+
+
+def _estimate(state: ElmParseState) -> int:
+    """Moves still needed, roughly: one per open bracket, more per open `if` or
+    `case`, one for an unfinished lexeme or an awaited definition."""
+    layout = state.layout
+    cost = sum(_MARKER_COST.get(kind, 0) for kind, _ in layout.stack)
+    if layout.pending is not None:
+        cost += _PENDING_COST[layout.pending[0]] + _MARKER_COST.get(layout.pending[0], 0)
+    pending = state.lexer.pending.strip(" \n\r\t")
+    if pending.startswith(("--", "{-")) or pending and not _may_end(state):
+        cost += 1
+    if state.rules.awaited():
+        cost += 2
+    return cost
+
+
+def _signature(state: ElmParseState) -> tuple:
+    """What decides a state's future, for skipping states reached twice."""
+    text = state.text
+    return (tuple(state.recognizer.stack), tuple(state.layout.stack), state.layout.pending,
+            state.lexer.pending.strip(" "), text[len(text.rstrip()):], state.rules.top,
+            tuple(map(tuple, state.rules.blocks)))
+
+
+class Closer:
+    """Finishes the rows of one ``generate`` call whose model would end too early
+    or whose token budget runs out, by writing their closing (the processor's
+    ``close`` option).
+
+    A row is closed where the model would end it (its own choice is EOS) although
+    its program is not whole, or (``within``: the token budget) where the budget
+    left is no more than its closing needs. From then on the row's tokens are
+    forced: the closing's tokens, then EOS. ``encode``: text to token ids (the
+    tokenizer's, without special tokens); ``pieces``: each id's bytes (``Vocab.pieces``). Rows are known by the processor's row
+    keys (prompt index, ids generated); ``closed`` maps the key of each row closed
+    (its ids before EOS) to why ("eos" or "budget") and the text written.
+    """
+
+    # Budget closings are looked for in the last HORIZON tokens of the budget, and
+    # looked for again at least every SLACK tokens, and wherever the budget left may
+    # be near the closing last found, reckoning that each token since may have
+    # lengthened it by GROWTH tokens.
+    HORIZON = 48
+    SLACK = 8
+    GROWTH = 4
+    # Rows are closed once the budget left is within MARGIN tokens of their closing
+    # and EOS: the token after a check may lengthen the closing (`_` in a branch
+    # needs ` -> x`), and a closing begun too late is cut off before its EOS.
+    MARGIN = 4
+
+    def __init__(self, encode, eos_id: int, pieces: list[bytes | None], within: int | None = None) -> None:
+        self.encode = encode
+        self.eos_id = eos_id
+        self.pieces = pieces
+        self.within = within
+        self._bytes: dict[int, int] | None = None  # byte -> the id of the token that is that byte
+        self.plans: dict[tuple, tuple[int, ...]] = {}  # row key -> ids still to write (EOS last)
+        self.reasons: dict[tuple, tuple[str, str]] = {}  # row key -> (why, closing text), while writing
+        self.closed: dict[tuple, tuple[str, str]] = {}
+        self._estimates: dict[tuple, tuple[int, int]] = {}  # row key -> (closing length, at length)
+
+    def forced(self, key: tuple) -> int | None:
+        """The token a row being closed must take next (None: it is not being closed)."""
+        plan = self.plans.get(key)
+        if plan is None:
+            return None
+        self._follow(key, plan)
+        return plan[0]
+
+    def close(self, key: tuple, matcher, why: str) -> int | None:
+        """Start closing a row (``matcher``: its state, not whole) because of ``why``;
+        the first token to force, or None where no closing was found."""
+        return self._start(key, why, self._closing(matcher))
+
+    def budget_due(self, key: tuple, matcher, within: int | None = None) -> int | None:
+        """With a budget (``within``, else the closer's): the first token of the
+        row's closing if the budget left only just holds it (closing, EOS and
+        ``MARGIN``), EOS for a whole program at its last token (another token could
+        break it), else None."""
+        within = self.within if within is None else within
+        if within is None:
+            return None
+        prompt, generated = key
+        left = within - len(generated)
+        if left > self.HORIZON:
+            return None
+        known = self._estimates.get((prompt, generated[:-1]))
+        if known is not None:
+            # a token seldom adds more than a few tokens of closing (` case` adds ` x of x -> x`)
+            since = len(generated) - known[1]
+            if since < self.SLACK and left > known[0] + self.SLACK + self.GROWTH * since:
+                self._estimates[key] = known
+                return None
+        found = self._closing(matcher)
+        if found is None:
+            return None
+        self._estimates[key] = (len(found[1]), len(generated))
+        # (a whole program needs EOS alone, with its last token)
+        if len(found[1]) + 1 + (self.MARGIN if found[1] else 0) < left:
+            return None
+        return self._start(key, "budget", found)
+
+    def retain(self, keys: list[tuple]) -> None:
+        """Forget every row but these (the live ones) and their next step."""
+        live = set(keys)
+
+        def kept(k: tuple) -> bool:
+            return k in live or (k[0], k[1][:-1]) in live
+
+        self.plans = {k: v for k, v in self.plans.items() if kept(k)}
+        self.reasons = {k: v for k, v in self.reasons.items() if kept(k)}
+        self._estimates = {k: v for k, v in self._estimates.items() if kept(k)}
+
+    def _follow(self, key: tuple, plan: tuple[int, ...]) -> None:
+        """Pass the rest of the plan on to the row's next key (or note its end)."""
+        prompt, generated = key
+        reason = self.reasons.get(key)
+        if plan[0] == self.eos_id:
+            if reason is not None:
+                self.closed[key] = reason
+            return
+        following = (prompt, generated + (plan[0],))
+        self.plans[following] = plan[1:]
+        if reason is not None:
+            self.reasons[following] = reason
+
+    def _start(self, key: tuple, why: str, found: tuple[str, list[int]] | None) -> int | None:
+        """Follow the closing ``found`` (its text and ids) from the row ``key`` on
+        (none: the row is whole, and ends at once)."""
+        if found is None:
+            return None
+        plan = tuple(found[1]) + (self.eos_id,)
+        self.plans[key] = plan
+        self.reasons[key] = (why, found[0])
+        self._follow(key, plan)
+        return plan[0]
+
+    def _closing(self, matcher) -> tuple[str, list[int]] | None:
+        """The row's closing, its text and token ids ("" and none where the program
+        is whole), if the matcher takes the ids and may end after them (a
+        fill-in-the-middle suffix may refuse); None where there is none. A token may
+        have ended inside a UTF-8 character: the closing first finishes it, byte by
+        byte, with a character the program allows there."""
+        state, head = matcher.state, []
+        if state.unfinished:
+            completed = self._finish_character(state)
+            if completed is None:
+                return None
+            state, head = completed
+        text = closing_text(state)
+        if text is None:
+            return None
+        ids = head + list(self.encode(text)) if text else head
+        probe = matcher.fork()
+        if not probe.consume_tokens(ids) or not probe.is_accepting():
+            return None
+        return text, ids
+
+    def _finish_character(self, state: ElmParseState) -> tuple[ElmParseState, list[int]] | None:
+        """The state after the first character that completes the pending bytes
+        validly, and the single-byte tokens of its remaining bytes."""
+        pending = state.unfinished
+        for c in utf8_completions(pending) + awaited_chars(state.rules, pending):
+            after = state.copy_text_free()
+            if after.advance(c):
+                ids = [self._byte_token(b) for b in c.encode()[len(pending):]]
+                return (after, ids) if None not in ids else None
+        return None
+
+    def _byte_token(self, byte: int) -> int | None:
+        """The id of the token that is this one byte (byte-level BPE has one per byte)."""
+        if self._bytes is None:
+            self._bytes = {}
+            for token_id, piece in enumerate(self.pieces):
+                if piece is not None and len(piece) == 1:
+                    self._bytes.setdefault(piece[0], token_id)
+        return self._bytes.get(byte)
