@@ -154,6 +154,12 @@ def _signature(state: ElmParseState) -> tuple:
             tuple(map(tuple, state.rules.blocks)))
 
 
+def _closes(state: ElmParseState, text: str) -> bool:
+    """Does ``text`` make ``state``'s program whole?"""
+    after = state.copy()
+    return after.advance(text) and after.is_complete()
+
+
 class Closer:
     """Finishes the rows of one ``generate`` call whose model would end too early
     or whose token budget runs out, by writing their closing (the processor's
@@ -189,7 +195,8 @@ class Closer:
         self.plans: dict[tuple, tuple[int, ...]] = {}  # row key -> ids still to write (EOS last)
         self.reasons: dict[tuple, tuple[str, str]] = {}  # row key -> (why, closing text), while writing
         self.closed: dict[tuple, tuple[str, str]] = {}
-        self._estimates: dict[tuple, tuple[int, int]] = {}  # row key -> (closing length, at length)
+        # row key -> (closing length in tokens, at how many tokens generated, closing text)
+        self._estimates: dict[tuple, tuple[int, int, str]] = {}
 
     def forced(self, key: tuple) -> int | None:
         """The token a row being closed must take next (None: it is not being closed)."""
@@ -223,10 +230,10 @@ class Closer:
             if since < self.SLACK and left > known[0] + self.SLACK + self.GROWTH * since:
                 self._estimates[key] = known
                 return None
-        found = self._closing(matcher)
+        found = self._closing(matcher, hint=known[2] if known is not None else None)
         if found is None:
             return None
-        self._estimates[key] = (len(found[1]), len(generated))
+        self._estimates[key] = (len(found[1]), len(generated), found[0])
         # (a whole program needs EOS alone, with its last token)
         if len(found[1]) + 1 + (self.MARGIN if found[1] else 0) < left:
             return None
@@ -267,19 +274,21 @@ class Closer:
         self._follow(key, plan)
         return plan[0]
 
-    def _closing(self, matcher) -> tuple[str, list[int]] | None:
+    def _closing(self, matcher, hint: str | None = None) -> tuple[str, list[int]] | None:
         """The row's closing, its text and token ids ("" and none where the program
         is whole), if the matcher takes the ids and may end after them (a
         fill-in-the-middle suffix may refuse); None where there is none. A token may
         have ended inside a UTF-8 character: the closing first finishes it, byte by
-        byte, with a character the program allows there."""
+        byte, with a character the program allows there. ``hint``: a closing found a
+        few tokens before, taken again where it still closes (the tokens since often
+        left open what was open: a name inside the same list), saving a search."""
         state, head = matcher.state, []
         if state.unfinished:
             completed = self._finish_character(state)
             if completed is None:
                 return None
             state, head = completed
-        text = closing_text(state)
+        text = hint if hint and _closes(state, hint) else closing_text(state)
         if text is None:
             return None
         ids = head + list(self.encode(text)) if text else head

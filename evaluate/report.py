@@ -186,12 +186,18 @@ STOP_REASONS = (
     "Stop reasons: `unit complete`: the declaration was complete and the model began the next "
     "top-level item (a line at column 1), so generation stopped and the completion ends with the "
     "declaration; `eos`: the model ended the text itself; `max_new_tokens`: cut off at the token "
-    "budget (then it is complete only if it happens to parse there).")
+    "budget (then it is complete only if it happens to parse there); `closed at eos`: the model "
+    "would have ended here (its choice was EOS) with something still open, and the grammar wrote "
+    "a short closing (the shortest its search found) (brackets, quotes, keywords, `x` where an expression is "
+    "missing) and ended it; `closed at budget`: the budget left only just held the closing, and the "
+    "grammar wrote it. Sides: `mask only` masks every token that would make the program "
+    "unparseable; `constrained` also closes (the default of constrained generation); 'closed by "
+    "the grammar' counts the completions it closed, and the characters it wrote of all theirs.")
 
 SPEED = (
     "Speed: tokens / s is a side's new tokens over its generation time. Prompts go in batches, and "
     "a batch takes as many generate steps as its longest row needs (a row that stops early waits "
-    "for the others), so the sides compare by ms per step: the model's forward pass on both, plus "
+    "for the others), so the sides compare by ms per step: the model's forward pass on all, plus "
     "the mask on the constrained side. A side with fewer tokens in as many steps shows fewer tokens "
     "/ s for the same work. On a CPU shared with other work, times move with the load from run to "
     "run: compare sides within one run.")
