@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Callable
 
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexicon import CONTEXTUAL_WORDS, KEYWORDS
@@ -41,6 +42,8 @@ _LEXEME_MOVES = ('"', '"""', "'", "x'", "x", "X", "}", "--}", "|]", "0", "n", ">
 # a keyword, not the start of `thence`), and one before it where the text ends in
 # a token.
 _WORDS = (")", "]", "}", "x", "_", "X", "then", "else", "of", "in", "->", "=", ":")
+# Openers, for a suffix that continues what the middle must open (fill-in-the-middle).
+_OPENED = ("{ x = x", "( x", "[ x")
 # Open layout markers and what each still needs at least (an `if` its `then`, a
 # branch, its `else` and a branch; a `let` its `in` and body).
 _MARKER_COST = {"(": 1, "[": 1, "{": 1, "if": 4, "then": 2, "case?": 3, "let": 2}
@@ -51,15 +54,20 @@ _PENDING_COST = {"let": 3, "case": 3}
 MAX_EXPANSIONS = 400
 
 
-def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS) -> str | None:
+def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS,
+                 goal: Callable[[ElmParseState], bool] | None = None) -> str | None:
     """A short text after which ``state``'s program is whole: best-first by moves
     made plus an estimate of the moves still needed (a guide, not a bound, so the
     text found is short rather than provably shortest), within ``max_expansions``
     states; "" if the program is whole already, None if the state is dead or no
-    closing was found."""
+    closing was found. ``goal``: what "whole" means, if not ``is_complete`` (for
+    fill-in-the-middle: the suffix joins, ``SuffixJudge.may_end``); a suffix may
+    need something opened before it (`, update = f` needs a record), so with a goal
+    the moves also open a record, a tuple or a list."""
+    whole = goal or ElmParseState.is_complete
     if not state.is_viable():
         return None
-    if state.is_complete():
+    if whole(state):
         return ""
     tie = itertools.count()
     frontier = [(_estimate(state), 0, next(tie), "", state)]
@@ -68,11 +76,11 @@ def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS) -> 
         if not frontier:
             return None
         _, moves, _, text, current = heapq.heappop(frontier)
-        for move in _moves(current):
+        for move in _moves(current, opening=goal is not None):
             after = current.copy()
             if not after.advance(move):
                 continue
-            if after.is_complete():
+            if whole(after):
                 return (text + move).rstrip(" ")
             key = _signature(after)
             if key in seen:
@@ -82,10 +90,11 @@ def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS) -> 
     return None
 
 
-def _moves(state: ElmParseState) -> list[str]:
+def _moves(state: ElmParseState, opening: bool = False) -> list[str]:
     """The moves to try from ``state``: the lexeme's own closers while the lexer
     holds something back, else the grammar's moves, a fresh line inside the
-    innermost block (after a line comment), and the definition an annotation awaits."""
+    innermost block (after a line comment), the definition an annotation awaits,
+    and (``opening``) a record, a tuple or a list begun."""
     pending = state.lexer.pending.lstrip(" \n\r\t")
     if pending.startswith("--"):
         return [_fresh_line(state)]
@@ -97,6 +106,8 @@ def _moves(state: ElmParseState) -> list[str]:
     text = state.text
     space = "" if not text or text[-1].isspace() else " "
     moves = [space + word + " " for word in _WORDS] + (list(_LEXEME_MOVES) if pending else [])
+    if opening:
+        moves += [space + opened + " " for opened in _OPENED]
     moves.append(_fresh_line(state))
     awaited = state.rules.awaited()
     # a name cut short: the keyword, or the name an annotation awaits, that it begins
@@ -154,10 +165,10 @@ def _signature(state: ElmParseState) -> tuple:
             tuple(map(tuple, state.rules.blocks)))
 
 
-def _closes(state: ElmParseState, text: str) -> bool:
-    """Does ``text`` make ``state``'s program whole?"""
+def _closes(state: ElmParseState, text: str, whole: Callable[[ElmParseState], bool]) -> bool:
+    """Does ``text`` make ``state``'s program whole (by ``whole``)?"""
     after = state.copy()
-    return after.advance(text) and after.is_complete()
+    return after.advance(text) and whole(after)
 
 
 class Closer:
@@ -197,6 +208,7 @@ class Closer:
         self.closed: dict[tuple, tuple[str, str]] = {}
         # row key -> (closing length in tokens, at how many tokens generated, closing text)
         self._estimates: dict[tuple, tuple[int, int, str]] = {}
+        self._failures: dict[tuple, int] = {}  # row key -> how many tokens generated when a search failed
 
     def forced(self, key: tuple) -> int | None:
         """The token a row being closed must take next (None: it is not being closed)."""
@@ -209,7 +221,9 @@ class Closer:
     def close(self, key: tuple, matcher, why: str) -> int | None:
         """Start closing a row (``matcher``: its state, not whole) because of ``why``;
         the first token to force, or None where no closing was found."""
-        return self._start(key, why, self._closing(matcher))
+        if self._failed_lately(key):
+            return None
+        return self._start(key, why, self._found(key, self._closing(matcher)))
 
     def budget_due(self, key: tuple, matcher, within: int | None = None) -> int | None:
         """With a budget (``within``, else the closer's): the first token of the
@@ -230,7 +244,9 @@ class Closer:
             if since < self.SLACK and left > known[0] + self.SLACK + self.GROWTH * since:
                 self._estimates[key] = known
                 return None
-        found = self._closing(matcher, hint=known[2] if known is not None else None)
+        if self._failed_lately(key):
+            return None
+        found = self._found(key, self._closing(matcher, hint=known[2] if known is not None else None))
         if found is None:
             return None
         self._estimates[key] = (len(found[1]), len(generated), found[0])
@@ -240,15 +256,35 @@ class Closer:
         return self._start(key, "budget", found)
 
     def retain(self, keys: list[tuple]) -> None:
-        """Forget every row but these (the live ones) and their next step."""
+        """Forget every row but these (the live ones), their next step (where a plan
+        goes on) and their last (where what was found then is read)."""
         live = set(keys)
+        parents = {(prompt, generated[:-1]) for prompt, generated in live}
 
         def kept(k: tuple) -> bool:
-            return k in live or (k[0], k[1][:-1]) in live
+            return k in live or k in parents or (k[0], k[1][:-1]) in live
 
         self.plans = {k: v for k, v in self.plans.items() if kept(k)}
         self.reasons = {k: v for k, v in self.reasons.items() if kept(k)}
         self._estimates = {k: v for k, v in self._estimates.items() if kept(k)}
+        self._failures = {k: v for k, v in self._failures.items() if kept(k)}
+
+    def _failed_lately(self, key: tuple) -> bool:
+        """Did the search for this row's closing fail within the last ``SLACK``
+        tokens? (It is not tried again at every token: a closing it cannot find, say
+        an import a suffix awaits, would cost a whole search each time.)"""
+        prompt, generated = key
+        failed = self._failures.get((prompt, generated[:-1]))
+        if failed is not None and len(generated) - failed < self.SLACK:
+            self._failures[key] = failed
+            return True
+        return False
+
+    def _found(self, key: tuple, found: tuple[str, list[int]] | None) -> tuple[str, list[int]] | None:
+        """Note where a search failed (see ``_failed_lately``); ``found`` unchanged."""
+        if found is None:
+            self._failures[key] = len(key[1])
+        return found
 
     def _follow(self, key: tuple, plan: tuple[int, ...]) -> None:
         """Pass the rest of the plan on to the row's next key (or note its end)."""
@@ -288,7 +324,10 @@ class Closer:
             if completed is None:
                 return None
             state, head = completed
-        text = hint if hint and _closes(state, hint) else closing_text(state)
+        judge = matcher.suffix_judge  # fill-in-the-middle: whole once the suffix joins
+        goal = judge.may_end if judge is not None else None
+        text = hint if hint and _closes(state, hint, goal or ElmParseState.is_complete) \
+            else closing_text(state, goal=goal)
         if text is None:
             return None
         ids = head + list(self.encode(text)) if text else head

@@ -111,12 +111,13 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
     middle can join raises
     :class:`~elmgrammar.decode.fim.SuffixError` (line and column in it).
 
-    ``close`` (constrained, without a suffix): where the model would end before its
-    program is whole, or the budget left only just holds what is still open, the
-    grammar writes the shortest closing and ends the completion (stop reasons
-    "closed at eos" and "closed at budget"; ``Completion.closing`` holds the text
-    written), so that completions end whole rather than cut off; ``close=False``
-    leaves the model to find its own way to an end.
+    ``close`` (constrained): where the model would end before its program is whole
+    (with a suffix: before the suffix can join), or the budget left only just holds
+    what is still open, the grammar writes the shortest closing it finds and ends the
+    completion (stop reasons "closed at eos" and "closed at budget";
+    ``Completion.closing`` holds the text written), so that completions end whole
+    rather than cut off; ``close=False`` leaves the model to find its own way to an
+    end.
 
     >>> complete(model, tokenizer, "view model =", max_new_tokens=64)   # doctest: +SKIP
     >>> complete(model, tokenizer, "view model =\n    div []", suffix="\n\nmain = 1\n")  # doctest: +SKIP
@@ -148,8 +149,7 @@ def complete(model, tokenizer, prompt: str | list[str], mode: str = "declaration
             # generate takes the one token the processor keeps: its own cuts have nothing to do
             generate_kwargs.update(top_k=0, top_p=1.0)
         generate_kwargs.setdefault("max_new_tokens", 256)
-        closing = {"close": True, "close_within": generate_kwargs["max_new_tokens"]} \
-            if close and suffixes is None else {}
+        closing = {"close": True, "close_within": generate_kwargs["max_new_tokens"]} if close else {}
         processor = ElmGrammarLogitsProcessor(tokenizer, prompts, mode=mode, vocab=masker.vocab if masker else None,
                                               masker=masker, suffixes=suffixes, prune=prune, **settings, **closing)
         processors.append(processor)

@@ -349,9 +349,22 @@ class FastMasker(Masker):
         cont = ix.cont["ident"]
         absorbed = dec & (cont == ix.lengths)
         grows = dec & (cont > 0) & ~absorbed       # the name goes on, then something else
-        if ttype != "LOWER":                       # a field name: its value never matters
+        if ttype != "LOWER":
+            # a field name: its value matters only where it would end as a reserved
+            # word (`.ty` then `pe)`): those entries are judged one by one
+            name = p[1:]
+            spelled = grows & self._spelling(name, [w for w in KEYWORDS if w.startswith(name)])
+            individual |= spelled
             mask |= absorbed
-            self._terminated(state, ttype, "ident", dec & ~absorbed, mask, individual)
+            ending = dec & ~absorbed & ~spelled
+            if name in KEYWORDS:
+                # ended here the name is a reserved word (refused); grown first it is not
+                # (no reserved word begins with another): judged as a grown name
+                grown = state.copy()
+                if grown.advance("x"):
+                    self._terminated(grown, ttype, "ident", ending & grows, mask, individual)
+                return
+            self._terminated(state, ttype, "ident", ending, mask, individual)
             return
         # Words whose value matters: keywords the name may still become (`le` ->
         # `let`), and the name an annotation awaits, when this name is where its
@@ -362,18 +375,24 @@ class FastMasker(Masker):
         name_matters = awaited is not None and self._pending_as(state, awaited) != plain
         if name_matters:
             words.append(awaited)
-        spelled = np.zeros(self.index.size, dtype=bool)
-        for w in words:
-            for j in range(len(p) + 1, len(w) + 1):
-                ids = ix.runs.get(w[len(p):j])
-                if ids is not None:
-                    spelled[ids] = True
+        spelled = self._spelling(p, words)
         individual |= spelled
         if plain:
             mask |= absorbed & ~spelled
         if not name_matters:
             self._terminated(state, "LOWER", "ident", grows & ~spelled, mask, individual)
         self._terminated(state, None, "ident", dec & (cont == 0), mask, individual)
+
+    def _spelling(self, name: str, words: list[str]) -> np.ndarray:
+        """The entries whose name part, after ``name``, may spell one of ``words``."""
+        ix = self.index
+        spelled = np.zeros(ix.size, dtype=bool)
+        for w in words:
+            for j in range(len(name) + 1, len(w) + 1):
+                ids = ix.runs.get(w[len(name):j])
+                if ids is not None:
+                    spelled[ids] = True
+        return spelled
 
     def _pending_as(self, state: ElmParseState, value: str) -> bool:
         """Would the held-back name be viable as a LOWER token of this value?"""

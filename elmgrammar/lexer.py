@@ -378,6 +378,9 @@ class Lexer:
         elif kind == "UPPER":
             ttype = "QUPPER" if "." in buf[pos:stop] else "UPPER"
         elif kind == "FIELD":
+            if buf[pos + 1:stop] in KEYWORDS:  # `.type`: the compiler reads no reserved word as a field
+                raise self._error(self.base + pos + 1, f"`{buf[pos + 1:stop]}` is a reserved word, not a field name",
+                                  ("a field name",))
             adjacent = self.prev_end == self.base + pos
             ttype = "DOTFIELD" if adjacent and self.prev_type in FIELD_TARGETS else "ACCESSOR"
         elif kind == "SYMBOL":

@@ -1,4 +1,5 @@
-"""``elmgrammar evaluate --fim``: fill-in-the-middle, unconstrained and constrained.
+"""``elmgrammar evaluate --fim``: fill-in-the-middle, unconstrained, the mask only, and
+constrained (the mask and the grammar's closing).
 
 Spans are cut from real files (or held-out units) by :mod:`fim_spans`; the model
 writes each middle from the FIM prompt, greedily, with and without the grammar
@@ -6,7 +7,8 @@ writes each middle from the FIM prompt, greedily, with and without the grammar
 middle cut off by the token budget is shortened, on both sides, to its last place
 where the whole text parses, "cut to end"). Per span kind and side: the share of
 files the Elm compiler parses (prefix + middle + suffix), of middles the model
-ended itself (EOS), of middles that end within the budget (EOS or cut to end),
+ended itself (EOS), of middles the grammar closed, of middles that end within the
+budget (EOS, closed or cut to end),
 exact match and edit similarity with the true middle. The report is Markdown, JSON
 and a PNG chart in the output folder.
 
@@ -31,7 +33,7 @@ from .generate import default_model_path
 from .heldout import read_units
 from .metrics import reference_scores
 
-SIDES = ("unconstrained", "constrained")
+SIDES = ("unconstrained", "mask only", "constrained")  # constrained: the mask and closing (decode.closing)
 NO_PRUNING = "constrained, no pruning"  # run again on the spans where pruning acts (elsewhere it changes nothing)
 # The default set: files of elm-review, the default model's test split (never trained on)
 DEFAULT_PACKAGE = "elm-review"
@@ -129,7 +131,7 @@ def run_fim(options: FimOptions) -> FimEvaluation:
     seconds = {}
     pruned = [s for s in spans if SuffixJudge(s.suffix, mode).top_limit is not None]
     with ElmCompiler() as compiler:
-        for side, todo in ((SIDES[0], spans), (SIDES[1], spans), (NO_PRUNING, pruned)):
+        for side, todo in ((SIDES[0], spans), (SIDES[1], spans), (SIDES[2], spans), (NO_PRUNING, pruned)):
             if not todo:
                 continue
             began = time.perf_counter()
@@ -141,7 +143,7 @@ def run_fim(options: FimOptions) -> FimEvaluation:
                 made += complete(model, tokenizer, [s.prefix for s in batch], mode=mode,
                                  constrained=side != "unconstrained", masker=masker if side != "unconstrained" else None,
                                  suffix=[s.suffix for s in batch], cut_to_end=True, fim_context=options.context,
-                                 fim_order=options.order, prune=side != NO_PRUNING,
+                                 fim_order=options.order, prune=side != NO_PRUNING, close=side != "mask only",
                                  max_new_tokens=options.max_new_tokens, do_sample=False)
                 bar.update(len(batch))
             bar.close()
@@ -179,13 +181,14 @@ def _shares(rows: list[dict], budget: int) -> dict:
     n = len(rows)
     if not n:
         return {"n": 0}
-    ended = [r for r in rows if r["stop_reason"] in ("eos", "cut to end")]
+    ended = [r for r in rows if r["stop_reason"] in ("eos", "cut to end", "closed at eos", "closed at budget")]
 
     def pct(k: int, whole: int = n) -> float:
         return round(100.0 * k / whole, 1) if whole else 0.0
 
     return {"n": n, "compiler_valid": pct(sum(r["compiler_valid"] for r in rows)),
             "model_ended": pct(sum(r["stop_reason"] == "eos" for r in rows)),
+            "closed": pct(sum(r["stop_reason"].startswith("closed") for r in rows)),
             "ended_within_budget": pct(len(ended)),
             "valid_of_ended": pct(sum(r["compiler_valid"] for r in ended), len(ended)) if ended else None,
             "empty_middles": pct(sum(not r["text"].strip() for r in rows)),
@@ -196,16 +199,16 @@ def _shares(rows: list[dict], budget: int) -> dict:
 
 def fim_table(summary: dict) -> list[str]:
     """The Markdown table: a row per span kind and side."""
-    lines = ["| span kind | side | n | compiler-valid | model ended (EOS) | ended within budget | valid of ended "
-             "| empty middles | dead ends | exact match | edit similarity |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| span kind | side | n | compiler-valid | model ended (EOS) | closed by the grammar | ended within budget "
+             "| valid of ended | empty middles | dead ends | exact match | edit similarity |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     kinds = [k for k in (*KINDS, "all") if any(k in summary[s] for s in summary)]
     for kind in kinds:
         for side in summary:
             c = summary[side].get(kind)
             if c:
                 lines.append(f"| {kind} | {side} | {c['n']} | {c['compiler_valid']}% | {c['model_ended']}% | "
-                             f"{c['ended_within_budget']}% | {_pct(c['valid_of_ended'])} | {c['empty_middles']}% | "
+                             f"{c['closed']}% | {c['ended_within_budget']}% | {_pct(c['valid_of_ended'])} | {c['empty_middles']}% | "
                              f"{c['dead_ends']} | {c['exact_match']}% | {c['edit_similarity']} |")
     return lines
 
@@ -228,7 +231,10 @@ def _write(records: list[dict], summary: dict, meta: dict, out: Path) -> dict[st
              f"{meta['seconds']}.", "",
              "A constrained middle may end only where prefix + middle + suffix parses. A middle the budget cut "
              "off is shortened, on both sides, to its last place where the whole text parses (*cut to end*); "
-             "*model ended* counts the middles the model ended itself (EOS). *Compiler-valid*: the Elm "
+             "*model ended* counts the middles the model ended itself (EOS); *closed by the grammar*, the "
+             "constrained middles the model would have ended, or the budget would have cut off, before the "
+             "suffix could join, which the grammar finished with the shortest closing it found. *Ended within "
+             "budget*: EOS, closed or cut to end. *Compiler-valid*: the Elm "
              "compiler parses prefix + middle + suffix. *Dead ends*: middles left with no allowed token. "
              f"*{NO_PRUNING}*: the constrained side again, without pruning, on the spans where pruning acts "
              "(the suffix still needs imports or a header: a middle may not begin a declaration).", "", *fim_table(summary), ""]
@@ -246,7 +252,7 @@ def _write(records: list[dict], summary: dict, meta: dict, out: Path) -> dict[st
 
 
 def _chart(summary: dict, path: Path) -> Path | None:
-    """Compiler-valid share per span kind, the two sides side by side (None without
+    """Compiler-valid share per span kind, the sides side by side (None without
     matplotlib; the run without pruning covers a few spans: it is in the table only)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -259,7 +265,7 @@ def _chart(summary: dict, path: Path) -> Path | None:
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     width = 0.8 / len(summary)
-    for i, (side, colour) in enumerate(zip(summary, ("#9e9e9e", "#2e7d32"))):
+    for i, (side, colour) in enumerate(zip(summary, ("#9e9e9e", "#81c784", "#2e7d32"))):
         xs = [k + (i - (len(summary) - 1) / 2) * width for k in range(len(kinds))]
         axes.bar(xs, [summary[side].get(k, {}).get("compiler_valid", 0) for k in kinds], width=width,
                  color=colour, label=side)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from elmgrammar import ElmSyntaxError, namechars_table, parse_module
+from elmgrammar import ElmSyntaxError, check, namechars_table, parse_module
 from elmgrammar.cli import main
 from elmgrammar.crosscheck import JUDGES, Item, crosscheck, format_verdict
 from elmgrammar.evaluate.bench import BENCH_JUDGES
@@ -174,6 +174,20 @@ def test_names_past_ascii_are_judged_as_the_compiler_does(body, compiler):
     except ElmSyntaxError:
         ours = False
     assert ours == compiler.check(text).valid, body
+
+
+# Reserved words as field names: refused after a dot (`r.type`, `.module`), but
+# `alias`, `infix` and `effect` are no reserved words, and a qualified name may end
+# in one (`A.module`).
+FIELD_WORDS = ["x r =\n    r.type\n", "x =\n    .module\n", "x r =\n    r.a.if\n", "x r =\n    (r).port\n",
+               "x r =\n    r.types\n", "x r =\n    r.alias\n", "x r =\n    r.infix\n", "x r =\n    r.effect\n",
+               "x =\n    A.module\n", "x r =\n    r.exposing\n", "x r =\n    r.in\n"]
+
+
+@pytest.mark.parametrize("body", FIELD_WORDS)
+def test_reserved_words_as_fields_are_judged_as_the_compiler_does(body, compiler):
+    text = "module Main exposing (..)\n\n\n" + body
+    assert (not check(text)) == compiler.check(text).valid, body
 
 
 def test_name_characters_agree_with_the_compiler_at_every_edge(compiler):

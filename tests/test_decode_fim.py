@@ -8,6 +8,7 @@ import json
 import random
 
 import pytest
+import torch
 
 from elmgrammar.cli import main
 from elmgrammar.decode.complete import complete
@@ -129,7 +130,9 @@ def test_constrained_middles_that_end_compile_with_prefix_and_suffix(spans, defa
     model, tokenizer = default_model
     results = complete(model, tokenizer, [s.prefix for s in spans], mode="module", suffix=[s.suffix for s in spans],
                        max_new_tokens=24, cut_to_end=True)
-    ended = [(s, r) for s, r in zip(spans, results) if r.stop_reason in ("eos", "cut to end")]
+    ended = [(s, r) for s, r in zip(spans, results)
+             if r.stop_reason in ("eos", "cut to end", "closed at eos", "closed at budget")]
+    assert len(ended) == len(results)  # closing ends every middle within the budget
     for s, r in zip(spans, results):
         assert "<fim_" not in r.text and "<|endoftext|>" not in r.text
         assert ElmParseState("module", s.prefix + r.text).is_viable()
@@ -137,6 +140,21 @@ def test_constrained_middles_that_end_compile_with_prefix_and_suffix(spans, defa
         assert r.complete
     verdicts = compiler.check_many([s.prefix + r.text + s.suffix for s, r in ended])
     assert all(v.valid for v in verdicts), [v for v in verdicts if not v.valid]
+
+
+def test_a_middle_the_model_would_end_too_soon_is_closed_so_that_the_suffix_joins(tokenizer, vocab, masker):
+    eos = tokenizer.eos_token_id
+    processor = ElmGrammarLogitsProcessor(tokenizer, "f =\n    g (h [ 1 +", suffixes=" ] )\n", vocab=vocab,
+                                          masker=masker, top_k=1, close=True)
+    scores = torch.zeros((1, len(vocab)))
+    scores[0, eos] = 10.0  # the model would end the middle at once
+    ids, written = torch.zeros((1, 2), dtype=torch.long), []
+    while not written or written[-1] != eos:
+        out = processor(ids, scores)
+        assert torch.isfinite(out[0]).sum() == 1
+        written.append(int(out[0].argmax()))
+        ids = torch.cat([ids, torch.tensor([written[-1:]])], dim=1)
+    assert tokenizer.decode(written[:-1]) == " x"  # the operand the suffix cannot give
 
 
 def test_generate_command_with_a_suffix(tmp_path, capsys):
@@ -200,10 +218,15 @@ def test_evaluate_fim_writes_the_report(real_files, tmp_path, capsys):
                  "--quiet", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     # the run without pruning only where pruning acts (an import span, the suffix holding imports)
-    assert set(out["summary"]) - {"constrained, no pruning"} == {"unconstrained", "constrained"}
+    assert set(out["summary"]) - {"constrained, no pruning"} == {"unconstrained", "mask only", "constrained"}
     assert out["summary"]["constrained"]["all"]["n"] == 2
-    assert out["summary"]["constrained"]["all"]["valid_of_ended"] in (None, 100.0)  # None: none ended
+    assert out["summary"]["mask only"]["all"]["valid_of_ended"] in (None, 100.0)  # None: none ended
     records = json.loads((tmp_path / "fim.json").read_text())["records"]
-    ended = [r for r in records if r["side"] == "constrained" and r["stop_reason"] in ("eos", "cut to end")]
+    ended = [r for r in records if r["side"] in ("mask only", "constrained")
+             and r["stop_reason"] in ("eos", "cut to end", "closed at eos", "closed at budget")]
     assert all(r["compiler_valid"] for r in ended)
+    # closed by the grammar where the budget of 4 tokens would cut the middle off
+    constrained = [r for r in records if r["side"] == "constrained"]
+    assert out["summary"]["constrained"]["all"]["valid_of_ended"] == 100.0
+    assert any(r["stop_reason"].startswith("closed") for r in constrained)
     assert "| span kind | side |" in (tmp_path / "fim.md").read_text()
