@@ -52,7 +52,7 @@ def bench_generate_vllm(model_dir: str | Path, prompts: Sequence[str], new_token
     ``model_dir``: each batch of prompts unconstrained and constrained (mode
     "declarations"), alternating, the median of ``repeat`` runs after a warm-up
     pair. Both sides generate exactly ``new_tokens`` per row (``min_tokens`` holds
-    EOS off, the unit stop is not asked for). ``mask_ms``: the processor's time per
+    EOS off, neither the unit stop nor closing is asked for). ``mask_ms``: the processor's time per
     step, all rows together; ``threads``: torch's threads in the engine."""
     from vllm import LLM, SamplingParams
 
@@ -75,7 +75,8 @@ def bench_generate_vllm(model_dir: str | Path, prompts: Sequence[str], new_token
             judged_before = masker.judged
             for attempt in range(repeat + 1):
                 for constrained in (False, True):
-                    extra = elm_extra_args("declarations", stop_at_unit_end=False) if constrained else None
+                    # the mask's cost alone: no closing (it would end rows the model would end)
+                    extra = elm_extra_args("declarations", stop_at_unit_end=False, close=False) if constrained else None
                     sampling = [SamplingParams(max_tokens=new_tokens, min_tokens=new_tokens, extra_args=extra,
                                                seed=attempt * 1000 + i if settings["temperature"] else None,
                                                **settings) for i in range(batch_size)]
