@@ -172,17 +172,19 @@ def _closes(state: ElmParseState, text: str, whole: Callable[[ElmParseState], bo
 
 
 class Closer:
-    """Finishes the rows of one ``generate`` call whose model would end too early
-    or whose token budget runs out, by writing their closing (the processor's
-    ``close`` option).
+    """Finishes the rows whose model would end too early or whose token budget runs
+    out, by writing their closing (the ``close`` option of the Hugging Face and vLLM
+    processors, which ask it at every step).
 
-    A row is closed where the model would end it (its own choice is EOS) although
-    its program is not whole, or (``within``: the token budget) where the budget
-    left is no more than its closing needs. From then on the row's tokens are
-    forced: the closing's tokens, then EOS. ``encode``: text to token ids (the
-    tokenizer's, without special tokens); ``pieces``: each id's bytes (``Vocab.pieces``). Rows are known by the processor's row
-    keys (prompt index, ids generated); ``closed`` maps the key of each row closed
-    (its ids before EOS) to why ("eos" or "budget") and the text written.
+    A row is closed where the model would end it (its own choice is EOS: ``at_eos``)
+    although its program is not whole, or (``within``: the token budget;
+    ``budget_due``) where the budget left is no more than its closing needs. From
+    then on the row's tokens are forced (``forced``): the closing's tokens, then EOS.
+    ``encode``: text to token ids (the tokenizer's, without special tokens);
+    ``pieces``: each id's bytes (``Vocab.pieces``). Rows are known by row keys
+    (prompt or request, and the ids generated), so a plan follows beams and
+    rollbacks by itself; ``closed`` maps the key of each row closed (its ids before
+    EOS) to why ("eos" or "budget") and the text written.
     """
 
     # Budget closings are looked for in the last HORIZON tokens of the budget, and
@@ -218,12 +220,14 @@ class Closer:
         self._follow(key, plan)
         return plan[0]
 
-    def close(self, key: tuple, matcher, why: str) -> int | None:
-        """Start closing a row (``matcher``: its state, not whole) because of ``why``;
-        the first token to force, or None where no closing was found."""
-        if self._failed_lately(key):
+    def at_eos(self, key: tuple, matcher) -> int | None:
+        """The model would end the row here: the first token of its closing where its
+        program is not whole yet (None where it is, or no closing was found). No
+        program ends in spaces: an EOS after indentation is the tokenizer's artefact
+        (a whitespace token seldom seen before code), not an end, and is let be."""
+        if matcher.state.text.endswith((" ", "\t")) or matcher.is_accepting() or self._failed_lately(key):
             return None
-        return self._start(key, why, self._found(key, self._closing(matcher)))
+        return self._start(key, "eos", self._found(key, self._closing(matcher)))
 
     def budget_due(self, key: tuple, matcher, within: int | None = None) -> int | None:
         """With a budget (``within``, else the closer's): the first token of the

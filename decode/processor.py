@@ -160,9 +160,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         for r, row in enumerate(states):
             if not row.ended and row.matcher.is_stopped():
                 keep[r] = [self.eos_id]
+        forced: list[tuple[int, int]] = []
         if self.closer is not None:
             self.closer.retain(keys)
-            self._close(states, keys, scores, width, keep)
+            forced = self._close(states, keys, scores, width, keep)
         going = [r for r, row in enumerate(states) if not row.ended and not keep[r]]
         if going:
             sub = scores if len(going) == rows else scores[torch.tensor(going, device=scores.device)]
@@ -176,29 +177,32 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         # a row of -inf (generate ignores what an ended row picks) and the row ends cleanly
         fixed = [(r, self.eos_id) for r in dead if self.eos_id is not None]
         fixed += [(r, histories[r][-1]) for r, row in enumerate(states) if row.ended]
+        # a closing's token too: an earlier processor (min_new_tokens, bad words) may have masked it
+        fixed += [(r, token) for r, token in forced if scores[r, token] == float("-inf")]
         if fixed:
             fixed_rows, fixed_cols = torch.tensor(fixed, device=scores.device).T
             out[fixed_rows, fixed_cols] = 0.0
         return out
 
     def _close(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor, width: int,
-               keep: list) -> None:
-        """The rows being closed, or to be closed now, keep their closing's next token."""
+               keep: list) -> list[tuple[int, int]]:
+        """The rows being closed, or to be closed now, keep their closing's next token;
+        returns them, (row, token) each."""
         closer = self.closer
+        forced: list[tuple[int, int]] = []
         wants_eos = self._wants_eos(scores, width)
         for r, row in enumerate(states):
             if row.ended or keep[r]:
                 continue
             token = closer.forced(keys[r])
-            # no program ends in spaces: an EOS after indentation is the tokenizer's
-            # artefact (a whitespace token seldom seen before code), not an end
-            if token is None and wants_eos[r] and not row.matcher.state.text.endswith((" ", "\t")) \
-                    and not row.matcher.is_accepting():
-                token = closer.close(keys[r], row.matcher, "eos")
+            if token is None and wants_eos[r]:
+                token = closer.at_eos(keys[r], row.matcher)
             if token is None:
                 token = closer.budget_due(keys[r], row.matcher)
             if token is not None:
                 keep[r] = [token]
+                forced.append((r, token))
+        return forced
 
     def _wants_eos(self, scores: torch.FloatTensor, width: int) -> list[bool]:
         """Per row, would the model end here, left to itself? Sampled by the

@@ -346,9 +346,8 @@ class ElmLogitsProcessor(LogitsProcessor):
         key = request.key()
         token = closer.forced(key)
         matcher = request.matcher
-        if token is None and not matcher.state.text.endswith((" ", "\t")) \
-                and request.wants_eos(logits, self.eos_id) and not matcher.is_accepting():
-            token = closer.close(key, matcher, "eos")
+        if token is None and request.wants_eos(logits, self.eos_id):
+            token = closer.at_eos(key, matcher)
         if token is None:
             # the output list may end in placeholders of ids not known yet (asynchronous
             # scheduling): they count against the budget too
@@ -432,18 +431,19 @@ class ElmLogitsProcessor(LogitsProcessor):
         """Set every score not kept to -inf, in place. Rows that keep a few ids: their
         scores saved, the rows filled with -inf, the scores put back (three
         operations for all of them); rows with a full mask: one masked fill each. A
-        row left EOS alone gets a finite score for it even where an earlier processor
-        (min_tokens) masked it, so that sampling never sees a row of -inf."""
+        row left one token (EOS, a closing's) gets a finite score for it even where an
+        earlier processor (min_tokens) masked it, so that sampling never sees a row of
+        -inf."""
         few = [(r, ids) for r, ids in keep.items() if not isinstance(ids, np.ndarray)]
         if few:
             device = logits.device
             index = torch.tensor([[r for r, ids in few for _ in ids], [t for _, ids in few for t in ids]],
                                  device=device)
             values = logits[index[0], index[1]]
-            if self.eos_id is not None:
-                # EOS alone: finite even where an earlier processor masked it
-                alone = torch.tensor([ids == [self.eos_id] for _, ids in few for _ in ids], device=device)
-                values = torch.where(alone & torch.isinf(values), torch.zeros_like(values), values)
+            # a token kept alone (EOS, or a closing's token): finite even where an earlier
+            # processor masked it (a lazy row never keeps a masked token: it is not alone then)
+            alone = torch.tensor([len(ids) == 1 for _, ids in few for _ in ids], device=device)
+            values = torch.where(alone & torch.isinf(values), torch.zeros_like(values), values)
             logits.index_fill_(0, torch.tensor([r for r, _ in few], device=device), float("-inf"))
             logits[index[0], index[1]] = values
         for r, allowed in keep.items():

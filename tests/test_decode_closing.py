@@ -126,3 +126,11 @@ def test_a_model_that_would_end_is_closed_there(tokenizer, vocab):
     assert text == " ] )"
     key = (0, tuple(written[:-1]))
     assert processor.closer.closed[key] == ("eos", " ] )")
+
+
+def test_a_closing_forced_where_an_earlier_processor_masked_its_tokens(model, tokenizer):
+    # min_new_tokens masks EOS until the budget: the closing's EOS must stay drawable
+    torch.manual_seed(0)
+    (c,) = complete(model, tokenizer, "view model =\n    f (g [ a", max_new_tokens=6, min_new_tokens=6,
+                    do_sample=True, top_k=50)
+    assert c.complete and c.stop_reason == "closed at budget" and c.text.endswith(c.closing)
