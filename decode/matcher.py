@@ -27,7 +27,7 @@ item). ``unit_end`` is then the length of the completion to keep. With
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +50,26 @@ def unpack_bitmask(row: np.ndarray, vocab_size: int) -> np.ndarray:
     return np.unpackbits(np.ascontiguousarray(row).view(np.uint8), bitorder="little")[:vocab_size].astype(bool)
 
 
+# A state holds the whole text so far, so keeping every step's state for rollback
+# would cost memory quadratic in the tokens (gigabytes for a 200 kB file). The states
+# of the last _KEEP steps are kept, and those of every _KEEP-th step before them;
+# rolling back further replays the tokens from the nearest kept state.
+_KEEP = 256
+
+
 @dataclass(frozen=True)
 class _Step:
-    """The matcher after one token: its parse state, the token, how it ended (None,
-    "eos" or "unit") with the completion length kept at a unit end, and the offset
-    up to which the unit rule has judged the lines."""
+    """The matcher after one token: its parse state (None where thinned out, see
+    ``_KEEP``), the token, how it ended (None, "eos" or "unit") with the completion
+    length kept at a unit end, the offset up to which the unit rule has judged the
+    lines, and the length of the text."""
 
-    state: ElmParseState
+    state: ElmParseState | None
     token: int | None
     stop: str | None = None
     unit_end: int | None = None
     decided: int = 0
+    length: int = 0
 
 
 def unit_end_in(text: str, prompt_len: int, start: int, complete_before) -> tuple[int | None, int]:
@@ -88,8 +97,8 @@ def unit_end_in(text: str, prompt_len: int, start: int, complete_before) -> tupl
 def _step(after: ElmParseState, token_id: int, last: _Step, unit_end: int | None, decided: int) -> _Step:
     """The step after ``last`` (a unit end, once found, stays with every later step)."""
     if last.unit_end is not None:
-        return _Step(after, token_id, None, last.unit_end, decided)
-    return _Step(after, token_id, "unit" if unit_end is not None else None, unit_end, decided)
+        return _Step(after, token_id, None, last.unit_end, decided, len(after.text))
+    return _Step(after, token_id, "unit" if unit_end is not None else None, unit_end, decided, len(after.text))
 
 
 class Matcher:
@@ -116,7 +125,7 @@ class Matcher:
         # strict=False: a prompt no program starts with gives a matcher that refuses
         # every token (to follow unconstrained text, which may start anywhere)
         state = check_prompt(prompt, mode) if strict else ElmParseState(mode, prompt)
-        self._steps: list[_Step] = [_Step(state, None, decided=len(prompt))]
+        self._steps: list[_Step] = [_Step(state, None, decided=len(prompt), length=len(state.text))]
 
     @classmethod
     def from_tokenizer(cls, tokenizer, mode: str = "declarations", prompt: str = "",
@@ -177,7 +186,7 @@ class Matcher:
         if token_id == self.vocab.eos_id:
             if not self.is_accepting() or last.stop == "eos":
                 return False
-            self._steps.append(_Step(last.state, token_id, "eos", last.unit_end, last.decided))
+            self._append(_Step(last.state, token_id, "eos", last.unit_end, last.decided, last.length))
             return True
         if self.is_stopped():
             return False
@@ -194,7 +203,7 @@ class Matcher:
             # the first token of the next item ends the unit even where it is not
             # valid Elm: the unit before it is what is kept, and only EOS follows
             after = last.state
-        self._steps.append(_step(after, token_id, last, unit_end, decided))
+        self._append(_step(after, token_id, last, unit_end, decided))
         return True
 
     def consume_tokens(self, token_ids) -> bool:
@@ -208,6 +217,8 @@ class Matcher:
             raise ValueError(f"cannot roll back {n} tokens: {len(self._steps) - 1} consumed")
         if n:
             del self._steps[-n:]
+            if self._steps[-1].state is None:
+                self._restore()
 
     def fork(self) -> "Matcher":
         """An independent copy (cheap: the states are shared, never changed)."""
@@ -301,8 +312,30 @@ class Matcher:
         tokens it judged, so the next step consumes nothing afresh)."""
         child = self.fork()
         unit_end, decided = self._unit_rule(self.vocab.pieces[token_id])
-        child._steps.append(_step(after, token_id, self._steps[-1], unit_end, decided))
+        child._append(_step(after, token_id, self._steps[-1], unit_end, decided))
         return child
+
+    def _append(self, step: _Step) -> None:
+        """Add a step, thinning out the state of the one that falls out of the recent
+        window (unless it is a checkpoint: see ``_KEEP``)."""
+        steps = self._steps
+        steps.append(step)
+        old = len(steps) - 1 - _KEEP
+        if old > 0 and old % _KEEP and steps[old].state is not None:
+            steps[old] = replace(steps[old], state=None)
+
+    def _restore(self) -> None:
+        """The states of the steps after the last kept one, replayed from it (a
+        rollback past the recent window)."""
+        steps = self._steps
+        kept = max(i for i, step in enumerate(steps) if step.state is not None)
+        state = steps[kept].state
+        for i in range(kept + 1, len(steps)):
+            step = steps[i]
+            if step.stop != "eos":
+                # a token past a unit's end may not advance the state (it was kept as it was)
+                state = self.masker.advanced(state, step.token) or state
+            steps[i] = replace(step, state=state)
 
     def _unit_rule(self, piece: bytes) -> tuple[int | None, int]:
         """``unit_end_in`` for the text after ``piece``, resumed where the last step
@@ -320,9 +353,9 @@ class Matcher:
         newline)."""
         text = self.state.text
         for step in reversed(self._steps):
-            length = len(step.state.text)
+            length = step.length
             if length <= end:
-                if text[length:end].strip(" \r\t\n") == "":
+                if step.state is not None and text[length:end].strip(" \r\t\n") == "":
                     return step.state.is_complete()
                 break
         return ElmParseState(self.mode, prompt=text[:end]).is_complete()

@@ -9,7 +9,7 @@ import torch
 
 from elmgrammar.decode.exactness import compare, draw_states
 from elmgrammar.decode.fastmask import FastMasker
-from elmgrammar.decode.matcher import Matcher, allocate_bitmask, unpack_bitmask
+from elmgrammar.decode.matcher import _KEEP, Matcher, allocate_bitmask, unpack_bitmask
 from elmgrammar.decode.state import PromptError
 from elmgrammar.decode.stopping import unit_end
 
@@ -60,6 +60,26 @@ def test_rollback_returns_to_the_earlier_state(tokenizer, masker):
     assert np.array_equal(m.full_mask(), mask10)
     with pytest.raises(ValueError):
         m.rollback(11)
+
+
+def test_a_long_text_keeps_few_states_and_rolls_back_far(real_files, tokenizer, masker):
+    """A state holds the whole text so far: the matcher keeps the recent ones and a
+    checkpoint now and then (memory linear, not quadratic, in the tokens), and a
+    rollback past them replays from the nearest checkpoint."""
+    text = max((p.read_text(encoding="utf-8") for p in real_files), key=len)
+    ids = ids_of(tokenizer, text)
+    assert len(ids) > 4 * _KEEP
+    m = Matcher(masker, "module")
+    assert m.consume_tokens(ids) and m.is_accepting()
+    kept = sum(step.state is not None for step in m._steps)
+    assert kept <= _KEEP + len(ids) // _KEEP + 2
+    back = len(ids) - 3 * _KEEP // 2 - 7  # to a step whose state was thinned out
+    m.rollback(len(ids) - back)
+    fresh = Matcher(masker, "module")
+    fresh.consume_tokens(ids[:back])
+    assert m.tokens == ids[:back] and m.state.text == fresh.state.text
+    assert np.array_equal(m.full_mask(), fresh.full_mask())
+    assert m.consume_tokens(ids[back:]) and m.is_accepting() and m.state.text == text
 
 
 def test_a_fork_goes_its_own_way(tokenizer, masker):
