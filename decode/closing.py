@@ -165,6 +165,20 @@ def _signature(state: ElmParseState) -> tuple:
             tuple(map(tuple, state.rules.blocks)))
 
 
+def eos_probability(logits, eos: int, temperature: float, top_k: int | None):
+    """EOS's probability under sampling at ``temperature`` within the ``top_k`` cut
+    (0 or None: no cut), per row of ``logits`` (a torch tensor, the vocabulary last):
+    how often the model, left to itself, would end here."""
+    import torch
+
+    scaled = logits.float() / temperature
+    if top_k and top_k < scaled.shape[-1]:
+        cut = torch.topk(scaled, top_k, dim=-1).values
+        inside = scaled[..., eos] >= cut[..., -1]
+        return torch.where(inside, torch.exp(scaled[..., eos] - torch.logsumexp(cut, dim=-1)), 0.0)
+    return torch.softmax(scaled, dim=-1)[..., eos]
+
+
 def _closes(state: ElmParseState, text: str, whole: Callable[[ElmParseState], bool]) -> bool:
     """Does ``text`` make ``state``'s program whole (by ``whole``)?"""
     after = state.copy()

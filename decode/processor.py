@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .closing import Closer
+from .closing import Closer, eos_probability
 from .fastmask import FastMasker
 from .fim import SuffixError, SuffixJudge, check_suffix
 from .masks import Masker
@@ -213,13 +213,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             return [False] * scores.shape[0]
         if self.strategy != "sample":
             return (scores[:, :width].argmax(dim=-1) == eos).tolist()
-        logits = scores[:, :width].float() / self.temperature
-        if self.top_k and self.top_k < width:
-            cut = torch.topk(logits, self.top_k, dim=-1).values
-            inside = logits[:, eos] >= cut[:, -1]
-            p = torch.where(inside, torch.exp(logits[:, eos] - torch.logsumexp(cut, dim=-1)), 0.0)
-        else:
-            p = torch.softmax(logits, dim=-1)[:, eos]
+        p = eos_probability(scores[:, :width], eos, self.temperature, self.top_k)
         return (torch.rand(len(p)) < p.cpu()).tolist()
 
     def _keep(self, states: list[Row], keys: list[tuple], scores: torch.FloatTensor,

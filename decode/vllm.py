@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDirectionality
 
-from .closing import Closer
+from .closing import Closer, eos_probability
 from .fastmask import FastMasker
 from .matcher import Matcher
 from .state import MODES, ElmParseState, PromptError
@@ -196,14 +196,7 @@ class _Request:
         its top-k cut."""
         if self.temperature < _GREEDY_BELOW:
             return int(logits.argmax()) == eos
-        scaled = logits.float() / self.temperature
-        if 0 < self.top_k < len(scaled):
-            cut = torch.topk(scaled, self.top_k).values
-            if scaled[eos] < cut[-1]:
-                return False
-            p = float(torch.exp(scaled[eos] - torch.logsumexp(cut, dim=0)))
-        else:
-            p = float(torch.softmax(scaled, dim=0)[eos])
+        p = float(eos_probability(logits, eos, self.temperature, max(self.top_k, 0)))
         return self.draws.random() < p
 
     def ended(self) -> bool:
