@@ -22,6 +22,7 @@ from .masks import Masker
 from .matcher import Matcher
 from .rows import Histories, Row, RowTable
 from .sampling import Draw, draw_from_set, draw_lazily, nucleus
+from .scores import best_per_row, candidates
 from .state import ElmParseState, PromptError
 from .vocab import Vocab, vocab_from_tokenizer
 
@@ -247,6 +248,14 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if fast and self.top_k > _LAZY_BUDGET:
             looking = []  # so many allowed tokens to find: judging by class is cheaper
             chosen = self._best_allowed(states, list(range(len(states))), scores, width)
+        elif self.top_k == 1:
+            # greedy: a row whose best token is allowed and tied with none needs no
+            # other candidate (the common case, and much cheaper than a topk)
+            for r, best in enumerate(best_per_row(scores, looking, width)):
+                if not best.tied and best.score > float("-inf") and \
+                        not (self._newline_first[best.token_id] and self._blank_capped(states[r])):
+                    chosen[r] = states[r].matcher.lazy_advanced([best.token_id], 1)
+            looking = [r for r in looking if not chosen[r]]
         while looking:
             subset = scores[:, :width] if len(looking) == len(states) else \
                 scores[torch.tensor(looking, device=scores.device), :width]
@@ -303,28 +312,25 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         "sample", see ``sampling.py``); the rows left undecided draw from their
         exact set: the ``top_k`` best allowed (found as the lazy path finds them) or
         the full mask."""
-        logits = scores[:, :width].float() / self.temperature  # as generate's temperature warper makes them
         top_k = self.top_k if self.top_k < width else 0
         depth = min(width, max(_CANDIDATES, top_k))
-        top = torch.topk(logits, depth, dim=-1)
-        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
-        cumulative = torch.cumsum(torch.exp(top.values - lse), dim=-1)  # the candidates' probabilities
-        # one transfer for all rows (ids below 2**24 are exact as floats)
-        fetched = torch.cat([lse, top.values, cumulative, top.indices.float()], dim=1).tolist()
+        # the candidates' logits at the temperature, as generate's temperature warper makes them
+        found = candidates(scores, range(len(states)), width, depth, [self.temperature] * len(states))
         uniforms = torch.rand(len(states), _DRAWS + 2).tolist()
         keep: list[list[int]] = []
         undecided: list[tuple[int, Draw, float, set[int], float]] = []  # row, its draw, lse, candidates, their mass
-        for r, (row, key) in enumerate(zip(states, keys)):
-            lse_r, values = fetched[r][0], fetched[r][1:depth + 1]
-            cumulative_r, ids = fetched[r][depth + 1:2 * depth + 1], [int(i) for i in fetched[r][2 * depth + 1:]]
-            if lse_r == float("-inf"):  # every score masked by an earlier processor: nothing to draw
+        for r, (row, key, best) in enumerate(zip(states, keys, found)):
+            if best.lse == float("-inf"):  # every score masked by an earlier processor: nothing to draw
                 keep.append([])
                 continue
-            drawn = self._draw(row, key, ids, values, cumulative_r, lse_r, top_k, uniforms[r][:_DRAWS], width)
+            drawn = self._draw(row, key, best.ids, best.values, best.cumulative, best.lse, top_k,
+                               uniforms[r][:_DRAWS], width)
             if drawn.token is None:
-                undecided.append((r, drawn, lse_r, set(ids), cumulative_r[-1]))
+                undecided.append((r, drawn, best.lse, set(best.ids), best.cumulative[-1]))
             keep.append([] if drawn.token is None else [drawn.token])
-        for r, drawn, lse_r, candidates, mass in undecided:
+        if undecided:
+            logits = scores[:, :width].float() / self.temperature
+        for r, drawn, lse_r, candidates_r, mass in undecided:
             if top_k:
                 members = np.array([t for t, _ in self._best_allowed(states, [r], logits, width)[0]], dtype=np.int64)
             else:
@@ -333,7 +339,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
             if self.top_p is not None:
                 kept = nucleus(values, self.top_p)
                 members, values = members[kept], values[kept]
-            token = draw_from_set(members, values, candidates, drawn, lse_r, mass,
+            token = draw_from_set(members, values, candidates_r, drawn, lse_r, mass,
                                   uniforms[r][_DRAWS], uniforms[r][_DRAWS + 1])
             keep[r] = [] if token is None else [token]
         return keep

@@ -18,9 +18,12 @@ and kept in step with the request's live list of output ids at every step (a
 request preempted and recomputed, or re-added, is followed by comparing the
 matcher's tokens with that list and rolling back / replaying the difference).
 Masks are exact: a greedy row keeps its best allowed token (and those tied
-with it), a top-k row its ``top_k`` best allowed tokens, each judged in score
-order; any other row (top-p, plain sampling, penalties, which vLLM applies
-after the processors) gets the full mask. Once a row's unit has ended
+with it), judged in score order; a row sampled at a temperature (with or
+without top-k) keeps one token, drawn by the processor from the distribution
+the full mask and vLLM's sampler would give (by rejection, with the request's
+own seed); a top-k row with top-p or min-p its ``top_k`` best allowed tokens;
+any other row (top-p alone, penalties, which vLLM applies after the processors)
+gets the full mask. Once a row's unit has ended
 (``stop_at_unit_end``, the default) or its program is over, only EOS is
 allowed. vLLM cannot cut the text where the unit ended: the completion then
 ends with the start of the next item, which ``unit_end(prompt, completion)``
@@ -42,6 +45,8 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 from .closing import Closer, eos_probability
 from .fastmask import FastMasker
 from .matcher import Matcher
+from .sampling import draw_from_set, draw_lazily
+from .scores import best_per_row, candidates, keep_only
 from .state import MODES, ElmParseState, PromptError
 from .vocab import vocab_from_tokenizer
 
@@ -59,6 +64,12 @@ _GREEDY_BELOW = 1e-5
 _LAZY = 16
 # top-k rows: candidates judged together (by class) before the full mask
 _NEAR = 256
+# rows the processor draws for: the best candidates through which the model's
+# distribution is sampled, the draws made before the row takes its exact set, and
+# the entries judged one by one before its candidates are judged by class
+_CANDIDATES = 64
+_DRAWS = 64
+_DRAW_BUDGET = 16
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ class _Request:
     """One opted-in row: its matcher, the live output list vLLM appends to, the
     ids the matcher consumed (a prefix of it), and how the row is masked."""
 
-    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep", "offered", "number", "draws",
+    __slots__ = ("matcher", "output", "consumed", "refused", "options", "keep", "draw", "offered", "number", "draws",
                  "temperature", "top_k", "max_tokens")
 
     def __init__(self, matcher: Matcher, output: list[int], options: ElmOptions, keep: int, number: int,
@@ -148,6 +159,7 @@ class _Request:
         self.refused: int | None = None  # an output id the matcher refused (the mask was not obeyed)
         self.options = options
         self.keep = keep  # 1: greedy; k > 1: top-k sampling; 0: the full mask
+        self.draw = _drawn(params)  # the processor draws the row's token itself
         # closing: the request's place in the closer's keys, and its own random stream
         # for "would the model end here?" (seeded as the request is)
         self.number = number
@@ -212,27 +224,41 @@ class _Request:
         return len(tail) - len(tail.rstrip("\n")) > limit
 
 
+def _drawn(params: "SamplingParams") -> bool:
+    """May the processor draw the row's token itself (``ElmLogitsProcessor._draws``)?
+    Sampling at a temperature, with or without top-k, and nothing else that vLLM
+    applies after the processors (top-p, min-p, penalties)."""
+    return params.temperature >= _GREEDY_BELOW and params.top_p >= 1.0 and not params.min_p and not _penalised(params)
+
+
+def _penalised(params: "SamplingParams") -> bool:
+    """Does vLLM apply penalties to the row (after the processors: they can reorder
+    its scores)?"""
+    return params.repetition_penalty != 1.0 or bool(params.presence_penalty) or bool(params.frequency_penalty)
+
+
 def _keep_count(params: "SamplingParams") -> int:
     """How a row may be masked exactly: 1 (greedy: its best allowed token), k
     (top-k sampling: its k best allowed tokens) or 0 (the full mask). vLLM applies
     penalties after the processors: they can reorder the scores, so such rows
     take the full mask."""
-    if params.repetition_penalty != 1.0 or params.presence_penalty or params.frequency_penalty:
+    if _penalised(params):
         return 0
     if params.temperature < _GREEDY_BELOW:
         return 1
     return params.top_k if 0 < params.top_k <= _NEAR // 4 else 0
 
 
-class ElmLogitsProcessor(LogitsProcessor):
-    """Masks, for the requests that opt in (see ``elm_options``), every token that
-    would make the program unparseable; see the module docstring.
+class _ElmMasking:
+    """What the processors for vLLM's two model runners share: one ``_Request`` per
+    opted-in row (``rows``: logits row -> request, kept by each processor its own
+    way), and the masking of those rows (``_constrain``).
 
     The tokenizer is the model's (vLLM's ``model_config.tokenizer``); its
     vocabulary's precomputation is cached on disk. ``dead_ends`` counts rows
     left with no allowed token (a sound mask never has one; they get EOS)."""
 
-    def __init__(self, vllm_config: "VllmConfig", device: torch.device, is_pin_memory: bool) -> None:
+    def _setup(self, vllm_config: "VllmConfig") -> None:
         from transformers import AutoTokenizer
 
         model_config = vllm_config.model_config
@@ -251,36 +277,6 @@ class ElmLogitsProcessor(LogitsProcessor):
             if self.eos_id is not None else None
         self._numbers = itertools.count()
 
-    @classmethod
-    def validate_params(cls, sampling_params: "SamplingParams") -> None:
-        """Refuse bad options (a ``ValueError``: HTTP 400 when serving)."""
-        elm_options(sampling_params)
-
-    def is_argmax_invariant(self) -> bool:
-        """The mask changes greedy search's choice: always applied."""
-        return False
-
-    def update_state(self, batch_update: BatchUpdate | None) -> None:
-        """Follow the batch: rows removed, added (a matcher each, for opted-in
-        requests; an added row replaces whatever was at its index), moved or
-        swapped, in that order (vLLM's)."""
-        if batch_update is None:
-            return
-        for index in batch_update.removed:
-            self.rows.pop(index, None)
-        for index, params, prompt_ids, output in batch_update.added:
-            request = self._request(params, prompt_ids, output)
-            if request is None:
-                self.rows.pop(index, None)
-            else:
-                self.rows[index] = request
-        for a, b, direction in batch_update.moved:
-            first, second = self.rows.pop(a, None), self.rows.pop(b, None)
-            if first is not None:
-                self.rows[b] = first
-            if second is not None and direction == MoveDirectionality.SWAP:
-                self.rows[a] = second
-
     def _request(self, params: "SamplingParams", prompt_ids: list[int] | None, output: list[int]) -> _Request | None:
         options = elm_options(params)
         if options is None:
@@ -296,14 +292,15 @@ class ElmLogitsProcessor(LogitsProcessor):
             matcher = Matcher(self.masker, options.mode, text, options.stop_at_unit_end, strict=False)
         return _Request(matcher, output, options, _keep_count(params), next(self._numbers), params)
 
-    def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        """Mask the opted-in rows of ``logits`` (in place; the others are untouched)."""
+    def _constrain(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mask the opted-in rows of ``logits`` (``rows``; in place, the others are untouched)."""
         if not self.rows:
             return logits
         width = min(logits.shape[1], len(self.vocab))
         rows = sorted(r for r in self.rows if r < logits.shape[0])
         keep: dict[int, list[int] | np.ndarray] = {}
         lazy: list[int] = []
+        drawn: list[int] = []
         skip: set[int] = set()
         for r in rows:
             request = self.rows[r]
@@ -317,6 +314,8 @@ class ElmLogitsProcessor(LogitsProcessor):
             forced = self._closing(request, logits[r, :width]) if request.options.close else None
             if forced is not None:
                 keep[r] = [forced]
+            elif request.draw:
+                drawn.append(r)
             elif request.keep:
                 lazy.append(r)
         if self.closer is not None:
@@ -324,6 +323,8 @@ class ElmLogitsProcessor(LogitsProcessor):
             self.closer.closed.clear()  # (the engine's outputs say how a request ended)
         if lazy:
             keep.update(self._lazy(logits, lazy, width))
+        if drawn:
+            keep.update(self._draws(logits, drawn, width))
         for r in rows:
             if r not in keep and r not in skip:
                 keep[r] = self._full(self.rows[r], width)
@@ -352,10 +353,16 @@ class ElmLogitsProcessor(LogitsProcessor):
         """The best allowed tokens of greedy and top-k rows, judged in score order
         (ties with the last one kept are kept too: greedy takes the lowest id among
         tied best scores, vLLM's top-k keeps every tie, so the choice is what the
-        full mask would leave). A row the candidates do not decide takes the full mask."""
+        full mask would leave). A row the candidates do not decide takes the full mask.
+        A greedy row whose best token is allowed and tied with none keeps it without
+        further candidates being fetched (the common case, and much the cheapest)."""
+        found: dict[int, list[int] | np.ndarray] = self._best_alone(
+            logits, [r for r in rows if self.rows[r].keep == 1], width)
+        rows = [r for r in rows if r not in found]
+        if not rows:
+            return found
         depth = min(width, _LAZY if all(self.rows[r].keep == 1 for r in rows) else _NEAR)
         top = torch.topk(logits[rows, :width], depth, dim=-1)
-        found: dict[int, list[int] | np.ndarray] = {}
         for r, ids, values in zip(rows, top.indices.tolist(), top.values.tolist()):
             request = self.rows[r]
             capped = request.blank_capped()
@@ -382,6 +389,75 @@ class ElmLogitsProcessor(LogitsProcessor):
             kept = self._with_ties(chosen, k, ids, values, capped, depth, judge)
             if kept is not None:
                 found[r] = kept
+        return found
+
+    def _draws(self, logits: torch.Tensor, rows: list[int], width: int) -> dict[int, list[int]]:
+        """Rows sampled at a temperature (with or without top-k): the processor draws
+        each one's token itself and keeps it alone, so that vLLM's sampler takes it.
+        Drawn by rejection from the model's distribution (``sampling.py``: a token
+        drawn is kept if allowed and within the top-k of the allowed ones), with the
+        request's own random stream, which gives the distribution of the full mask
+        followed by vLLM's temperature and top-k, for a judgement or two per row. A
+        row the draws leave undecided draws from its exact set; one with nothing to
+        draw (every score masked, or nothing allowed) is left to the full mask."""
+        found: dict[int, list[int]] = {}
+        depth = min(width, max([_CANDIDATES] + [self.rows[r].top_k for r in rows]))
+        temperatures = [self.rows[r].temperature for r in rows]
+        for r, best in zip(rows, candidates(logits, rows, width, depth, temperatures)):
+            if best.lse == float("-inf"):
+                continue
+            request = self.rows[r]
+            top_k = request.top_k if 0 < request.top_k < width else None
+            state, capped, after = request.matcher.state, request.blank_capped(), {}
+
+            def judge(token_id: int) -> bool:
+                if capped and self._newline_first[token_id]:
+                    return False
+                judged = self.masker.lazy_advanced(state, [token_id], 1)
+                if judged:
+                    after[token_id] = judged[0][1]
+                return bool(judged)
+
+            def allowed_among(ids: list[int]) -> list[bool]:
+                among = np.zeros(self.masker.size, dtype=bool)
+                among[ids] = True
+                allowed = self._allowed(request, width, among)
+                return [bool(allowed[t]) for t in ids]
+
+            uniforms = [request.draws.random() for _ in range(_DRAWS + 2)]
+            drawn = draw_lazily(best.ids, best.values, best.cumulative, best.lse, top_k, None, uniforms[:_DRAWS],
+                                judge, allowed_among, _DRAW_BUDGET)
+            token = drawn.token
+            if token is None:
+                members = np.flatnonzero(self._allowed(request, width))
+                values = logits[r, :width].float().cpu().numpy()[members] / request.temperature
+                if top_k and len(members) > top_k:
+                    inside = values >= np.partition(values, -top_k)[-top_k]  # the top_k best, with ties
+                    members, values = members[inside], values[inside]
+                token = draw_from_set(members, values, set(best.ids), drawn, best.lse, best.cumulative[-1],
+                                      uniforms[_DRAWS], uniforms[_DRAWS + 1])
+            if token is not None:
+                found[r] = [token]
+                request.offered = {token: after[token]} if after.get(token) is not None else {}
+        return found
+
+    def _best_alone(self, logits: torch.Tensor, rows: list[int], width: int) -> dict[int, list[int]]:
+        """The greedy rows of ``rows`` whose best token is allowed and tied with no
+        other: that token alone (what the full mask and argmax would leave), its
+        state offered for the next step. The other rows are not in the result."""
+        found: dict[int, list[int]] = {}
+        if not rows:
+            return found
+        for r, best in zip(rows, best_per_row(logits, rows, width)):
+            request = self.rows[r]
+            if best.tied or not best.score > float("-inf") or \
+                    (self._newline_first[best.token_id] and request.blank_capped()):
+                continue
+            judged = self.masker.lazy_advanced(request.matcher.state, [best.token_id], 1)
+            if judged:
+                token_id, after = judged[0]
+                request.offered = {token_id: after} if after is not None else {}
+                found[r] = [token_id]
         return found
 
     def _with_ties(self, chosen: list[int], k: int, ids: list[int], values: list[float], capped: bool,
@@ -421,26 +497,58 @@ class ElmLogitsProcessor(LogitsProcessor):
         return allowed
 
     def _mask(self, logits: torch.Tensor, keep: dict[int, list[int] | np.ndarray]) -> None:
-        """Set every score not kept to -inf, in place. Rows that keep a few ids: their
-        scores saved, the rows filled with -inf, the scores put back (three
-        operations for all of them); rows with a full mask: one masked fill each. A
-        row left one token (EOS, a closing's) gets a finite score for it even where an
-        earlier processor (min_tokens) masked it, so that sampling never sees a row of
-        -inf."""
-        few = [(r, ids) for r, ids in keep.items() if not isinstance(ids, np.ndarray)]
-        if few:
-            device = logits.device
-            index = torch.tensor([[r for r, ids in few for _ in ids], [t for _, ids in few for t in ids]],
-                                 device=device)
-            values = logits[index[0], index[1]]
-            # a token kept alone (EOS, or a closing's token): finite even where an earlier
-            # processor masked it (a lazy row never keeps a masked token: it is not alone then)
-            alone = torch.tensor([len(ids) == 1 for _, ids in few for _ in ids], device=device)
-            values = torch.where(alone & torch.isinf(values), torch.zeros_like(values), values)
-            logits.index_fill_(0, torch.tensor([r for r, _ in few], device=device), float("-inf"))
-            logits[index[0], index[1]] = values
+        """Set every score not kept to -inf, in place: rows that keep a few ids through
+        ``scores.keep_only`` (a token kept alone, EOS or a closing's, gets a finite
+        score even where an earlier processor such as min_tokens masked it, so that
+        sampling never sees a row of -inf), rows with a full mask by one masked fill each."""
+        keep_only(logits, {r: ids for r, ids in keep.items() if not isinstance(ids, np.ndarray)})
         for r, allowed in keep.items():
             if isinstance(allowed, np.ndarray):
                 row = logits[r]
                 row[:len(allowed)].masked_fill_(torch.from_numpy(~allowed).to(row.device), float("-inf"))
                 row[len(allowed):] = float("-inf")
+
+
+class ElmLogitsProcessor(_ElmMasking, LogitsProcessor):
+    """Masks, for the requests that opt in (see ``elm_options``), every token that
+    would make the program unparseable; see the module docstring. The V1
+    interface (``vllm.v1.sample.logits_processor``): vLLM's CPU build, and its GPU
+    build with ``VLLM_USE_V2_MODEL_RUNNER=0``; Model Runner V2 takes
+    ``vllm_v2.ElmLogitsProcessorV2``."""
+
+    def __init__(self, vllm_config: "VllmConfig", device: torch.device, is_pin_memory: bool) -> None:
+        self._setup(vllm_config)
+
+    @classmethod
+    def validate_params(cls, sampling_params: "SamplingParams") -> None:
+        """Refuse bad options (a ``ValueError``: HTTP 400 when serving)."""
+        elm_options(sampling_params)
+
+    def is_argmax_invariant(self) -> bool:
+        """The mask changes greedy search's choice: always applied."""
+        return False
+
+    def update_state(self, batch_update: BatchUpdate | None) -> None:
+        """Follow the batch: rows removed, added (a matcher each, for opted-in
+        requests; an added row replaces whatever was at its index), moved or
+        swapped, in that order (vLLM's)."""
+        if batch_update is None:
+            return
+        for index in batch_update.removed:
+            self.rows.pop(index, None)
+        for index, params, prompt_ids, output in batch_update.added:
+            request = self._request(params, prompt_ids, output)
+            if request is None:
+                self.rows.pop(index, None)
+            else:
+                self.rows[index] = request
+        for a, b, direction in batch_update.moved:
+            first, second = self.rows.pop(a, None), self.rows.pop(b, None)
+            if first is not None:
+                self.rows[b] = first
+            if second is not None and direction == MoveDirectionality.SWAP:
+                self.rows[a] = second
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        """Mask the opted-in rows of ``logits`` (in place; the others are untouched)."""
+        return self._constrain(logits)

@@ -25,6 +25,7 @@ from elmgrammar.decode.state import ElmParseState, PromptError, check_prompt
 from elmgrammar.decode.tiny import tiny_starcoder2
 from elmgrammar.evaluate.prompts import seed_prompts
 from elmgrammar.finetune import default_model_path
+from fit import assert_draws_fit
 
 SAMPLING = dict(do_sample=True, top_k=50, max_new_tokens=24)
 
@@ -167,23 +168,7 @@ def test_sampling_by_rejection_draws_from_the_distribution_of_the_full_mask(prom
         assert len(kept) == 1
         counts[kept] += 1
     assert counts[probs == 0].sum() == 0, "a token outside the sampling set was drawn"
-    _assert_draws_fit(counts, probs)
-
-
-def _assert_draws_fit(counts: torch.Tensor, probs: torch.Tensor) -> None:
-    """A chi-square goodness-of-fit test at 0.1% of ``counts`` against ``probs``
-    (tokens expected fewer than 5 times are pooled into one bin)."""
-    expected = probs * counts.sum()
-    big = expected >= 5
-    observed = torch.cat([counts[big], counts[~big].sum().reshape(1)])
-    expected = torch.cat([expected[big], expected[~big].sum().reshape(1)])
-    observed, expected = observed[expected > 0], expected[expected > 0]
-    dof = len(expected) - 1
-    assert dof >= 1
-    chi2 = float(((observed - expected) ** 2 / expected).sum())
-    # the 0.1% critical value, by the Wilson-Hilferty approximation (z = 3.09)
-    critical = dof * (1 - 2 / (9 * dof) + 3.09 * (2 / (9 * dof)) ** 0.5) ** 3
-    assert chi2 < critical, (chi2, dof, critical)
+    assert_draws_fit(counts, probs)
 
 
 class _UnsoundMasker(FastMasker):

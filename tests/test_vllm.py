@@ -28,6 +28,7 @@ from elmgrammar.decode.state import ElmParseState
 from elmgrammar.decode.stopping import unit_end
 from elmgrammar.decode.vllm import ElmLogitsProcessor, elm_extra_args, elm_options
 from elmgrammar.finetune import default_model_path
+from fit import assert_draws_fit
 
 MODEL = str(default_model_path())
 ENGINE = dict(model=MODEL, dtype="float32", max_model_len=1024, max_num_seqs=16, seed=0, enforce_eager=True)
@@ -315,7 +316,7 @@ def test_evaluate_command_on_vllm(tmp_path):
     assert report["summary"]["constrained"]["timing"]["new_tokens"] > 0
 
 
-@pytest.mark.parametrize("sampling, k", [(GREEDY, 1), (dict(temperature=0.8, top_k=5), 5)])
+@pytest.mark.parametrize("sampling, k", [(GREEDY, 1), (dict(temperature=0.8, top_k=5, top_p=0.999), 5)])
 def test_greedy_and_top_k_rows_keep_what_the_full_mask_would(processor, sampling, k):
     # rows judged lazily (their best allowed tokens) against the same rows given the
     # full mask, on states of real text, with scores rounded so that they tie often
@@ -323,7 +324,8 @@ def test_greedy_and_top_k_rows_keep_what_the_full_mask_would(processor, sampling
     ids = _ids(processor, text)
     lazy_out, full_out = [], []
     # the masks alone: no closing (random scores put EOS on top now and then)
-    full_params = SamplingParams(temperature=0.8, extra_args=elm_extra_args("declarations", close=False))
+    # (top-p alone: a row the processor gives the full mask)
+    full_params = SamplingParams(temperature=0.8, top_p=0.95, extra_args=elm_extra_args("declarations", close=False))
     processor.update_state(BatchUpdate(2, removed=[], moved=[], added=[
         (0, _params("declarations", sampling, close=False), [], lazy_out), (1, full_params, [], full_out)]))
     assert (processor.rows[0].keep, processor.rows[1].keep) == (k, 0)
@@ -346,3 +348,121 @@ def test_greedy_and_top_k_rows_keep_what_the_full_mask_would(processor, sampling
         full_out.append(token_id)
     assert narrower > len(ids) // 2  # the lazy path decided most steps (the full mask is its fallback)
     processor.update_state(BatchUpdate(0, removed=[0, 1], added=[], moved=[]))
+
+
+@pytest.mark.parametrize("prompt, spread, top_k", [
+    ("view model =\n    div []\n        [ text model.", 2.0, 50),  # a field: few of the candidates allowed
+    ("update msg model =\n    case msg of\n        Increment ->", 1.0, 20),  # flat
+    ("main =", 3.0, None),  # every allowed token: draws beyond the candidates settled from the full mask
+    ("x = 0x", 3.0, 4),  # hex digits only: draws keep being refused, the row takes its exact set
+], ids=["field", "flat", "all-allowed", "refused"])
+def test_sampled_rows_draw_from_the_distribution_of_the_full_mask(processor, prompt, spread, top_k):
+    """A row sampled at a temperature keeps one token, drawn by the processor: over
+    2,000 steps at one state, its frequencies fit the probabilities of the full mask
+    followed by vLLM's temperature and top-k (a chi-square test at 0.1%), and it never
+    keeps a token outside them."""
+    sampling = dict(temperature=0.7, seed=5, **({"top_k": top_k} if top_k else {}))
+    processor.update_state(BatchUpdate(1, removed=[], moved=[], added=[
+        (0, _params("declarations", sampling, close=False), _ids(processor, prompt), [])]))
+    row = processor.rows[0]
+    assert row.draw
+    scores = torch.randn(len(processor.vocab), generator=torch.Generator().manual_seed(3)) * spread
+    allowed = torch.from_numpy(processor.masker.full_mask(row.matcher.state))
+    reference = torch.where(allowed, scores / 0.7, float("-inf"))
+    if top_k:  # vLLM's top-k keeps the k best and those tied with the last
+        reference[reference < torch.topk(reference, top_k).values[-1]] = float("-inf")
+    probs = torch.softmax(reference.double(), dim=-1)
+    counts = torch.zeros(len(processor.vocab), dtype=torch.double)
+    for _ in range(2_000):
+        kept = torch.isfinite(processor.apply(scores[None].clone())[0]).nonzero().flatten()
+        assert len(kept) == 1
+        counts[kept] += 1
+    assert counts[probs == 0].sum() == 0, "a token outside the sampling set was drawn"
+    assert_draws_fit(counts, probs)
+    processor.update_state(BatchUpdate(0, removed=[0], added=[], moved=[]))
+
+
+class _Buffer:
+    """One of Model Runner V2's request-state buffers, on the CPU: ``gpu`` the
+    tensor, ``np`` its host copy (V2 itself needs a GPU and Triton)."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.gpu, self.np = tensor, tensor.numpy()
+
+
+def _context(slots: list[int]):
+    from vllm.v1.worker.gpu.sample.logits_processor.interface import LogitsContext
+
+    mapping = torch.tensor(slots, dtype=torch.int32)
+    zeros = torch.zeros(len(slots), dtype=torch.int32)
+    return LogitsContext(expanded_idx_mapping=mapping, idx_mapping=mapping, idx_mapping_np=mapping.numpy(),
+                         expanded_local_pos=zeros, input_ids=zeros, pos=zeros,
+                         seq_lens_upper_bound_np=zeros.numpy())
+
+
+def test_model_runner_v2_masks_as_the_v1_processor_does(processor):
+    """The V2 class, fed through its interface (slots announced by add_request, rows
+    in a new order at each step, ids read from the request state), keeps for each
+    request what the V1 class keeps for it; it follows a history rewritten under
+    it (preemption) and a slot given to a new request, and leaves plain rows alone."""
+    from vllm.config import ModelConfig, VllmConfig
+    from vllm.v1.worker.gpu.sample.logits_processor.interface import LogitsProcRequestState
+
+    from elmgrammar.decode.vllm_v2 import ElmLogitsProcessorV2
+
+    slots, length, vocab = 4, 256, len(processor.vocab)
+    tokens, total, prompt_len = torch.zeros(slots, length, dtype=torch.int32), torch.zeros(slots, dtype=torch.int32), \
+        torch.zeros(slots, dtype=torch.int32)
+    state = LogitsProcRequestState(device=torch.device("cpu"), max_num_reqs=slots, vocab_size=vocab,
+                                   all_token_ids=_Buffer(tokens), prompt_len=_Buffer(prompt_len),
+                                   prefill_len=_Buffer(total.clone()), total_len=_Buffer(total))
+    v2 = ElmLogitsProcessorV2(VllmConfig(model_config=ModelConfig(model=MODEL, dtype="float32")), state)
+    requests = {2: (DECLARATION, _params("declarations", GREEDY, close=False)),
+                0: (UPDATE, _params(None, GREEDY)),
+                3: (UPDATE, _params("declarations", dict(temperature=0.8, top_k=5, seed=7), close=False)),
+                1: (MODULE, _params("module", TOP_P, close=False))}  # (top-p: the full mask)
+    outputs = {slot: [] for slot in requests}
+    for slot, (prompt, params) in requests.items():
+        ids = _ids(processor, prompt)
+        tokens[slot, :len(ids)] = torch.tensor(ids)
+        prompt_len[slot] = total[slot] = len(ids)
+        assert v2.add_request(slot, params) == (slot != 0)
+    # the V1 class, the same requests in rows 0, 1, 2, 3 (slots 2, 0, 3, 1)
+    v1_row = {2: 0, 0: 1, 3: 2, 1: 3}
+    processor.update_state(BatchUpdate(3, removed=[], moved=[], added=[
+        (v1_row[slot], params, _ids(processor, prompt), outputs[slot]) for slot, (prompt, params) in requests.items()]))
+    generator = torch.Generator().manual_seed(1)
+
+    def step(order: list[int]) -> None:
+        scores = {slot: torch.randn(vocab, generator=generator) * 3 for slot in order}
+        masked = v2.apply(torch.stack([scores[s] for s in order]), _context(order))
+        reference = processor.apply(torch.stack([scores[s] for s in sorted(v1_row, key=v1_row.get)]))
+        for r, slot in enumerate(order):
+            if slot in v2._slots:  # the two followed the same ids
+                assert v2._slots[slot].matcher.completion == processor.rows[v1_row[slot]].matcher.completion
+            kept = torch.isfinite(masked[r])
+            assert torch.equal(kept, torch.isfinite(reference[v1_row[slot]])), slot
+            if slot == 0:
+                assert torch.equal(masked[r], scores[slot])  # a plain row, untouched
+            token = int(torch.argmax(masked[r]))  # what the sampler takes (one kept token, or the best)
+            outputs[slot].append(token)
+            tokens[slot, int(total[slot])] = token
+            total[slot] += 1
+
+    for i in range(10):
+        step([[2, 0, 3, 1], [3, 1, 2, 0], [1, 0, 3, 2]][i % 3])
+    assert v2.rows and all(v2._slots[s].matcher.completion == processor.rows[v1_row[s]].matcher.completion
+                           for s in (2, 3))
+    # preempted and recomputed: slot 2's history is rewritten under the processor
+    rewritten = _ids(processor, " [ 1, 2")
+    start = int(prompt_len[2])
+    tokens[2, start:start + len(rewritten)] = torch.tensor(rewritten)
+    total[2] = start + len(rewritten)
+    outputs[2][:] = rewritten
+    step([3, 2, 1, 0])
+    assert v2._slots[2].matcher.completion.startswith(" [ 1, 2")
+    # slot 3 is given to a plain request: its row is left alone from then on
+    assert v2.add_request(3, _params(None, GREEDY)) is False
+    scores = torch.randn(2, vocab, generator=generator)
+    assert torch.equal(v2.apply(scores.clone(), _context([3, 0])), scores)
+    processor.update_state(BatchUpdate(0, removed=[0, 1, 2, 3], added=[], moved=[]))
