@@ -16,7 +16,7 @@ from .vllm import ElmLogitsProcessor
 # name: (vLLM's sampling settings, how the processor masks such a row)
 VLLM_DECODINGS = {
     "greedy": ({"temperature": 0.0}, "lazy"),
-    "top-k": ({"temperature": 0.8, "top_k": 50}, "set"),
+    "top-k": ({"temperature": 0.8, "top_k": 50}, "drawn"),
     "top-p": ({"temperature": 0.8, "top_p": 0.95}, "full"),
 }
 
