@@ -46,7 +46,7 @@ from .closing import Closer, eos_probability
 from .fastmask import FastMasker
 from .matcher import Matcher
 from .sampling import draw_from_set, draw_lazily
-from .scores import best_per_row, candidates, keep_only
+from .scores import best_per_row, candidates, keep_only, numpy_view
 from .state import MODES, ElmParseState, PromptError
 from .vocab import vocab_from_tokenizer
 
@@ -206,8 +206,14 @@ class _Request:
         """Would the model end here, left to itself? Greedy: EOS is its best token;
         sampled: a draw with EOS's probability at the request's temperature, within
         its top-k cut."""
+        row = numpy_view(logits)  # (on the CPU: NumPy's row reductions are far cheaper)
         if self.temperature < _GREEDY_BELOW:
-            return int(logits.argmax()) == eos
+            return int(row.argmax() if row is not None else logits.argmax()) == eos
+        if row is not None:
+            score = row[eos]
+            # most steps: EOS masked (min_tokens) or outside the top-k cut, probability 0
+            if not score > float("-inf") or 0 < self.top_k <= np.count_nonzero(row > score):
+                return False
         p = float(eos_probability(logits, eos, self.temperature, max(self.top_k, 0)))
         return self.draws.random() < p
 
