@@ -75,7 +75,8 @@ def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS,
     for _ in range(max_expansions):
         if not frontier:
             return None
-        _, moves, _, text, current = heapq.heappop(frontier)
+        _, deeper, _, text, current = heapq.heappop(frontier)
+        moves = -deeper
         for move in _moves(current, opening=goal is not None):
             after = current.copy()
             if not after.advance(move):
@@ -86,7 +87,9 @@ def closing_text(state: ElmParseState, max_expansions: int = MAX_EXPANSIONS,
             if key in seen:
                 continue
             seen.add(key)
-            heapq.heappush(frontier, (moves + 1 + _estimate(after), moves + 1, next(tie), text + move, after))
+            # among states as promising, the one with more moves made first: it has
+            # fewer left to guess, so the search heads for an end instead of widening
+            heapq.heappush(frontier, (moves + 1 + _estimate(after), -(moves + 1), next(tie), text + move, after))
     return None
 
 
