@@ -466,3 +466,13 @@ def test_model_runner_v2_masks_as_the_v1_processor_does(processor):
     scores = torch.randn(2, vocab, generator=generator)
     assert torch.equal(v2.apply(scores.clone(), _context([3, 0])), scores)
     processor.update_state(BatchUpdate(0, removed=[0, 1, 2, 3], added=[], moved=[]))
+
+
+def test_model_runner_v2_loads_its_class_by_name_and_refuses_the_v1_one():
+    from vllm.v1.worker.gpu.sample.logits_processor.loader import _load_v2_logitsprocs_by_fqcns
+
+    from elmgrammar.decode.vllm_v2 import ElmLogitsProcessorV2
+
+    assert _load_v2_logitsprocs_by_fqcns(["elmgrammar.decode.vllm_v2:ElmLogitsProcessorV2"]) == [ElmLogitsProcessorV2]
+    with pytest.raises(ValueError, match="not a subclass"):
+        _load_v2_logitsprocs_by_fqcns(["elmgrammar.decode.vllm:ElmLogitsProcessor"])
