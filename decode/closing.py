@@ -25,6 +25,8 @@ import heapq
 import itertools
 from collections.abc import Callable
 
+import numpy as np
+
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexicon import CONTEXTUAL_WORDS, KEYWORDS
 
@@ -171,14 +173,37 @@ def _signature(state: ElmParseState) -> tuple:
 def eos_probability(logits, eos: int, temperature: float, top_k: int | None):
     """EOS's probability under sampling at ``temperature`` within the ``top_k`` cut
     (0 or None: no cut), per row of ``logits`` (a torch tensor, the vocabulary last):
-    how often the model, left to itself, would end here."""
+    how often the model, left to itself, would end here. Rows where EOS is masked
+    or outside the cut (most steps, with a cut) are settled by one count each."""
+    import torch
+
+    from .scores import numpy_view
+
+    rows = logits.reshape(-1, logits.shape[-1])
+    array = numpy_view(rows)
+    if array is not None and top_k and top_k < rows.shape[-1]:
+        # EOS lies within the cut iff fewer than top_k scores are above its own
+        inside = [bool(row[eos] > -np.inf) and np.count_nonzero(row > row[eos]) < top_k for row in array]
+        p = torch.zeros(rows.shape[0], dtype=torch.float32)
+        if any(inside):
+            index = torch.tensor([r for r, i in enumerate(inside) if i])
+            p[index] = _eos_probability(rows[index], eos, temperature, top_k).float()
+        return p.reshape(logits.shape[:-1])
+    return _eos_probability(logits, eos, temperature, top_k)
+
+
+def _eos_probability(logits, eos: int, temperature: float, top_k: int | None):
+    """``eos_probability`` computed on every row."""
     import torch
 
     scaled = logits.float() / temperature
     if top_k and top_k < scaled.shape[-1]:
-        cut = torch.topk(scaled, top_k, dim=-1).values
-        inside = scaled[..., eos] >= cut[..., -1]
-        return torch.where(inside, torch.exp(scaled[..., eos] - torch.logsumexp(cut, dim=-1)), 0.0)
+        # the cut keeps the top_k best and those tied with the last (as the top-k
+        # warpers of generate and vLLM do)
+        last = torch.topk(scaled, top_k, dim=-1).values[..., -1:]
+        kept = torch.where(scaled >= last, scaled, float("-inf"))
+        inside = scaled[..., eos] >= last[..., 0]
+        return torch.where(inside, torch.exp(scaled[..., eos] - torch.logsumexp(kept, dim=-1)), 0.0)
     return torch.softmax(scaled, dim=-1)[..., eos]
 
 

@@ -213,7 +213,7 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
         if eos >= width:
             return [False] * scores.shape[0]
         if self.strategy != "sample":
-            return (scores[:, :width].argmax(dim=-1) == eos).tolist()
+            return [best.token_id == eos for best in best_per_row(scores, range(scores.shape[0]), width)]
         p = eos_probability(scores[:, :width], eos, self.temperature, self.top_k)
         return (torch.rand(len(p)) < p.cpu()).tolist()
 

@@ -209,11 +209,6 @@ class _Request:
         row = numpy_view(logits)  # (on the CPU: NumPy's row reductions are far cheaper)
         if self.temperature < _GREEDY_BELOW:
             return int(row.argmax() if row is not None else logits.argmax()) == eos
-        if row is not None:
-            score = row[eos]
-            # most steps: EOS masked (min_tokens) or outside the top-k cut, probability 0
-            if not score > float("-inf") or 0 < self.top_k <= np.count_nonzero(row > score):
-                return False
         p = float(eos_probability(logits, eos, self.temperature, max(self.top_k, 0)))
         return self.draws.random() < p
 

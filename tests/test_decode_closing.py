@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from elmgrammar import parse_module
-from elmgrammar.decode.closing import closing_text
+from elmgrammar.decode.closing import closing_text, eos_probability
 from elmgrammar.decode.complete import complete
 from elmgrammar.decode.state import ElmParseState
 from elmgrammar.decode.tiny import tiny_starcoder2
@@ -134,3 +134,31 @@ def test_a_closing_forced_where_an_earlier_processor_masked_its_tokens(model, to
     (c,) = complete(model, tokenizer, "view model =\n    f (g [ a", max_new_tokens=6, min_new_tokens=6,
                     do_sample=True, top_k=50)
     assert c.complete and c.stop_reason == "closed at budget" and c.text.endswith(c.closing)
+
+
+@pytest.mark.parametrize("top_k", [None, 5, 50])
+def test_eos_probability_is_the_softmax_within_the_cut(top_k):
+    """EOS's probability (at the temperature, within the top-k cut) against the
+    softmax of the cut scores, on rows where EOS is masked, within the cut, tied at
+    its edge or outside it, as a batch and row by row."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 1000, generator=generator) * 3
+    eos = 7
+    logits[0, eos] = float("-inf")            # masked (min_new_tokens)
+    logits[1, eos] = logits[1].max() + 1      # the best
+    logits[2, eos] = -20.0                    # far outside any cut
+    if top_k:
+        edge = torch.topk(logits[3], top_k).values[-1]
+        logits[3, eos] = edge                 # tied with the last one kept
+        logits[4, eos] = torch.topk(logits[4], top_k + 1).values[-1]  # just outside
+    expected = []
+    for row in logits.double() / 0.7:
+        kept = row.clone()
+        if top_k:
+            kept[kept < torch.topk(kept, top_k).values[-1]] = float("-inf")
+        expected.append(float(torch.softmax(kept, dim=-1)[eos]))
+    found = eos_probability(logits, eos, 0.7, top_k)
+    assert found.shape == (6,)
+    assert torch.allclose(found.double(), torch.tensor(expected, dtype=torch.float64), atol=1e-6), (found, expected)
+    assert [float(eos_probability(row, eos, 0.7, top_k)) for row in logits] == pytest.approx(expected, abs=1e-6)
+    assert found[0] == 0 and found[2] < 1e-6 and found[1] > 0
