@@ -311,9 +311,14 @@ class Matcher:
         judgement already made (``Masker.advanced``: the processor keeps those of the
         tokens it judged, so the next step consumes nothing afresh)."""
         child = self.fork()
-        unit_end, decided = self._unit_rule(self.vocab.pieces[token_id])
-        child._append(_step(after, token_id, self._steps[-1], unit_end, decided))
+        child.consume_judged(token_id, after)
         return child
+
+    def consume_judged(self, token_id: int, after: ElmParseState) -> None:
+        """Consume ``token_id`` (not EOS), given the state ``after`` it that a
+        judgement already made (in place: ``child`` is the fork that does it)."""
+        unit_end, decided = self._unit_rule(self.vocab.pieces[token_id])
+        self._append(_step(after, token_id, self._steps[-1], unit_end, decided))
 
     def _append(self, step: _Step) -> None:
         """Add a step, thinning out the state of the one that falls out of the recent

@@ -191,7 +191,7 @@ class _Request:
                 break  # a placeholder for an id not known yet
             after = offered.pop(token_id, None) if len(consumed) == n else None
             if after is not None:
-                self.matcher = self.matcher.child(token_id, after)
+                self.matcher.consume_judged(token_id, after)
             elif not self.matcher.consume_token(token_id):
                 self.refused = token_id
                 break
@@ -319,8 +319,8 @@ class _ElmMasking:
                 drawn.append(r)
             elif request.keep:
                 lazy.append(r)
-        if self.closer is not None:
-            self.closer.retain([self.rows[r].key() for r in rows])
+        if self.closer is not None:  # (only closing rows have plans to keep)
+            self.closer.retain([self.rows[r].key() for r in rows if self.rows[r].options.close])
             self.closer.closed.clear()  # (the engine's outputs say how a request ended)
         if lazy:
             keep.update(self._lazy(logits, lazy, width))
