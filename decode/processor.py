@@ -21,7 +21,7 @@ from .fim import SuffixError, SuffixJudge, check_suffix
 from .masks import Masker
 from .matcher import Matcher
 from .rows import Histories, Row, RowTable
-from .sampling import Draw, draw_from_set, draw_lazily, nucleus
+from .sampling import Draw, draw_from_set, draw_lazily, nucleus, row_judges
 from .scores import best_per_row, candidates
 from .state import ElmParseState, PromptError
 from .vocab import Vocab, vocab_from_tokenizer
@@ -348,23 +348,10 @@ class ElmGrammarLogitsProcessor(LogitsProcessor):
               lse: float, top_k: int, uniforms: list[float], width: int) -> Draw:
         """One row's draw by rejection (``draw_lazily``); the state after the token
         drawn is kept for the next step."""
-        capped = self._blank_capped(row)
-        after: dict[int, ElmParseState | None] = {}
-
-        def judge(token_id: int) -> bool:
-            if capped and self._newline_first[token_id]:
-                return False
-            found = row.matcher.lazy_advanced([token_id], 1)
-            if found:
-                after[token_id] = found[0][1]
-            return bool(found)
-
-        def allowed_among(candidates: list[int]) -> list[bool]:
-            among = np.zeros(self.masker.size, dtype=bool)
-            among[candidates] = True
-            allowed = self._full_allowed(row, width, among)
-            return [bool(allowed[t]) for t in candidates]
-
+        judge, allowed_among, after = row_judges(
+            lambda token_id: row.matcher.lazy_advanced([token_id], 1),
+            lambda among: self._full_allowed(row, width, among), self.masker.size,
+            self._newline_first if self._blank_capped(row) else None)
         drawn = draw_lazily(ids, values, cumulative, lse, top_k, self.top_p, uniforms, judge, allowed_among,
                             _LAZY_BUDGET)
         if drawn.token is not None and after.get(drawn.token) is not None:

@@ -124,6 +124,33 @@ def draw_lazily(ids: Sequence[int], values: Sequence[float], cumulative: Sequenc
     return Draw(None)
 
 
+def row_judges(advance: Callable[[int], list], mask: Callable[[np.ndarray], np.ndarray], size: int,
+               refused: np.ndarray | None = None):
+    """The two judgements :func:`draw_lazily` asks of a row, and the states the first
+    one made: ``judge(token)`` (``advance(token)``: the row's ``lazy_advanced`` for
+    that one token; its state after is kept in ``after``) and ``allowed_among(ids)``
+    (``mask(among)``: the row's full mask judged among those ids only).
+    ``refused``: tokens refused without judging (a boolean array; newline-first ones
+    past the blank-line limit), or None."""
+    after: dict = {}
+
+    def judge(token_id: int) -> bool:
+        if refused is not None and refused[token_id]:
+            return False
+        found = advance(token_id)
+        if found:
+            after[token_id] = found[0][1]
+        return bool(found)
+
+    def allowed_among(ids: Sequence[int]) -> list[bool]:
+        among = np.zeros(size, dtype=bool)
+        among[list(ids)] = True
+        allowed = mask(among)
+        return [bool(allowed[t]) for t in ids]
+
+    return judge, allowed_among, after
+
+
 def _best_allowed_so_far(i: int, values: Sequence[float], status: Sequence[bool | None]) -> bool:
     """Is the allowed candidate ``i`` the best allowed token, by the candidates
     judged so far (every one scored above it judged and refused)? The best allowed

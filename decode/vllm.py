@@ -45,7 +45,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor, MoveDi
 from .closing import Closer, eos_probability
 from .fastmask import FastMasker
 from .matcher import Matcher
-from .sampling import draw_from_set, draw_lazily
+from .sampling import draw_from_set, draw_lazily, row_judges
 from .scores import best_per_row, candidates, keep_only, numpy_view
 from .state import MODES, ElmParseState, PromptError
 from .vocab import vocab_from_tokenizer
@@ -409,22 +409,11 @@ class _ElmMasking:
                 continue
             request = self.rows[r]
             top_k = request.top_k if 0 < request.top_k < width else None
-            state, capped, after = request.matcher.state, request.blank_capped(), {}
-
-            def judge(token_id: int) -> bool:
-                if capped and self._newline_first[token_id]:
-                    return False
-                judged = self.masker.lazy_advanced(state, [token_id], 1)
-                if judged:
-                    after[token_id] = judged[0][1]
-                return bool(judged)
-
-            def allowed_among(ids: list[int]) -> list[bool]:
-                among = np.zeros(self.masker.size, dtype=bool)
-                among[ids] = True
-                allowed = self._allowed(request, width, among)
-                return [bool(allowed[t]) for t in ids]
-
+            state = request.matcher.state
+            judge, allowed_among, after = row_judges(
+                lambda token_id: self.masker.lazy_advanced(state, [token_id], 1),
+                lambda among: self._allowed(request, width, among), self.masker.size,
+                self._newline_first if request.blank_capped() else None)
             uniforms = [request.draws.random() for _ in range(_DRAWS + 2)]
             drawn = draw_lazily(best.ids, best.values, best.cumulative, best.lse, top_k, None, uniforms[:_DRAWS],
                                 judge, allowed_among, _DRAW_BUDGET)
