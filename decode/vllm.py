@@ -46,7 +46,7 @@ from .closing import Closer, eos_probability
 from .fastmask import FastMasker
 from .matcher import Matcher
 from .sampling import draw_from_set, draw_lazily, row_judges
-from .scores import best_per_row, candidates, keep_only, numpy_view
+from .scores import best_per_row, candidates, keep_only
 from .state import MODES, ElmParseState, PromptError
 from .vocab import vocab_from_tokenizer
 
@@ -206,9 +206,8 @@ class _Request:
         """Would the model end here, left to itself? Greedy: EOS is its best token;
         sampled: a draw with EOS's probability at the request's temperature, within
         its top-k cut."""
-        row = numpy_view(logits)  # (on the CPU: NumPy's row reductions are far cheaper)
         if self.temperature < _GREEDY_BELOW:
-            return int(row.argmax() if row is not None else logits.argmax()) == eos
+            return best_per_row(logits[None], [0], len(logits))[0].token_id == eos
         p = float(eos_probability(logits, eos, self.temperature, max(self.top_k, 0)))
         return self.draws.random() < p
 
