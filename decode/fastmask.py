@@ -22,6 +22,7 @@ checks the result equals the one-by-one mask on real decoding states.
 from __future__ import annotations
 
 import codecs
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ from .memo import MaskMemo, context_key, line_reach
 from .state import ElmParseState, _feeds, char_class, utf8_completions
 from .vocab import Vocab
 from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index, escape_in_progress, triple_tail
+
+SPREADS = 4096  # selections spread from verdicts that are remembered (~20 KB each)
+
 
 class FastMasker(Masker):
     """The exact full mask from the precomputed classes; the lazy path and single
@@ -65,6 +69,11 @@ class FastMasker(Masker):
         self._groups = list(groups)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
+        self._bodies: dict[str, dict[str, np.ndarray]] = {}  # see _prefixes_of
+        self._lone: dict[str, np.ndarray] = {}  # see _lone_names
+        self._serials = itertools.count()
+        # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
+        self._spreads: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
     def full_mask(self, state: ElmParseState, among: np.ndarray | None = None) -> np.ndarray:
         """Exactly ``Masker.full_mask(state, among)``, in a fraction of the time
@@ -521,7 +530,10 @@ class FastMasker(Masker):
         ix = self.index
         dec = ix.decodable
         escape = escape_in_progress(p)
-        if escape:  # the entries that may go on with the escape, one by one
+        if escape == "\\":
+            self._escaped(state, "", mask, individual)
+            return
+        if escape:  # the entries that may go on with a ``\\u`` escape, one by one
             individual |= self._escape_candidates(p, escape)
             return
         if p == '"':
@@ -548,8 +560,12 @@ class FastMasker(Masker):
         ix = self.index
         dec = ix.decodable
         tail = triple_tail(p)
-        if tail is None:  # an escape in progress: the entries that may go on with it, one by one
-            individual |= self._escape_candidates(p, escape_in_progress(p))
+        if tail is None:
+            escape = escape_in_progress(p)
+            if escape == "\\":
+                self._escaped(state, '""', mask, individual)
+            else:  # ``\\u``: the entries that may go on with it, one by one
+                individual |= self._escape_candidates(p, escape)
             return
         mask |= dec & ix.triple_inside[tail]
         closes = dec & ix.triple_closes[tail]
@@ -562,17 +578,34 @@ class FastMasker(Masker):
         if base is not None:
             self._judge(state, base, "triple" + tail, closes, mask, individual)
 
-    def _terminated_string(self, state, selection, mask, individual) -> None:
-        # the string closes inside the entry: finish it with the closing quote once,
-        # then judge what follows the quote
+    def _escaped(self, state, more_quotes: str, mask, individual) -> None:
+        """After a backslash in a string (``more_quotes``: ``""`` in a multi-line
+        one): an entry that starts with a one-character escape finishes it, then
+        goes on as string text, judged by class after a stand-in escape ``\\n``;
+        ``u`` may begin ``\\u{...}`` (one by one); anything else is a bad escape."""
+        ix = self.index
+        dec = ix.decodable
+        individual |= dec & ix.unicode_escape_start
+        escaped = state.copy()
+        if not escaped.advance("n"):
+            return
+        triple = bool(more_quotes)
+        mask |= dec & (ix.escaped_triple_inside if triple else ix.escaped_inside)
+        closes = dec & (ix.escaped_triple_closes if triple else ix.escaped_closes)
+        self._terminated_string(escaped, closes, mask, individual, "triple_escaped" if triple else "escaped",
+                                '"' + more_quotes)
+
+    def _terminated_string(self, state, selection, mask, individual, kind: str = "string", quotes: str = '"') -> None:
+        # the string closes inside the entry: finish it with the closing quotes once,
+        # then judge what follows them
         if not selection.any():
             return
         new = state.copy()
-        if not new.advance('"'):
+        if not new.advance(quotes):
             return
         base = self._complete_pending(new, "STRING") if new.lexer.pending else new
         if base is not None:
-            self._judge(state, base, "string", selection, mask, individual)
+            self._judge(state, base, kind, selection, mask, individual)
 
     # -- judging classes ------------------------------------------------------------
 
@@ -580,36 +613,78 @@ class FastMasker(Masker):
         """Judge the suffixes (after the continuation of ``kind``) of the selected
         entries against ``base``, the state with the held-back lexeme finished."""
         ix = self.index
-        chosen = np.flatnonzero(selection if self._among is None else selection & self._among)
-        if not len(chosen):
+        if self._among is not None:
+            selection = selection & self._among
+        if not selection.any():
             return
         if infix_pending(base):
             # `infix` + ` left`: the associativity is a name read by its value, which
             # the classes do not carry (a few declarations per file: one by one)
-            individual[chosen] = True
+            individual |= selection
             return
+        # Verdicts depend on the judge's signature and on the top of the stack that
+        # they consulted: the same syntactic place recurs all the time (after `=` at
+        # the top level, in a list...) at any depth, so they are remembered across
+        # steps, each with the stack suffix it read.
+        stack = base.recognizer.stack
+        entry = self._verdict_entry(ClassJudge(base, trivia_end, self._reach).signature(), stack, len(ix.classes))
+        # What the verdicts make of this selection is remembered too (the same
+        # selections recur with the same verdicts): entries allowed, and entries the
+        # classes leave undecided.
+        key = (entry[3], kind, np.packbits(selection).tobytes()) if self._among is None else None
+        spread = self._spreads.get(key) if key is not None else None
+        if spread is None:
+            allowed, undecided, judged = self._spread(base, kind, selection, entry, trivia_end)
+            undecided = undecided if undecided.any() else None
+            if key is not None:
+                self._spreads[key] = (np.packbits(allowed), None if undecided is None else np.packbits(undecided), judged)
+                if len(self._spreads) > SPREADS:
+                    del self._spreads[next(iter(self._spreads))]
+        else:
+            self._spreads[key] = self._spreads.pop(key)  # most recently used last
+            allowed = np.unpackbits(spread[0], count=ix.size).view(bool)
+            undecided = None if spread[1] is None else np.unpackbits(spread[1], count=ix.size).view(bool)
+            judged = spread[2]
+        mask |= allowed
+        step_watch = base.recognizer.watch
+        if judged and step_watch is not None:
+            # the state's mask now depends on the deepest suffix these verdicts read
+            step_watch[0] = min(step_watch[0], len(stack) - entry[2])
+        if undecided is None:
+            return
+        awaited = awaited_name(base)
+        if awaited is not None and np.count_nonzero(undecided) > 64:
+            # a definition must start with the awaited name: a lone name that is a
+            # prefix of it fits (the judge said the name itself does); the rest
+            # are judged one by one
+            lone = undecided & self._lone_names(kind)
+            individual |= undecided & ~lone
+            mask |= lone & self._prefixes_of(kind, awaited)
+        else:
+            individual |= undecided
+
+    def _spread(self, base, kind, selection, entry, trivia_end: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The selected entries that the classes allow, those they leave to the
+        one-by-one judgement, and whether any class needed a verdict; the verdicts
+        of classes met for the first time under ``entry`` are judged now and kept
+        in it."""
+        ix = self.index
+        chosen = np.flatnonzero(selection)
         cls = ix.cls[kind][chosen]
         # Work per class, then spread the answers over the chosen entries with one
         # gather: 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
-        classes = len(ix.classes)
-        present = np.zeros(classes, dtype=bool)
+        present = np.zeros(len(ix.classes), dtype=bool)
         present[cls] = True
         judged = present & self._judged_class
         per_class = self._free_class.astype(np.int8)
-        if judged.any():
+        verdicts = entry[1]
+        todo = np.flatnonzero(judged & (verdicts < 0))
+        if len(todo):
             # the judge gets its own watch: what its verdicts consult is kept with them
-            step_watch = base.recognizer.watch
             base = base.copy()
             stack = base.recognizer.stack
             base.recognizer.watch = watch = [len(stack) - 1]
             judge = ClassJudge(base, trivia_end, self._reach)
-            # Verdicts depend on the judge's signature and on the top of the stack
-            # that they consulted: the same syntactic place recurs all the time (after
-            # `=` at the top level, in a list...) at any depth, so they are remembered
-            # across steps, each with the stack suffix it read. -1: not judged yet.
-            entry = self._verdict_entry(judge.signature(), stack, classes)
-            verdicts = entry[1]
-            todo = np.flatnonzero(judged & (verdicts < 0))
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
             for g in np.unique(group).tolist():
@@ -619,38 +694,52 @@ class FastMasker(Masker):
             verdicts[todo[decided]] = first[decided]
             for c in todo[~decided].tolist():
                 verdicts[c] = judge.verdict(ix.classes[c])
-            per_class[judged] = verdicts[judged]
             # the entry now stands for the deepest suffix any of its verdicts read
-            # (those read before read less of it, which this stack shares)
+            # (those read before read less of it, which this stack shares); its
+            # verdicts changed, so what was spread from them is not looked up again
             entry[2] = max(entry[2], len(stack) - watch[0])
             entry[0] = tuple(stack[-entry[2]:])
-            low = len(stack) - entry[2]
-            if step_watch is not None and low < step_watch[0]:
-                step_watch[0] = low
+            entry[3] = next(self._serials)
+        per_class[judged] = verdicts[judged]
         answers = per_class[cls]
-        mask[chosen[answers == 1]] = True
-        undecided, undecided_cls = chosen[answers == 2], cls[answers == 2]
-        awaited = awaited_name(base)
-        if awaited is not None and len(undecided) > 64:
-            # a definition must start with the awaited name: a lone name that is a
-            # prefix of it fits (the judge said the name itself does); the rest
-            # are judged one by one
-            cont = ix.cont[kind] if kind in ix.cont else None
-            for i, c in zip(undecided.tolist(), undecided_cls.tolist()):
-                if ix.class_kind[c] == TAIL:
-                    text = ix.texts[i]
-                    body = text[int(cont[i]) if cont is not None else 0:].lstrip(" \r\n")
-                    if awaited.startswith(body):
-                        mask[i] = True
-                else:
-                    individual[i] = True
-        else:
-            individual[undecided] = True
+        allowed = np.zeros(ix.size, dtype=bool)
+        allowed[chosen[answers == 1]] = True
+        undecided = np.zeros(ix.size, dtype=bool)
+        undecided[chosen[answers == 2]] = True
+        return allowed, undecided, bool(judged.any())
 
+    def _lone_names(self, kind: str) -> np.ndarray:
+        """The entries whose text after the continuation of ``kind`` is one
+        unfinished lexeme (a TAIL class)."""
+        lone = self._lone.get(kind)
+        if lone is None:
+            cls = self.index.cls[kind]
+            lone = self._lone[kind] = (cls >= 0) & (self.index.class_kind[np.maximum(cls, 0)] == TAIL)
+        return lone
+
+    def _prefixes_of(self, kind: str, name: str) -> np.ndarray:
+        """The entries whose text after the continuation of ``kind`` is, past its
+        leading whitespace, a prefix of ``name`` (a bool per index entry)."""
+        bodies = self._bodies.get(kind)
+        if bodies is None:
+            ix = self.index
+            cont = ix.cont[kind].tolist() if kind in ix.cont else [0] * ix.size
+            found: dict[str, list[int]] = {}
+            for i, text in enumerate(ix.texts):
+                if text:
+                    found.setdefault(text[cont[i]:].lstrip(" \r\n"), []).append(i)
+            bodies = self._bodies[kind] = {body: np.array(ids) for body, ids in found.items()}
+        out = np.zeros(self.index.size, dtype=bool)
+        for j in range(1, len(name) + 1):
+            ids = bodies.get(name[:j])
+            if ids is not None:
+                out[ids] = True
+        return out
 
     def _verdict_entry(self, signature: tuple, stack: list[int], classes: int) -> list:
         """The remembered verdicts for this signature whose stack suffix ``stack``
-        ends with: ``[suffix, verdicts, span]`` (a new, empty one if none)."""
+        ends with: ``[suffix, verdicts, span, serial]`` (a new, empty one if none;
+        the serial changes with the verdicts)."""
         slot = self._verdicts.get((signature, stack[-1]))
         if slot is None:
             if len(self._verdicts) > 20_000:
@@ -661,7 +750,7 @@ class FastMasker(Masker):
             span = entry[2]
             if span <= depth and tuple(stack[depth - span:]) == entry[0]:
                 return entry
-        entry = [(stack[-1],), np.full(classes, -1, dtype=np.int8), 1]
+        entry = [(stack[-1],), np.full(classes, -1, dtype=np.int8), 1, next(self._serials)]
         if len(slot) >= 64:  # a place seen at many depths that each read deep: keep the latest
             del slot[0]
         slot.append(entry)

@@ -84,9 +84,10 @@ def pending_key(state: ElmParseState, cap: int) -> object:
             return ("upper", len(p), "." in p, p.endswith("."))
         return p
     if head == '"' and not p.startswith('""') and "\n" not in p and len(p) > 1:
-        if escape_in_progress(p) is None and p[-1] != '"':
-            return ('"', len(p))
-        return p
+        if p[-1] == '"' and escape_in_progress(p[:-1]) is None:
+            return p  # closed: the string's value is a token's now
+        escape = escape_in_progress(p)
+        return ('"', len(p), None if escape is None else p[p.rindex("\\"):])
     if p.startswith('"""'):
         tail = triple_tail(p)
         if tail is not None and "\\" not in p[-2:]:

@@ -43,6 +43,9 @@ TRIPLE_TAILS = ("", '"', '""')
 _TRIPLE_GOOD_BODY = re.compile(rf'(?:[^"\\]|{GOOD_ESCAPE}|"(?!""))*', re.DOTALL)
 _STRING_GOOD_BODY = re.compile(rf'(?:[^"\\\n]|{GOOD_ESCAPE})*')
 
+# the escapes of one character after the backslash (``\\u{...}`` is the other kind)
+SIMPLE_ESCAPES = "nrt\"'\\"
+
 RESERVED = {"=": "EQUALS", ":": "COLON", "|": "PIPE", "->": "ARROW", "..": "DOTDOT", "::": "CONS"}
 
 # class kinds: trivia, one unfinished lexeme, several tokens, a lexical error, nothing
@@ -161,11 +164,27 @@ class VocabIndex:
             kind = "triple" + tail
             self.cont[kind] = np.array([e if e is not None and e > 0 else 0 for e in ends], dtype=np.int32)
             self.cls[kind] = self._classes_of(self.cont[kind])
-        # after an unfinished escape (``\\``, ``\\u``, ``\\u{1F``): the entries that may go on with it
+        # after a backslash in a string: an entry that starts with a one-character
+        # escape (``n``, ``"``...) finishes it, and its rest is string text like any
+        # other (it stays inside, or closes the string: the class of what follows)
+        rests = [t[1:] if t and t[0] in SIMPLE_ESCAPES else None for t in self.texts]
+        ends = [string_close(r) if r is not None else None for r in rests]
+        self.escaped_inside = np.array([r is not None and e is None and STRING_PREFIX.fullmatch(r) is not None
+                                        for r, e in zip(rests, ends)])
+        self.escaped_closes = np.array([e is not None and e > 0 for e in ends])
+        self.cls["escaped"] = self._classes_of([1 + e if e is not None and e > 0 else len(t or "")
+                                                for t, e in zip(self.texts, ends)])
+        ends = [triple_close("", r) if r is not None else None for r in rests]
+        self.escaped_triple_inside = np.array([r is not None and e is None and TRIPLE_PREFIX.fullmatch(r) is not None
+                                               for r, e in zip(rests, ends)])
+        self.escaped_triple_closes = np.array([e is not None and e > 0 for e in ends])
+        self.cls["triple_escaped"] = self._classes_of([1 + e if e is not None and e > 0 else len(t or "")
+                                                       for t, e in zip(self.texts, ends)])
+        # ``u`` escapes (``\\u{1F600}``) are rare: the entries that may go on with them, one by one
         first = [t[0] if t else "" for t in self.texts]
+        self.unicode_escape_start = np.array([t == "u" or bool(t) and t.startswith("u{") for t in self.texts])
         self.escape_next = {kind: np.array([bool(c) and c in chars for c in first])
-                            for kind, chars in (("\\", "nrt\"'\\u"), ("\\u", "{"),
-                                                ("\\u{", "0123456789abcdefABCDEF}"))}
+                            for kind, chars in (("\\u", "{"), ("\\u{", "0123456789abcdefABCDEF}"))}
         # in a character literal the escaped character is the last one: after ``'\\``
         # only entries that stop after it, or close the literal right after it, go on
         self.char_escape_next = np.array([bool(t) and ((t[0] in "nrt\"'\\" and t[1:2] in ("", "'"))
@@ -227,7 +246,7 @@ def triple_close(tail: str, text: str) -> int | None:
 
 def escape_in_progress(body: str) -> str | None:
     """The kind of unfinished escape a string body ends with ("\\", "\\u" or
-    "\\u{", see ``VocabIndex.escape_next``), or None. An even run of backslashes
+    "\\u{"), or None. An even run of backslashes
     is escaped backslashes."""
     m = re.search(r"(\\+)(u(\{[0-9a-fA-F]{0,6})?)?$", body)
     if m is None or len(m.group(1)) % 2 == 0:
@@ -323,7 +342,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 9  # bump when VocabIndex or the classes change
+INDEX_VERSION = 10  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:
