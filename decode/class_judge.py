@@ -34,8 +34,12 @@ class ClassJudge:
         crit = sorted({indent for _, indent in layout.stack} | {1} |
                       ({layout.pending[1]} if layout.pending else set()))
         self.critical = crit
-        self.answers: dict[tuple, int] = {}
-        self.prefixes: dict[tuple, tuple | None] = {}
+        # Answers and the states after token prefixes are shared between classes,
+        # each kept with the lowest stack index it consulted: a class that reuses
+        # one has consulted that far too (see ``consulted``).
+        self.watch = base.recognizer.watch
+        self.answers: dict[tuple, tuple[int, int]] = {}
+        self.prefixes: dict[tuple, tuple[tuple | None, int]] = {}
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
         self.other = other_name(base)
@@ -119,10 +123,28 @@ class ClassJudge:
 
     def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
         key = (bucket, ttype)
-        ok = self.answers.get(key)
-        if ok is None:
-            ok = self.answers[key] = self._accepts(ttype, col)
-        return ok
+        found = self.answers.get(key)
+        if found is None:
+            found = self.answers[key] = self._watched(self._accepts, ttype, col)
+        self._consulted(found[1])
+        return found[0]
+
+    def _watched(self, judge, *args) -> tuple:
+        """``judge(*args)`` and the lowest stack index it consulted."""
+        watch = self.watch
+        if watch is None:
+            return judge(*args), 0
+        outer, watch[0] = watch[0], len(self.base.recognizer.stack) - 1
+        try:
+            result = judge(*args)
+        finally:
+            low = watch[0]
+            watch[0] = min(outer, low)
+        return result, low
+
+    def _consulted(self, low: int) -> None:
+        if self.watch is not None and low < self.watch[0]:
+            self.watch[0] = low
 
     def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
         """Judge an entry of several tokens by feeding all of them."""
@@ -156,8 +178,13 @@ class ClassJudge:
         """The (layout, recognizer, rules) after the first token and ``tokens``,
         or None if they do not fit; shared between entries with a common start."""
         key = (bucket, first, tokens)
-        if key in self.prefixes:
-            return self.prefixes[key]
+        found = self.prefixes.get(key)
+        if found is None:
+            found = self.prefixes[key] = self._watched(self._fed, bucket, first, col, line, tokens)
+        self._consulted(found[1])
+        return found[0]
+
+    def _fed(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
         if tokens:
             parent = self._after(bucket, first, col, line, tokens[:-1])
             pos, ttype = tokens[-1]
@@ -172,7 +199,6 @@ class ClassJudge:
             layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
             if _feeds([tok], layout, recognizer, rules, partial=False):
                 result = (layout, recognizer, rules)
-        self.prefixes[key] = result
         return result
 
     def _accepts(self, ttype: str, col: int) -> int:

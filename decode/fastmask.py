@@ -49,7 +49,7 @@ class FastMasker(Masker):
     def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
         super().__init__(vocab)
         self.index = index or cached_index(vocab, cache_dir)
-        self._verdicts: dict[tuple, list] = {}
+        self._verdicts: dict[tuple, list[_Verdicts]] = {}
         self.memo = MaskMemo()
         self._line_reach = line_reach(self.index.texts)
         # how far right of the cursor a judged class may place a token on its line
@@ -69,7 +69,6 @@ class FastMasker(Masker):
         self._groups = list(groups)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
-        self._bodies: dict[str, dict[str, np.ndarray]] = {}  # see _prefixes_of
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
         self._serials = itertools.count()
         # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
@@ -230,8 +229,14 @@ class FastMasker(Masker):
             self._symbol(state, p, mask, individual)
             return
         if head == "{":
-            cont = ix.starts["-"]
-            individual |= dec & cont
+            # `{` + `-...` opens a block comment: one that neither closes nor nests
+            # in the entry (nor is a doc comment) stays open; the others one by one
+            cont = dec & ix.starts["-"]
+            plain = cont & ~ix.has["-}"] & ~ix.has["{-"] & ~ix.has["|"]
+            opened = state.copy()
+            if opened.advance("-"):
+                mask |= plain
+            individual |= cont & ~plain
             self._terminated(state, "LBRACE", "boundary", dec & ~cont, mask, individual)
             return
         if p == '""':
@@ -443,7 +448,10 @@ class FastMasker(Masker):
         # follows is judged
         qualified &= ~absorbed
         if "." in p and is_lower_start(p.rsplit(".", 1)[1][:1]):
-            individual |= qualified  # `Html.text` + `.x`: a field of it, or not: one by one
+            # `Node.value` + `.range`, `.)`: a name with a lower-case last part never
+            # goes on past a dot; what follows it is lexed as after any name (a
+            # field `.range` of it, an operator `.>`, a stray dot) and judged by class
+            self._terminated(state, "QLOWER", "ident", qualified, mask, individual)
             return
         held = qualified & ((ix.cont["upper_word"] == ix.lengths) | ix.dot_ends_word)
         for group, stand_in in ((held & ix.dot_ends_word, "."), (held & ~ix.dot_ends_word & ix.qualified_lower, ".x"),
@@ -507,20 +515,34 @@ class FastMasker(Masker):
         token, then what follows it."""
         ix = self.index
         run = ix.cont["symbol"]
-        # spellings whose type is not OP (`-` + `>`, `.` + `.`), or that open a
-        # comment (`-` + `-`): one by one
-        special = np.zeros(self.index.size, dtype=bool)
-        for word in (*RESERVED, "--"):
-            for j in range(len(p) + 1, len(word) + 1):
-                if word[:len(p)] == p:
-                    ids = ix.symbol_runs.get(word[len(p):j])
-                    if ids is not None:
-                        special[ids] = True
-        if p == "-":
-            special |= ix.starts["-"]
-        individual |= grows & special
-        grows = grows & ~special
         absorbed = grows & (run == ix.lengths)
+        # spellings whose type is not OP (`:` + `:`, `-` + `>`): that token (as the
+        # lexer types it), then what follows it, by class
+        special = np.zeros(self.index.size, dtype=bool)
+        if p == "-":
+            # `-` + `-...` opens a line comment: it goes on to the entry's first
+            # newline, and what follows that is judged by class
+            special |= ix.starts["-"]
+            comment = state.copy()
+            if comment.advance("-"):
+                mask |= grows & special & (ix.first_nl < 0)
+                self._judge(comment, comment, "comment", grows & special & (ix.first_nl >= 0), mask, individual,
+                            trivia_end=True)
+        for word in RESERVED:
+            if len(word) > len(p) and word.startswith(p):
+                ids = ix.symbol_runs.get(word[len(p):])
+                if ids is None:
+                    continue
+                group = np.zeros(self.index.size, dtype=bool)
+                group[ids] = True
+                group &= grows
+                special |= group
+                grown = state.copy()
+                if group.any() and grown.advance(word[len(p):]):
+                    mask |= group & absorbed
+                    self._terminated(grown, None, "symbol", group & ~absorbed, mask, individual)
+        grows = grows & ~special
+        absorbed &= ~special
         grown = state.copy()
         if grown.advance("!"):          # any operator spelling beyond p is an OP
             mask |= absorbed
@@ -631,25 +653,25 @@ class FastMasker(Masker):
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
         # classes leave undecided.
-        key = (entry[3], kind, np.packbits(selection).tobytes()) if self._among is None else None
+        key = (entry.serial, kind, np.packbits(selection).tobytes()) if self._among is None else None
         spread = self._spreads.get(key) if key is not None else None
         if spread is None:
-            allowed, undecided, judged = self._spread(base, kind, selection, entry, trivia_end)
+            allowed, undecided, span = self._spread(base, kind, selection, entry, trivia_end)
             undecided = undecided if undecided.any() else None
             if key is not None:
-                self._spreads[key] = (np.packbits(allowed), None if undecided is None else np.packbits(undecided), judged)
+                self._spreads[key] = (np.packbits(allowed), None if undecided is None else np.packbits(undecided), span)
                 if len(self._spreads) > SPREADS:
                     del self._spreads[next(iter(self._spreads))]
         else:
             self._spreads[key] = self._spreads.pop(key)  # most recently used last
             allowed = np.unpackbits(spread[0], count=ix.size).view(bool)
             undecided = None if spread[1] is None else np.unpackbits(spread[1], count=ix.size).view(bool)
-            judged = spread[2]
+            span = spread[2]
         mask |= allowed
         step_watch = base.recognizer.watch
-        if judged and step_watch is not None:
+        if span and step_watch is not None:
             # the state's mask now depends on the deepest suffix these verdicts read
-            step_watch[0] = min(step_watch[0], len(stack) - entry[2])
+            step_watch[0] = min(step_watch[0], len(stack) - span)
         if undecided is None:
             return
         awaited = awaited_name(base)
@@ -663,11 +685,11 @@ class FastMasker(Masker):
         else:
             individual |= undecided
 
-    def _spread(self, base, kind, selection, entry, trivia_end: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _spread(self, base, kind, selection, entry: "_Verdicts", trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int]:
         """The selected entries that the classes allow, those they leave to the
-        one-by-one judgement, and whether any class needed a verdict; the verdicts
-        of classes met for the first time under ``entry`` are judged now and kept
-        in it."""
+        one-by-one judgement, and how many stack entries from the top their
+        verdicts consulted (0: none needed one); the verdicts of classes met for
+        the first time under ``entry`` are judged now and kept in it."""
         ix = self.index
         chosen = np.flatnonzero(selection)
         cls = ix.cls[kind][chosen]
@@ -677,36 +699,41 @@ class FastMasker(Masker):
         present[cls] = True
         judged = present & self._judged_class
         per_class = self._free_class.astype(np.int8)
-        verdicts = entry[1]
+        verdicts, spans = entry.verdicts, entry.spans
         todo = np.flatnonzero(judged & (verdicts < 0))
         if len(todo):
-            # the judge gets its own watch: what its verdicts consult is kept with them
+            # the judge gets its own watch: each verdict is kept with how far down
+            # the stack it consulted
             base = base.copy()
             stack = base.recognizer.stack
-            base.recognizer.watch = watch = [len(stack) - 1]
+            top = len(stack) - 1
+            base.recognizer.watch = watch = [top]
             judge = ClassJudge(base, trivia_end, self._reach)
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
+            reach = np.zeros(len(self._groups), dtype=np.int16)
             for g in np.unique(group).tolist():
+                watch[0] = top
                 first[g] = judge.first_answer(*self._groups[g])
-            first = first[group]
-            decided = (first == 0) | ~self._multi_class[todo]
-            verdicts[todo[decided]] = first[decided]
+                reach[g] = len(stack) - watch[0]
+            decided = (first[group] == 0) | ~self._multi_class[todo]
+            verdicts[todo[decided]] = first[group[decided]]
+            spans[todo[decided]] = reach[group[decided]]
             for c in todo[~decided].tolist():
+                watch[0] = top
                 verdicts[c] = judge.verdict(ix.classes[c])
-            # the entry now stands for the deepest suffix any of its verdicts read
-            # (those read before read less of it, which this stack shares); its
-            # verdicts changed, so what was spread from them is not looked up again
-            entry[2] = max(entry[2], len(stack) - watch[0])
-            entry[0] = tuple(stack[-entry[2]:])
-            entry[3] = next(self._serials)
+                spans[c] = len(stack) - watch[0]
+            # the entry now stands for the deepest suffix its verdicts read; they
+            # changed, so what was spread from them is not looked up again
+            entry.suffix = tuple(stack[-int(spans.max()):])
+            entry.serial = next(self._serials)
         per_class[judged] = verdicts[judged]
         answers = per_class[cls]
         allowed = np.zeros(ix.size, dtype=bool)
         allowed[chosen[answers == 1]] = True
         undecided = np.zeros(ix.size, dtype=bool)
         undecided[chosen[answers == 2]] = True
-        return allowed, undecided, bool(judged.any())
+        return allowed, undecided, int(spans[judged].max()) if judged.any() else 0
 
     def _lone_names(self, kind: str) -> np.ndarray:
         """The entries whose text after the continuation of ``kind`` is one
@@ -718,43 +745,67 @@ class FastMasker(Masker):
         return lone
 
     def _prefixes_of(self, kind: str, name: str) -> np.ndarray:
-        """The entries whose text after the continuation of ``kind`` is, past its
-        leading whitespace, a prefix of ``name`` (a bool per index entry)."""
-        bodies = self._bodies.get(kind)
-        if bodies is None:
-            ix = self.index
-            cont = ix.cont[kind].tolist() if kind in ix.cont else [0] * ix.size
-            found: dict[str, list[int]] = {}
-            for i, text in enumerate(ix.texts):
-                if text:
-                    found.setdefault(text[cont[i]:].lstrip(" \r\n"), []).append(i)
-            bodies = self._bodies[kind] = {body: np.array(ids) for body, ids in found.items()}
+        """The entries whose text after the split of ``kind`` is, past its leading
+        whitespace, a prefix of ``name`` (a bool per index entry)."""
         out = np.zeros(self.index.size, dtype=bool)
         for j in range(1, len(name) + 1):
-            ids = bodies.get(name[:j])
-            if ids is not None:
-                out[ids] = True
+            out[self.index.entries_named(kind, name[:j])] = True
         return out
 
-    def _verdict_entry(self, signature: tuple, stack: list[int], classes: int) -> list:
+    def _verdict_entry(self, signature: tuple, stack: list[int], classes: int) -> "_Verdicts":
         """The remembered verdicts for this signature whose stack suffix ``stack``
-        ends with: ``[suffix, verdicts, span, serial]`` (a new, empty one if none;
-        the serial changes with the verdicts)."""
+        ends with. Where none is, a new entry takes over the verdicts of the
+        one that shares the longest suffix with ``stack`` as far as they read no
+        deeper than that suffix (the others are judged again when needed)."""
         slot = self._verdicts.get((signature, stack[-1]))
         if slot is None:
             if len(self._verdicts) > 20_000:
                 self._verdicts.clear()
             slot = self._verdicts[(signature, stack[-1])] = []
-        depth = len(stack)
+        nearest, shared = None, 0
         for entry in slot:
-            span = entry[2]
-            if span <= depth and tuple(stack[depth - span:]) == entry[0]:
+            common = _common_suffix(stack, entry.suffix)
+            if common == len(entry.suffix):
                 return entry
-        entry = [(stack[-1],), np.full(classes, -1, dtype=np.int8), 1, next(self._serials)]
+            if common > shared:
+                nearest, shared = entry, common
+        entry = _Verdicts(classes, next(self._serials))
+        if nearest is not None:
+            keep = (nearest.spans > 0) & (nearest.spans <= shared)
+            entry.verdicts[keep] = nearest.verdicts[keep]
+            entry.spans[keep] = nearest.spans[keep]
+            entry.suffix = tuple(stack[-max(1, int(entry.spans.max())):])
+        else:
+            entry.suffix = (stack[-1],)
         if len(slot) >= 64:  # a place seen at many depths that each read deep: keep the latest
             del slot[0]
         slot.append(entry)
         return entry
+
+
+class _Verdicts:
+    """Class verdicts under one judge signature and stack suffix: per class, 1
+    allowed, 0 not, 2 one by one, -1 not judged yet, and how many stack entries
+    from the top the verdict consulted (``spans``); ``suffix``: the stack's top
+    as deep as any verdict read; ``serial`` changes with the verdicts."""
+
+    __slots__ = ("suffix", "verdicts", "spans", "serial")
+
+    def __init__(self, classes: int, serial: int) -> None:
+        self.suffix: tuple[int, ...] = ()
+        self.verdicts = np.full(classes, -1, dtype=np.int8)
+        self.spans = np.zeros(classes, dtype=np.int16)
+        self.serial = serial
+
+
+def _common_suffix(stack: list[int], suffix: tuple[int, ...]) -> int:
+    """How many entries from the top ``stack`` and ``suffix`` share (at most
+    ``len(suffix)``)."""
+    n = min(len(stack), len(suffix))
+    k = 0
+    while k < n and stack[-1 - k] == suffix[-1 - k]:
+        k += 1
+    return k
 
 
 def _awaits_non_ascii(state: ElmParseState) -> bool:

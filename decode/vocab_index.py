@@ -28,6 +28,7 @@ from .state import utf8_completions
 from .vocab import Vocab
 
 _WS = re.compile(r"[ \r\n]*")
+_LOWER_NAME = re.compile(LOWER_NAME)
 _IDENT_CONT = re.compile(INNER_RUN)
 _UPPER_CONT_WORD = re.compile(rf"{INNER_RUN}(?:\.{UPPER_NAME})*(?:\.{LOWER_NAME})?")
 _UPPER_CONT_DOT = re.compile(rf"(?:{UPPER_NAME}(?:\.{UPPER_NAME})*(?:\.{LOWER_NAME})?|{LOWER_NAME})?")
@@ -83,24 +84,32 @@ class VocabIndex:
         self.by_text = {t: i for i, t in enumerate(self.texts) if t}
         self.lengths = np.array([len(t) if t else 0 for t in self.texts], dtype=np.int32)
         # boundary: nothing held back; the whole entry is the suffix
-        self.cls = {"boundary": self._classes_of(lambda t: 0)}
+        self.cls: dict[str, np.ndarray] = {}
+        # per kind, the entries whose text after the split is one lower-case name
+        # (after whitespace), by that name: a definition must start with the name
+        # its annotation awaits, and these are its prefixes
+        # (``name_ids``: the names; ``names_after[kind]``: the entries in order of
+        # their name's id, and where each id's run starts)
+        self.name_ids: dict[str, int] = {}
+        self.names_after: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._add_kind("boundary", lambda t: 0)
         self.cont: dict[str, np.ndarray] = {}
         for kind, regex in CONTINUATIONS.items():
             lengths = [regex.match(t).end() if t else 0 for t in self.texts]
             self.cont[kind] = np.array(lengths, dtype=np.int32)
-            self.cls[kind] = self._classes_of(lambda t, r=regex: r.match(t).end())
+            self._add_kind(kind, lambda t, r=regex: r.match(t).end())
         # a line comment ends at the first newline
         self.first_nl = self._first_index("\n")
         digits = re.compile(r"[0-9]*")
         self.cont["digits"] = np.array([digits.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
-        self.cls["digits"] = self._classes_of(lambda t: digits.match(t).end())
+        self._add_kind("digits", lambda t: digits.match(t).end())
         hexa = re.compile(r"[0-9a-fA-F]*")
         self.cont["hex"] = np.array([hexa.match(t).end() if t else 0 for t in self.texts], dtype=np.int32)
-        self.cls["hex"] = self._classes_of(lambda t: hexa.match(t).end())
+        self._add_kind("hex", lambda t: hexa.match(t).end())
         after_hex = [t[r] if t and r < len(t) else "" for t, r in zip(self.texts, self.cont["hex"].tolist())]
         self.hex_then_dot = np.array([c == "." for c in after_hex])
         self.hex_then_inner = np.array([bool(c) and is_inner(c) for c in after_hex])
-        self.cls["char"] = self._classes_of(lambda t: t.find("'") + 1 if "'" in t else len(t))
+        self._add_kind("char", lambda t: t.find("'") + 1 if "'" in t else len(t))
         self.first_apostrophe = self._first_index("'")
         self.escaped_apostrophe = np.array([bool(t) and "'" in t and t.find("'") > 0 and t[t.find("'") - 1] == "\\"
                                             for t in self.texts])
@@ -115,14 +124,14 @@ class VocabIndex:
                                                for i, t in enumerate(self.texts)])
         self.glsl_start = np.array([bool(t) and t[0] == "g" and ("glsl|".startswith(t[:5]) or t.startswith("glsl|"))
                                     for t in self.texts])
-        self.cls["comment"] = self._classes_of(lambda t: t.find("\n") if "\n" in t else len(t))
+        self._add_kind("comment", lambda t: t.find("\n") if "\n" in t else len(t))
         # a string (not the first characters of a multi-line one): the entries that
         # stay validly inside, and those that close it (the class of what follows)
         ends = [string_close(t) if t else None for t in self.texts]
         self.string_inside = np.array([bool(t) and e is None and STRING_PREFIX.fullmatch(t) is not None
                                        for t, e in zip(self.texts, ends)])
         self.string_closes = np.array([e is not None and e > 0 for e in ends])
-        self.cls["string"] = self._classes_of([max(e or 0, 0) for e in ends])
+        self._add_kind("string", [max(e or 0, 0) for e in ends])
         self.has = {s: np.array([bool(t) and s in t for t in self.texts]) for s in ('"', "\\", "\n", "-}", "{-", "|", "'")}
         self.starts = {s: np.array([bool(t) and t.startswith(s) for t in self.texts]) for s in ("-", "+", "]", "}", '"', '""', ".", "\\", "x", "X", "|")}
         self.first_term_start = np.array([bool(t) and TERM_START.match(t) is not None for t in self.texts])
@@ -163,7 +172,7 @@ class VocabIndex:
             self.triple_closes[tail] = np.array([e is not None and e > 0 for e in ends])
             kind = "triple" + tail
             self.cont[kind] = np.array([e if e is not None and e > 0 else 0 for e in ends], dtype=np.int32)
-            self.cls[kind] = self._classes_of(self.cont[kind])
+            self._add_kind(kind, self.cont[kind])
         # after a backslash in a string: an entry that starts with a one-character
         # escape (``n``, ``"``...) finishes it, and its rest is string text like any
         # other (it stays inside, or closes the string: the class of what follows)
@@ -172,13 +181,13 @@ class VocabIndex:
         self.escaped_inside = np.array([r is not None and e is None and STRING_PREFIX.fullmatch(r) is not None
                                         for r, e in zip(rests, ends)])
         self.escaped_closes = np.array([e is not None and e > 0 for e in ends])
-        self.cls["escaped"] = self._classes_of([1 + e if e is not None and e > 0 else len(t or "")
+        self._add_kind("escaped", [1 + e if e is not None and e > 0 else len(t or "")
                                                 for t, e in zip(self.texts, ends)])
         ends = [triple_close("", r) if r is not None else None for r in rests]
         self.escaped_triple_inside = np.array([r is not None and e is None and TRIPLE_PREFIX.fullmatch(r) is not None
                                                for r, e in zip(rests, ends)])
         self.escaped_triple_closes = np.array([e is not None and e > 0 for e in ends])
-        self.cls["triple_escaped"] = self._classes_of([1 + e if e is not None and e > 0 else len(t or "")
+        self._add_kind("triple_escaped", [1 + e if e is not None and e > 0 else len(t or "")
                                                        for t, e in zip(self.texts, ends)])
         # ``u`` escapes (``\\u{1F600}``) are rare: the entries that may go on with them, one by one
         first = [t[0] if t else "" for t in self.texts]
@@ -200,14 +209,32 @@ class VocabIndex:
     def _first_index(self, s: str) -> np.ndarray:
         return np.array([t.find(s) if t else -1 for t in self.texts], dtype=np.int32)
 
-    def _classes_of(self, split) -> np.ndarray:
-        """The class of each entry's text after ``split``: a function of the text,
-        or the offsets themselves (one per entry)."""
+    def _add_kind(self, kind: str, split) -> None:
+        """The class of each entry's text after ``split`` (a function of the text,
+        or the offsets themselves, one per entry), and the names after it."""
         out = np.full(len(self.texts), -1, dtype=np.int32)
+        name_of = np.full(len(self.texts), -1, dtype=np.int32)
         for i, t in enumerate(self.texts):
             if t:
-                out[i] = self._class_of(t[split(t) if callable(split) else int(split[i]):])
-        return out
+                rest = t[split(t) if callable(split) else int(split[i]):]
+                out[i] = self._class_of(rest)
+                if self.classes[out[i]][0] == TAIL:
+                    body = rest.lstrip(" \r\n")
+                    if _LOWER_NAME.fullmatch(body):
+                        name_of[i] = self.name_ids.setdefault(body, len(self.name_ids))
+        self.cls[kind] = out
+        named = np.flatnonzero(name_of >= 0)
+        order = named[np.argsort(name_of[named], kind="stable")].astype(np.int32)
+        self.names_after[kind] = (order, np.searchsorted(name_of[order], np.arange(len(self.name_ids) + 1)).astype(np.int32))
+
+    def entries_named(self, kind: str, name: str) -> np.ndarray:
+        """The entries whose text after the split of ``kind`` is ``name`` alone
+        (after whitespace)."""
+        i = self.name_ids.get(name)
+        order, starts = self.names_after[kind]
+        if i is None or i + 1 >= len(starts):
+            return order[:0]
+        return order[starts[i]:starts[i + 1]]
 
     def _class_of(self, s: str) -> int:
         found = self._suffix_class.get(s)
@@ -342,7 +369,7 @@ def _classify(s: str) -> tuple:
     return (TAIL, where, types, flags)
 
 
-INDEX_VERSION = 10  # bump when VocabIndex or the classes change
+INDEX_VERSION = 14  # bump when VocabIndex or the classes change
 
 
 def index_key(vocab: Vocab) -> str:
