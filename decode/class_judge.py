@@ -20,9 +20,10 @@ from .vocab_index import MULTI
 class ClassJudge:
     """Judges TAIL classes against one base state, sharing work between them."""
 
-    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17) -> None:
+    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17, lines: tuple[int, ...] = ()) -> None:
         self.base = base
         self.reach = reach
+        self.lines = lines
         lexer = base.lexer
         end = lexer.base + len(lexer.buffer)
         self.cursor_col = end - lexer.line_start + 1
@@ -47,14 +48,24 @@ class ClassJudge:
     def signature(self) -> tuple:
         """Everything the verdicts depend on but the recognizer's stack (whose
         consulted part the caller compares): the mode, the layout and rules states,
-        the lexical context, and where the cursor's columns fall."""
+        the lexical context, and where the columns of the classes' tokens fall.
+
+        Layout only compares columns: with each other, and with the indents of
+        the open blocks (and 1), which grow inward. So the indents enter by their
+        rank, and the columns the classes may place a token at (``reach`` columns
+        from the cursor, and ``lines``: those after a newline) by where they fall
+        among them: the same verdicts hold at every indentation alike."""
         base = self.base
         lexer = base.lexer
         rules = base.rules
+        layout = base.layout
+        rank = {indent: i for i, indent in enumerate(self.critical)}
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
-        return (base.mode, tuple(base.layout.stack), base.layout.pending,
+        return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.stack),
+                None if layout.pending is None else (layout.pending[0], rank[layout.pending[1]]),
                 tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
-                lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None)
+                lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None,
+                tuple(self._bucket(col) for col in self.lines))
 
     def _bucket(self, col: int) -> tuple:
         found = self.buckets.get(col)

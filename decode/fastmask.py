@@ -55,6 +55,8 @@ class FastMasker(Masker):
         # how far right of the cursor a judged class may place a token on its line
         self._reach = 1 + max((c[1][1] + (len(c[4]) + 1 if c[0] == MULTI else 0)
                                for c in self.index.classes if c[0] in (TAIL, MULTI) and c[1][0] == "same"), default=0)
+        # the columns a judged class may place a token at after a newline in it
+        self._lines = _line_columns(self.index.classes)
         self.fallbacks = 0  # entries judged one by one in the last full_mask
         kinds = self.index.class_kind
         self._judged_class = (kinds == TAIL) | (kinds == MULTI)
@@ -649,7 +651,7 @@ class FastMasker(Masker):
         # the top level, in a list...) at any depth, so they are remembered across
         # steps, each with the stack suffix it read.
         stack = base.recognizer.stack
-        entry = self._verdict_entry(ClassJudge(base, trivia_end, self._reach).signature(), stack, len(ix.classes))
+        entry = self._verdict_entry(ClassJudge(base, trivia_end, self._reach, self._lines).signature(), stack, len(ix.classes))
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
         # classes leave undecided.
@@ -708,7 +710,7 @@ class FastMasker(Masker):
             stack = base.recognizer.stack
             top = len(stack) - 1
             base.recognizer.watch = watch = [top]
-            judge = ClassJudge(base, trivia_end, self._reach)
+            judge = ClassJudge(base, trivia_end, self._reach, self._lines)
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
             reach = np.zeros(len(self._groups), dtype=np.int16)
@@ -796,6 +798,20 @@ class _Verdicts:
         self.verdicts = np.full(classes, -1, dtype=np.int8)
         self.spans = np.zeros(classes, dtype=np.int16)
         self.serial = serial
+
+
+def _line_columns(classes: list[tuple]) -> tuple[int, ...]:
+    """The columns the judged classes place a token at after a newline (none
+    for a tokenizer whose entries break lines only in leading whitespace)."""
+    found = set()
+    for cls in classes:
+        if cls[0] not in (TAIL, MULTI):
+            continue
+        places = [cls[1]]
+        if cls[0] == MULTI:
+            places += [pos for pos, _ in cls[4]] + ([cls[5][0]] if cls[5] is not None else [])
+        found |= {pos[-1] for pos in places if pos[0] == "nl"}
+    return tuple(sorted(found))
 
 
 def _common_suffix(stack: list[int], suffix: tuple[int, ...]) -> int:

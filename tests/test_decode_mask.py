@@ -115,6 +115,12 @@ TRICKY_PREFIXES = [
     # has begun, no operator that starts with a dot but `(.->)`, digits after a number's dot
     "x = (", "x = ( ", "x = ({- c -}", "x =\n    case a of\n        ( ", "x = 1\n", "x = 1\ninf", "inf",
     "x = a .", "x = (.", "x = (..", "x = 2.",
+    # judged by class after a stand-in: an escape then string text, a reserved
+    # operator then what follows, a comment opened by `-` or `{-`, a field of a
+    # qualified name; the same places at other indentations and nestings
+    'x =\n    ( "a\\', 'x =\n    [ """a\n\\', "x = a :", "x : { a :", "x = [ a ] ++ b -", "x = f {", "x = { a |",
+    "x =\n    case a of\n        b -> Node.value", "x =\n  let\n    y = a :", "x =\n        let\n            y =\n                [ a",
+    "x =\n  let\n    y =\n      [ a", "x =\n  ( let\n      y = f\n    in\n    [ a",
 ]
 
 
