@@ -10,8 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from lark import Token
-
+from elmgrammar.lexer import make_token
 from elmgrammar.lexicon import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
 
 from .state import ElmParseState, _feeds
@@ -37,7 +36,7 @@ class ClassJudge:
         self.critical = crit
         # Answers and the states after token prefixes are shared between classes,
         # each kept with the lowest stack index it consulted: a class that reuses
-        # one has consulted that far too (see ``consulted``).
+        # one has consulted that far too.
         self.watch = base.recognizer.watch
         self.answers: dict[tuple, tuple[int, int]] = {}
         self.prefixes: dict[tuple, tuple[tuple | None, int]] = {}
@@ -137,7 +136,9 @@ class ClassJudge:
         found = self.answers.get(key)
         if found is None:
             found = self.answers[key] = self._watched(self._accepts, ttype, col)
-        self._consulted(found[1])
+        watch = self.watch
+        if watch is not None and found[1] < watch[0]:
+            watch[0] = found[1]
         return found[0]
 
     def _watched(self, judge, *args) -> tuple:
@@ -152,10 +153,6 @@ class ClassJudge:
             low = watch[0]
             watch[0] = min(outer, low)
         return result, low
-
-    def _consulted(self, low: int) -> None:
-        if self.watch is not None and low < self.watch[0]:
-            self.watch[0] = low
 
     def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
         """Judge an entry of several tokens by feeding all of them."""
@@ -180,7 +177,7 @@ class ClassJudge:
             ln, cl = _place(tail[0], line, col)
             layout, recognizer, rules = after
             for alternative in tail[1]:
-                seq = [Token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
+                seq = [make_token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
                 if _feeds(seq, layout.copy(), recognizer.copy(), rules.copy()):
                     return 1
         return 0
@@ -192,7 +189,9 @@ class ClassJudge:
         found = self.prefixes.get(key)
         if found is None:
             found = self.prefixes[key] = self._watched(self._fed, bucket, first, col, line, tokens)
-        self._consulted(found[1])
+        watch = self.watch
+        if watch is not None and found[1] < watch[0]:
+            watch[0] = found[1]
         return found[0]
 
     def _fed(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
@@ -200,11 +199,11 @@ class ClassJudge:
             parent = self._after(bucket, first, col, line, tokens[:-1])
             pos, ttype = tokens[-1]
             ln, cl = _place(pos, line, col)
-            tok = Token(ttype, "x", 0, ln, cl, ln, cl, 0)
+            tok = make_token(ttype, "x", 0, ln, cl, ln, cl, 0)
         else:
             base = self.base
             parent = (base.layout, base.recognizer, base.rules)
-            tok = Token(first, "x", 0, line, col, line, col, 0)
+            tok = make_token(first, "x", 0, line, col, line, col, 0)
         result = None
         if parent is not None:
             layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
@@ -218,7 +217,7 @@ class ClassJudge:
         base = self.base
 
         def feeds(value: str) -> bool:
-            tok = Token(ttype, value, 0, self.cursor_line, col, self.cursor_line, col, 0)
+            tok = make_token(ttype, value, 0, self.cursor_line, col, self.cursor_line, col, 0)
             return _feeds([tok], base.layout.copy(), base.recognizer.copy(), base.rules.copy())
 
         if feeds(self.other):

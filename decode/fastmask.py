@@ -26,9 +26,9 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-from lark import Token
 
 from elmgrammar.errors import ElmSyntaxError
+from elmgrammar.lexer import make_token
 from elmgrammar.lexicon import CONTEXTUAL_WORDS, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, OPERATOR_CHARS
 from elmgrammar.namechars import is_lower_start, is_upper_start
 
@@ -415,7 +415,7 @@ class FastMasker(Masker):
         alternatives = state.lexer.pending_candidates() or []
         for seq in alternatives:
             if seq[0].type == "LOWER":
-                tok = Token("LOWER", value, seq[0].start_pos, seq[0].line, seq[0].column,
+                tok = make_token("LOWER", value, seq[0].start_pos, seq[0].line, seq[0].column,
                             seq[0].line, seq[0].column, seq[0].start_pos)
                 return _feeds([tok], state.layout.copy(), state.recognizer.copy(), state.rules.copy())
         return False
@@ -721,10 +721,15 @@ class FastMasker(Masker):
             decided = (first[group] == 0) | ~self._multi_class[todo]
             verdicts[todo[decided]] = first[group[decided]]
             spans[todo[decided]] = reach[group[decided]]
-            for c in todo[~decided].tolist():
+            rest = todo[~decided]
+            found, lows = [], []
+            classes = ix.classes
+            for c in rest.tolist():
                 watch[0] = top
-                verdicts[c] = judge.verdict(ix.classes[c])
-                spans[c] = len(stack) - watch[0]
+                found.append(judge.verdict(classes[c]))
+                lows.append(watch[0])
+            verdicts[rest] = found
+            spans[rest] = len(stack) - np.array(lows, dtype=np.int16)
             # the entry now stands for the deepest suffix its verdicts read; they
             # changed, so what was spread from them is not looked up again
             entry.suffix = tuple(stack[-int(spans.max()):])
