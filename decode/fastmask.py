@@ -41,6 +41,14 @@ from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_in
 
 SPREADS = 4096  # selections spread from verdicts that are remembered (~20 KB each)
 
+# A verdict entry, for one judge signature and stack suffix, is a plain tuple (the
+# garbage collector stops tracking tuples of untracked things, so a full collection
+# does not walk thousands of them): (the stack's top as deep as any verdict read;
+# per class, 1 allowed, 0 not, 2 one by one, -1 not judged yet; per class, how many
+# stack entries from the top its verdict consulted; a serial that changes with the
+# verdicts).
+SUFFIX, SERIAL = 0, 3
+
 
 class FastMasker(Masker):
     """The exact full mask from the precomputed classes; the lazy path and single
@@ -49,7 +57,8 @@ class FastMasker(Masker):
     def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
         super().__init__(vocab)
         self.index = index or cached_index(vocab, cache_dir)
-        self._verdicts: dict[tuple, list[_Verdicts]] = {}
+        # (signature, stack top) -> its verdict entries (see SUFFIX)
+        self._verdicts: dict[tuple, tuple[tuple, ...]] = {}
         self.memo = MaskMemo()
         self._line_reach = line_reach(self.index.texts)
         # how far right of the cursor a judged class may place a token on its line
@@ -651,14 +660,18 @@ class FastMasker(Masker):
         # the top level, in a list...) at any depth, so they are remembered across
         # steps, each with the stack suffix it read.
         stack = base.recognizer.stack
-        entry = self._verdict_entry(ClassJudge(base, trivia_end, self._reach, self._lines).signature(), stack, len(ix.classes))
+        slot = (ClassJudge(base, trivia_end, self._reach, self._lines).signature(), stack[-1])
+        entry = self._verdict_entry(slot, stack, len(ix.classes))
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
         # classes leave undecided.
-        key = (entry.serial, kind, np.packbits(selection).tobytes()) if self._among is None else None
+        key = (entry[SERIAL], kind, np.packbits(selection).tobytes()) if self._among is None else None
         spread = self._spreads.get(key) if key is not None else None
         if spread is None:
-            allowed, undecided, span = self._spread(base, kind, selection, entry, trivia_end)
+            allowed, undecided, span, judged = self._spread(base, kind, selection, entry, trivia_end)
+            if judged is not entry:
+                self._verdicts[slot] = tuple(judged if e is entry else e for e in self._verdicts[slot])
+                key = (judged[SERIAL], *key[1:]) if key is not None else None
             undecided = undecided if undecided.any() else None
             if key is not None:
                 self._spreads[key] = (np.packbits(allowed), None if undecided is None else np.packbits(undecided), span)
@@ -687,11 +700,12 @@ class FastMasker(Masker):
         else:
             individual |= undecided
 
-    def _spread(self, base, kind, selection, entry: "_Verdicts", trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    def _spread(self, base, kind, selection, entry: tuple, trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int, tuple]:
         """The selected entries that the classes allow, those they leave to the
-        one-by-one judgement, and how many stack entries from the top their
-        verdicts consulted (0: none needed one); the verdicts of classes met for
-        the first time under ``entry`` are judged now and kept in it."""
+        one-by-one judgement, how many stack entries from the top their verdicts
+        consulted (0: none needed one), and the entry: the verdicts of classes met
+        for the first time under ``entry`` are judged now and kept in its arrays,
+        and then a new entry (a new serial, the suffix they read) stands for it."""
         ix = self.index
         chosen = np.flatnonzero(selection)
         cls = ix.cls[kind][chosen]
@@ -701,7 +715,7 @@ class FastMasker(Masker):
         present[cls] = True
         judged = present & self._judged_class
         per_class = self._free_class.astype(np.int8)
-        verdicts, spans = entry.verdicts, entry.spans
+        suffix, verdicts, spans, _ = entry
         todo = np.flatnonzero(judged & (verdicts < 0))
         if len(todo):
             # the judge gets its own watch: each verdict is kept with how far down
@@ -732,15 +746,14 @@ class FastMasker(Masker):
             spans[rest] = len(stack) - np.array(lows, dtype=np.int16)
             # the entry now stands for the deepest suffix its verdicts read; they
             # changed, so what was spread from them is not looked up again
-            entry.suffix = tuple(stack[-int(spans.max()):])
-            entry.serial = next(self._serials)
+            entry = (tuple(stack[-int(spans.max()):]), verdicts, spans, next(self._serials))
         per_class[judged] = verdicts[judged]
         answers = per_class[cls]
         allowed = np.zeros(ix.size, dtype=bool)
         allowed[chosen[answers == 1]] = True
         undecided = np.zeros(ix.size, dtype=bool)
         undecided[chosen[answers == 2]] = True
-        return allowed, undecided, int(spans[judged].max()) if judged.any() else 0
+        return allowed, undecided, int(spans[judged].max()) if judged.any() else 0, entry
 
     def _lone_names(self, kind: str) -> np.ndarray:
         """The entries whose text after the continuation of ``kind`` is one
@@ -759,50 +772,35 @@ class FastMasker(Masker):
             out[self.index.entries_named(kind, name[:j])] = True
         return out
 
-    def _verdict_entry(self, signature: tuple, stack: list[int], classes: int) -> "_Verdicts":
-        """The remembered verdicts for this signature whose stack suffix ``stack``
-        ends with. Where none is, a new entry takes over the verdicts of the
-        one that shares the longest suffix with ``stack`` as far as they read no
-        deeper than that suffix (the others are judged again when needed)."""
-        slot = self._verdicts.get((signature, stack[-1]))
+    def _verdict_entry(self, slot_key: tuple, stack: list[int], classes: int) -> tuple:
+        """The remembered verdicts for this (signature, stack top) whose stack
+        suffix ``stack`` ends with. Where none is, a new entry takes over the
+        verdicts of the one that shares the longest suffix with ``stack`` as far as
+        they read no deeper than that suffix (the others are judged again when
+        needed)."""
+        slot = self._verdicts.get(slot_key)
         if slot is None:
             if len(self._verdicts) > 20_000:
                 self._verdicts.clear()
-            slot = self._verdicts[(signature, stack[-1])] = []
+            slot = ()
         nearest, shared = None, 0
         for entry in slot:
-            common = _common_suffix(stack, entry.suffix)
-            if common == len(entry.suffix):
+            common = _common_suffix(stack, entry[SUFFIX])
+            if common == len(entry[SUFFIX]):
                 return entry
             if common > shared:
                 nearest, shared = entry, common
-        entry = _Verdicts(classes, next(self._serials))
+        verdicts = np.full(classes, -1, dtype=np.int8)
+        spans = np.zeros(classes, dtype=np.int16)
         if nearest is not None:
-            keep = (nearest.spans > 0) & (nearest.spans <= shared)
-            entry.verdicts[keep] = nearest.verdicts[keep]
-            entry.spans[keep] = nearest.spans[keep]
-            entry.suffix = tuple(stack[-max(1, int(entry.spans.max())):])
-        else:
-            entry.suffix = (stack[-1],)
-        if len(slot) >= 64:  # a place seen at many depths that each read deep: keep the latest
-            del slot[0]
-        slot.append(entry)
+            _, known, reads, _ = nearest
+            keep = (reads > 0) & (reads <= shared)
+            verdicts[keep] = known[keep]
+            spans[keep] = reads[keep]
+        entry = (tuple(stack[-max(1, int(spans.max())):]), verdicts, spans, next(self._serials))
+        # a place seen at many depths that each read deep: keep the latest 64
+        self._verdicts[slot_key] = (*slot[-63:], entry)
         return entry
-
-
-class _Verdicts:
-    """Class verdicts under one judge signature and stack suffix: per class, 1
-    allowed, 0 not, 2 one by one, -1 not judged yet, and how many stack entries
-    from the top the verdict consulted (``spans``); ``suffix``: the stack's top
-    as deep as any verdict read; ``serial`` changes with the verdicts."""
-
-    __slots__ = ("suffix", "verdicts", "spans", "serial")
-
-    def __init__(self, classes: int, serial: int) -> None:
-        self.suffix: tuple[int, ...] = ()
-        self.verdicts = np.full(classes, -1, dtype=np.int8)
-        self.spans = np.zeros(classes, dtype=np.int16)
-        self.serial = serial
 
 
 def _line_columns(classes: list[tuple]) -> tuple[int, ...]:

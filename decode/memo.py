@@ -127,8 +127,10 @@ class MaskMemo:
 
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
-        # context + top state -> [(stack suffix, mask)], most recently used last
-        self._entries: OrderedDict[tuple, list[tuple[tuple[int, ...], np.ndarray]]] = OrderedDict()
+        # context + top state -> ((stack suffix, mask), ...), most recently used last;
+        # tuples all through, which the garbage collector stops tracking (a full
+        # collection walks what is tracked)
+        self._entries: OrderedDict[tuple, tuple[tuple[tuple[int, ...], np.ndarray], ...]] = OrderedDict()
         self._count = 0
         self.hits = self.misses = 0
 
@@ -148,8 +150,8 @@ class MaskMemo:
 
     def put(self, key: tuple, stack: list[int], low: int, mask: np.ndarray) -> None:
         """Store ``mask``, which consulted ``stack`` from index ``low`` up."""
-        slot = self._entries.setdefault((key, stack[-1]), [])
-        slot.append((tuple(stack[max(low, 0):]), mask))
+        slot = self._entries.get((key, stack[-1]), ())
+        self._entries[(key, stack[-1])] = (*slot, (tuple(stack[max(low, 0):]), mask))
         self._count += 1
         while self._count > self.capacity:
             _, dropped = self._entries.popitem(last=False)
