@@ -40,6 +40,8 @@ class ClassJudge:
         self.watch = base.recognizer.watch
         self.answers: dict[tuple, tuple[int, int]] = {}
         self.prefixes: dict[tuple, tuple[tuple | None, int]] = {}
+        self.openings: dict[tuple, tuple[int, int] | None] = {}
+        self.fitting: dict[tuple, tuple[list[str], int, bool, int]] = {}
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
         self.other = other_name(base)
@@ -48,6 +50,14 @@ class ClassJudge:
         """Everything the verdicts depend on but the recognizer's stack (whose
         consulted part the caller compares): the mode, the layout and rules states,
         the lexical context, and where the columns of the classes' tokens fall.
+
+        Of an annotation's awaited name, only that there is one: the judge asks
+        whether a name fits by feeding a name that no awaited one starts with, and
+        the awaited name itself (which fits, where a name may start the item,
+        whatever it is), and leaves a class whose tokens include a name to the
+        one-by-one judgement while one is awaited. So the verdicts hold for every
+        annotation alike (the positions inside annotations are a large part of
+        real code).
 
         Layout only compares columns: with each other, and with the indents of
         the open blocks (and 1), which grow inward. So the indents enter by their
@@ -62,7 +72,7 @@ class ClassJudge:
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
         return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.stack),
                 None if layout.pending is None else (layout.pending[0], rank[layout.pending[1]]),
-                tuple((b[0], b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
+                tuple((b[0] is not None, b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
                 lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None,
                 tuple(self._bucket(col) for col in self.lines))
 
@@ -75,13 +85,15 @@ class ClassJudge:
 
     def verdict(self, cls: tuple) -> int:
         """1: allowed, 0: not, 2: judge one by one."""
-        placed = self._first(cls[1], cls[2], cls[3])
-        if placed is None:
+        key = (cls[1], cls[2], cls[3])
+        opening = self._opening(key)
+        if opening is None:
             return 2
-        first = self._first_fits(placed[0], placed[1])
+        first = opening[0]
+        self._consulted(opening[1])
         if first == 0 or cls[0] != MULTI:
             return first
-        return self._sequence(cls, *placed)
+        return self._sequence(cls, key)
 
     def first_answer(self, where: tuple, types: tuple, flags: tuple) -> int:
         """May the first token of an entry come next? ``where``, ``types`` and
@@ -89,19 +101,59 @@ class ClassJudge:
         0 no, 2 it depends on more (judged one by one). This is the verdict of a
         class of one token, and no class of several tokens fits where it is 0;
         classes share it by the hundred."""
-        placed = self._first(where, types, flags)
-        return 2 if placed is None else self._first_fits(placed[0], placed[1])
+        opening = self._opening((where, types, flags))
+        if opening is None:
+            return 2
+        self._consulted(opening[1])
+        return opening[0]
 
-    def _first_fits(self, candidates: list[str], col: int) -> int:
-        """``first_answer`` for a first token of these types at ``col``."""
-        bucket = self._bucket(col)
-        verdict = 0
-        for ttype in candidates:
-            ok = self._answer(bucket, ttype, col)
-            if ok == 1:
-                return 1
-            verdict = max(verdict, ok)
-        return verdict
+    def _opening(self, key: tuple) -> tuple[int, int] | None:
+        """The answer for a class of one token placed by ``key`` (its placement,
+        token types and flags): 1 at the first type that may come next, else the
+        highest (0 or 2); and the lowest stack index consulted up to it. Worked
+        out once per judge: hundreds of classes share it. None where the token's
+        column is unknown (after a line comment)."""
+        if key in self.openings:
+            return self.openings[key]
+        placed = self._first(*key)
+        found = None
+        if placed is not None:
+            candidates, col, _ = placed
+            bucket = self._bucket(col)
+            best, low_first = 0, len(self.base.recognizer.stack) - 1
+            for ttype in candidates:
+                ok, low = self._answer(bucket, ttype, col)
+                low_first = min(low_first, low)
+                best = max(best, ok)
+                if ok == 1:
+                    break
+            found = (best, low_first)
+        self.openings[key] = found
+        return found
+
+    def _fits(self, key: tuple) -> tuple[list[str], int, bool, int]:
+        """For an entry whose first token is placed by ``key`` (where ``_opening``
+        is not None): the types it may take that may come next, its column,
+        whether it starts a line, and the lowest stack index all their answers
+        consulted."""
+        found = self.fitting.get(key)
+        if found is None:
+            candidates, col, newline = self._first(*key)
+            bucket = self._bucket(col)
+            fits, low_all = [], len(self.base.recognizer.stack) - 1
+            for ttype in candidates:
+                ok, low = self._answer(bucket, ttype, col)
+                low_all = min(low_all, low)
+                if ok != 0:
+                    fits.append(ttype)
+            found = self.fitting[key] = (fits, col, newline, low_all)
+        return found
+
+    def _consulted(self, low: int) -> None:
+        """Lower the watch to ``low``, a stack index that a reused answer consulted."""
+        watch = self.watch
+        if watch is not None and low < watch[0]:
+            watch[0] = low
 
     def _first(self, where: tuple, types: tuple, flags: tuple) -> tuple[list[str], int, bool] | None:
         """The types the first token may take here, its column and whether it
@@ -131,15 +183,14 @@ class ClassJudge:
             candidates = ["LONE_RPAR"]  # `( )`
         return candidates, col, newline
 
-    def _answer(self, bucket: tuple, ttype: str, col: int) -> int:
+    def _answer(self, bucket: tuple, ttype: str, col: int) -> tuple[int, int]:
+        """Whether a ``ttype`` token at ``col`` may come next (see ``_accepts``),
+        and the lowest stack index that consulted."""
         key = (bucket, ttype)
         found = self.answers.get(key)
         if found is None:
             found = self.answers[key] = self._watched(self._accepts, ttype, col)
-        watch = self.watch
-        if watch is not None and found[1] < watch[0]:
-            watch[0] = found[1]
-        return found[0]
+        return found
 
     def _watched(self, judge, *args) -> tuple:
         """``judge(*args)`` and the lowest stack index it consulted."""
@@ -154,18 +205,18 @@ class ClassJudge:
             watch[0] = min(outer, low)
         return result, low
 
-    def _sequence(self, cls: tuple, firsts: list[str], col: int, newline: bool) -> int:
-        """Judge an entry of several tokens by feeding all of them."""
+    def _sequence(self, cls: tuple, key: tuple) -> int:
+        """Judge an entry of several tokens by feeding all of them (``key``: its
+        first token's placement, types and flags)."""
         _, where, _, _, rest, tail, fragile = cls
         if fragile:
             return 2
+        firsts, col, newline, low = self._fits(key)
         if self.awaits and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
                             or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
             return 2  # a name at an item start must be the awaited one: by value
+        self._consulted(low)
         bucket = self._bucket(col)
-        firsts = [t for t in firsts if self._answer(bucket, t, col) != 0]
-        if not firsts:
-            return 0
         line = self.cursor_line + 1 if newline else self.cursor_line  # only the relative line matters to layout
 
         for first in firsts:
@@ -189,9 +240,7 @@ class ClassJudge:
         found = self.prefixes.get(key)
         if found is None:
             found = self.prefixes[key] = self._watched(self._fed, bucket, first, col, line, tokens)
-        watch = self.watch
-        if watch is not None and found[1] < watch[0]:
-            watch[0] = found[1]
+        self._consulted(found[1])
         return found[0]
 
     def _fed(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):

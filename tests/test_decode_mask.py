@@ -121,6 +121,10 @@ TRICKY_PREFIXES = [
     'x =\n    ( "a\\', 'x =\n    [ """a\n\\', "x = a :", "x : { a :", "x = [ a ] ++ b -", "x = f {", "x = { a |",
     "x =\n    case a of\n        b -> Node.value", "x =\n  let\n    y = a :", "x =\n        let\n            y =\n                [ a",
     "x =\n  let\n    y =\n      [ a", "x =\n  ( let\n      y = f\n    in\n    [ a",
+    # inside annotations that await other names (the verdicts are shared between
+    # them: the names' values never decide one)
+    "foo : Int -> ", "bar : Int -> ", "x : Int -> ", "y : ( Int, ", "xs : Maybe", "x : Int\nx =\n    let\n        foo : Int ->",
+    "x : Int\nx =\n    let\n        y : Int ->", "x =\n    let\n        x : ( Int, ",
 ]
 
 
