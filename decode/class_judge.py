@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import re
 
+from elmgrammar.layout import BLOCKS
 from elmgrammar.lexer import make_token
 from elmgrammar.lexicon import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
 
@@ -31,17 +32,18 @@ class ClassJudge:
             self.cursor_col = None
         self.gap = lexer.prev_end != end
         layout = base.layout
-        crit = sorted({indent for _, indent in layout.stack} | {1} |
+        crit = sorted({indent for kind, indent in layout.stack if kind in BLOCKS} | {1} |
                       ({layout.pending[1]} if layout.pending else set()))
         self.critical = crit
         # Answers and the states after token prefixes are shared between classes,
-        # each kept with the lowest stack index it consulted: a class that reuses
+        # each kept with the lowest index of the recognizer's and the layout's stack
+        # it consulted (``watch``, shared by both, where set): a class that reuses
         # one has consulted that far too.
-        self.watch = base.recognizer.watch
-        self.answers: dict[tuple, tuple[int, int]] = {}
-        self.prefixes: dict[tuple, tuple[tuple | None, int]] = {}
-        self.openings: dict[tuple, tuple[int, int] | None] = {}
-        self.fitting: dict[tuple, tuple[list[str], int, bool, int]] = {}
+        self.watch = base.layout.watch  # set (the recognizer's too) where verdicts are kept
+        self.answers: dict[tuple, tuple[int, int, int]] = {}
+        self.prefixes: dict[tuple, tuple[tuple | None, int, int]] = {}
+        self.openings: dict[tuple, tuple[int, int, int] | None] = {}
+        self.fitting: dict[tuple, tuple[list[str], int, bool, int, int]] = {}
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
         self.other = other_name(base)
@@ -63,18 +65,27 @@ class ClassJudge:
         the open blocks (and 1), which grow inward. So the indents enter by their
         rank, and the columns the classes may place a token at (``reach`` columns
         from the cursor, and ``lines``: those after a newline) by where they fall
-        among them: the same verdicts hold at every indentation alike."""
+        among them: the same verdicts hold at every indentation alike. Of the
+        layout's stack, the blocks only: the brackets and keywords between them
+        are compared as far as read (``ranked_layout``), like the recognizer's
+        stack."""
         base = self.base
         lexer = base.lexer
         rules = base.rules
         layout = base.layout
         rank = {indent: i for i, indent in enumerate(self.critical)}
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
-        return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.stack),
+        return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.stack if kind in BLOCKS),
                 None if layout.pending is None else (layout.pending[0], rank[layout.pending[1]]),
                 tuple((b[0] is not None, b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
                 lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None,
                 tuple(self._bucket(col) for col in self.lines))
+
+    def ranked_layout(self) -> list[tuple]:
+        """The layout's stack as verdicts read it: blocks with their indents by
+        rank, markers by kind."""
+        rank = {indent: i for i, indent in enumerate(self.critical)}
+        return [(kind, rank[indent] if kind in BLOCKS else None) for kind, indent in self.base.layout.stack]
 
     def _bucket(self, col: int) -> tuple:
         found = self.buckets.get(col)
@@ -90,7 +101,7 @@ class ClassJudge:
         if opening is None:
             return 2
         first = opening[0]
-        self._consulted(opening[1])
+        self._consulted(opening[1], opening[2])
         if first == 0 or cls[0] != MULTI:
             return first
         return self._sequence(cls, key)
@@ -104,13 +115,14 @@ class ClassJudge:
         opening = self._opening((where, types, flags))
         if opening is None:
             return 2
-        self._consulted(opening[1])
+        self._consulted(opening[1], opening[2])
         return opening[0]
 
-    def _opening(self, key: tuple) -> tuple[int, int] | None:
+    def _opening(self, key: tuple) -> tuple[int, int, int] | None:
         """The answer for a class of one token placed by ``key`` (its placement,
         token types and flags): 1 at the first type that may come next, else the
-        highest (0 or 2); and the lowest stack index consulted up to it. Worked
+        highest (0 or 2); and the lowest indexes of the recognizer's and the
+        layout's stack consulted up to it. Worked
         out once per judge: hundreds of classes share it. None where the token's
         column is unknown (after a line comment)."""
         if key in self.openings:
@@ -120,40 +132,48 @@ class ClassJudge:
         if placed is not None:
             candidates, col, _ = placed
             bucket = self._bucket(col)
-            best, low_first = 0, len(self.base.recognizer.stack) - 1
+            best, low_first, layout_first = 0, *self._tops()
             for ttype in candidates:
-                ok, low = self._answer(bucket, ttype, col)
-                low_first = min(low_first, low)
+                ok, low, layout_low = self._answer(bucket, ttype, col)
+                low_first, layout_first = min(low_first, low), min(layout_first, layout_low)
                 best = max(best, ok)
                 if ok == 1:
                     break
-            found = (best, low_first)
+            found = (best, low_first, layout_first)
         self.openings[key] = found
         return found
 
-    def _fits(self, key: tuple) -> tuple[list[str], int, bool, int]:
+    def _fits(self, key: tuple) -> tuple[list[str], int, bool, int, int]:
         """For an entry whose first token is placed by ``key`` (where ``_opening``
         is not None): the types it may take that may come next, its column,
-        whether it starts a line, and the lowest stack index all their answers
-        consulted."""
+        whether it starts a line, and the lowest indexes of the two stacks that
+        all their answers consulted."""
         found = self.fitting.get(key)
         if found is None:
             candidates, col, newline = self._first(*key)
             bucket = self._bucket(col)
-            fits, low_all = [], len(self.base.recognizer.stack) - 1
+            fits: list[str] = []
+            low_all, layout_all = self._tops()
             for ttype in candidates:
-                ok, low = self._answer(bucket, ttype, col)
-                low_all = min(low_all, low)
+                ok, low, layout_low = self._answer(bucket, ttype, col)
+                low_all, layout_all = min(low_all, low), min(layout_all, layout_low)
                 if ok != 0:
                     fits.append(ttype)
-            found = self.fitting[key] = (fits, col, newline, low_all)
+            found = self.fitting[key] = (fits, col, newline, low_all, layout_all)
         return found
 
-    def _consulted(self, low: int) -> None:
-        """Lower the watch to ``low``, a stack index that a reused answer consulted."""
+    def _tops(self) -> tuple[int, int]:
+        """The top indexes of the base state's recognizer and layout stacks."""
+        return len(self.base.recognizer.stack) - 1, len(self.base.layout.stack) - 1
+
+    def _consulted(self, low: int, layout_low: int) -> None:
+        """Lower the watch to the stack indexes that a reused answer consulted."""
         watch = self.watch
-        if watch is not None and low < watch[0]:
-            watch[0] = low
+        if watch is not None:
+            if low < watch[0]:
+                watch[0] = low
+            if layout_low < watch[1]:
+                watch[1] = layout_low
 
     def _first(self, where: tuple, types: tuple, flags: tuple) -> tuple[list[str], int, bool] | None:
         """The types the first token may take here, its column and whether it
@@ -183,9 +203,9 @@ class ClassJudge:
             candidates = ["LONE_RPAR"]  # `( )`
         return candidates, col, newline
 
-    def _answer(self, bucket: tuple, ttype: str, col: int) -> tuple[int, int]:
+    def _answer(self, bucket: tuple, ttype: str, col: int) -> tuple[int, int, int]:
         """Whether a ``ttype`` token at ``col`` may come next (see ``_accepts``),
-        and the lowest stack index that consulted."""
+        and the lowest indexes of the two stacks that consulted."""
         key = (bucket, ttype)
         found = self.answers.get(key)
         if found is None:
@@ -193,17 +213,19 @@ class ClassJudge:
         return found
 
     def _watched(self, judge, *args) -> tuple:
-        """``judge(*args)`` and the lowest stack index it consulted."""
+        """``judge(*args)`` and the lowest indexes of the recognizer's and the
+        layout's stack it consulted."""
         watch = self.watch
         if watch is None:
-            return judge(*args), 0
-        outer, watch[0] = watch[0], len(self.base.recognizer.stack) - 1
+            return judge(*args), 0, 0
+        outer = watch[:]
+        watch[0], watch[1] = self._tops()
         try:
             result = judge(*args)
         finally:
-            low = watch[0]
-            watch[0] = min(outer, low)
-        return result, low
+            low, layout_low = watch
+            watch[0], watch[1] = min(outer[0], low), min(outer[1], layout_low)
+        return result, low, layout_low
 
     def _sequence(self, cls: tuple, key: tuple) -> int:
         """Judge an entry of several tokens by feeding all of them (``key``: its
@@ -211,11 +233,11 @@ class ClassJudge:
         _, where, _, _, rest, tail, fragile = cls
         if fragile:
             return 2
-        firsts, col, newline, low = self._fits(key)
+        firsts, col, newline, low, layout_low = self._fits(key)
         if self.awaits and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
                             or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
             return 2  # a name at an item start must be the awaited one: by value
-        self._consulted(low)
+        self._consulted(low, layout_low)
         bucket = self._bucket(col)
         line = self.cursor_line + 1 if newline else self.cursor_line  # only the relative line matters to layout
 
@@ -240,7 +262,7 @@ class ClassJudge:
         found = self.prefixes.get(key)
         if found is None:
             found = self.prefixes[key] = self._watched(self._fed, bucket, first, col, line, tokens)
-        self._consulted(found[1])
+        self._consulted(found[1], found[2])
         return found[0]
 
     def _fed(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):

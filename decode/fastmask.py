@@ -41,13 +41,14 @@ from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_in
 
 SPREADS = 4096  # selections spread from verdicts that are remembered (~20 KB each)
 
-# A verdict entry, for one judge signature and stack suffix, is a plain tuple (the
+# A verdict entry, for one judge signature and stack suffixes, is a plain tuple (the
 # garbage collector stops tracking tuples of untracked things, so a full collection
-# does not walk thousands of them): (the stack's top as deep as any verdict read;
+# does not walk thousands of them): (the recognizer's stack's top as deep as any
+# verdict read; the layout's stack's top likewise, ranked (``ClassJudge.ranked_layout``);
 # per class, 1 allowed, 0 not, 2 one by one, -1 not judged yet; per class, how many
-# stack entries from the top its verdict consulted; a serial that changes with the
-# verdicts).
-SUFFIX, SERIAL = 0, 3
+# entries from the top of each stack its verdict consulted; a serial that changes
+# with the verdicts).
+SUFFIX, LAYOUT_SUFFIX, SERIAL = 0, 1, 5
 
 
 class FastMasker(Masker):
@@ -660,8 +661,9 @@ class FastMasker(Masker):
         # the top level, in a list...) at any depth, so they are remembered across
         # steps, each with the stack suffix it read.
         stack = base.recognizer.stack
-        slot = (ClassJudge(base, trivia_end, self._reach, self._lines).signature(), stack[-1])
-        entry = self._verdict_entry(slot, stack, len(ix.classes))
+        judge = ClassJudge(base, trivia_end, self._reach, self._lines)
+        slot = (judge.signature(), stack[-1])
+        entry = self._verdict_entry(slot, stack, judge.ranked_layout(), len(ix.classes))
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
         # classes leave undecided.
@@ -715,38 +717,42 @@ class FastMasker(Masker):
         present[cls] = True
         judged = present & self._judged_class
         per_class = self._free_class.astype(np.int8)
-        suffix, verdicts, spans, _ = entry
+        _, _, verdicts, spans, layout_spans, _ = entry
         todo = np.flatnonzero(judged & (verdicts < 0))
         if len(todo):
             # the judge gets its own watch: each verdict is kept with how far down
-            # the stack it consulted
+            # each stack it consulted
             base = base.copy()
-            stack = base.recognizer.stack
-            top = len(stack) - 1
-            base.recognizer.watch = watch = [top]
+            stack, layout = base.recognizer.stack, base.layout.stack
+            top, layout_top = len(stack) - 1, len(layout) - 1
+            base.recognizer.watch = base.layout.watch = watch = [top, layout_top]
             judge = ClassJudge(base, trivia_end, self._reach, self._lines)
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
-            reach = np.zeros(len(self._groups), dtype=np.int16)
+            reach = np.zeros((2, len(self._groups)), dtype=np.int16)
             for g in np.unique(group).tolist():
-                watch[0] = top
+                watch[0], watch[1] = top, layout_top
                 first[g] = judge.first_answer(*self._groups[g])
-                reach[g] = len(stack) - watch[0]
+                reach[:, g] = len(stack) - watch[0], len(layout) - watch[1]
             decided = (first[group] == 0) | ~self._multi_class[todo]
             verdicts[todo[decided]] = first[group[decided]]
-            spans[todo[decided]] = reach[group[decided]]
+            spans[todo[decided]] = reach[0, group[decided]]
+            layout_spans[todo[decided]] = reach[1, group[decided]]
             rest = todo[~decided]
             found, lows = [], []
             classes = ix.classes
             for c in rest.tolist():
-                watch[0] = top
+                watch[0], watch[1] = top, layout_top
                 found.append(judge.verdict(classes[c]))
-                lows.append(watch[0])
+                lows.append((len(stack) - watch[0], len(layout) - watch[1]))
             verdicts[rest] = found
-            spans[rest] = len(stack) - np.array(lows, dtype=np.int16)
-            # the entry now stands for the deepest suffix its verdicts read; they
+            if lows:
+                spans[rest], layout_spans[rest] = np.array(lows, dtype=np.int16).T
+            # the entry now stands for the deepest suffixes its verdicts read; they
             # changed, so what was spread from them is not looked up again
-            entry = (tuple(stack[-int(spans.max()):]), verdicts, spans, next(self._serials))
+            ranked = judge.ranked_layout()
+            entry = (tuple(stack[-int(spans.max()):]), tuple(ranked[len(ranked) - int(layout_spans.max()):]),
+                     verdicts, spans, layout_spans, next(self._serials))
         per_class[judged] = verdicts[judged]
         answers = per_class[cls]
         allowed = np.zeros(ix.size, dtype=bool)
@@ -772,32 +778,35 @@ class FastMasker(Masker):
             out[self.index.entries_named(kind, name[:j])] = True
         return out
 
-    def _verdict_entry(self, slot_key: tuple, stack: list[int], classes: int) -> tuple:
+    def _verdict_entry(self, slot_key: tuple, stack: list[int], layout: list[tuple], classes: int) -> tuple:
         """The remembered verdicts for this (signature, stack top) whose stack
-        suffix ``stack`` ends with. Where none is, a new entry takes over the
-        verdicts of the one that shares the longest suffix with ``stack`` as far as
-        they read no deeper than that suffix (the others are judged again when
-        needed)."""
+        suffixes ``stack`` and ``layout`` (ranked) end with. Where none is, a new
+        entry takes over the verdicts of the one that shares the most that read no
+        deeper than it shares (the others are judged again when needed)."""
         slot = self._verdicts.get(slot_key)
         if slot is None:
             if len(self._verdicts) > 20_000:
                 self._verdicts.clear()
             slot = ()
-        nearest, shared = None, 0
+        nearest, best = None, (0, 0)
         for entry in slot:
-            common = _common_suffix(stack, entry[SUFFIX])
-            if common == len(entry[SUFFIX]):
+            shared = _common_suffix(stack, entry[SUFFIX])
+            layout_shared = _common_suffix(layout, entry[LAYOUT_SUFFIX])
+            if shared == len(entry[SUFFIX]) and layout_shared == len(entry[LAYOUT_SUFFIX]):
                 return entry
-            if common > shared:
-                nearest, shared = entry, common
+            if (shared, layout_shared) > best:
+                nearest, best = entry, (shared, layout_shared)
         verdicts = np.full(classes, -1, dtype=np.int8)
         spans = np.zeros(classes, dtype=np.int16)
+        layout_spans = np.zeros(classes, dtype=np.int16)
         if nearest is not None:
-            _, known, reads, _ = nearest
-            keep = (reads > 0) & (reads <= shared)
+            _, _, known, reads, layout_reads, _ = nearest
+            keep = (reads > 0) & (reads <= best[0]) & (layout_reads <= best[1])
             verdicts[keep] = known[keep]
             spans[keep] = reads[keep]
-        entry = (tuple(stack[-max(1, int(spans.max())):]), verdicts, spans, next(self._serials))
+            layout_spans[keep] = layout_reads[keep]
+        entry = (tuple(stack[-max(1, int(spans.max())):]), tuple(layout[len(layout) - int(layout_spans.max()):]),
+                 verdicts, spans, layout_spans, next(self._serials))
         # a place seen at many depths that each read deep: keep the latest 64
         self._verdicts[slot_key] = (*slot[-63:], entry)
         return entry

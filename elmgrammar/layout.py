@@ -27,8 +27,9 @@ from .errors import ElmSyntaxError
 from .lexer import make_token
 
 # Stack entries: (kind, indent). Blocks have kind "top", "let" or "case" and an
-# indent column; markers ("(", "[", "{", "if", "then", "case?") have indent 0.
-_BLOCKS = ("top", "let", "case")
+# indent column; markers ("(", "[", "{", "if", "then", "case?") have indent 0,
+# which nothing compares.
+BLOCKS = ("top", "let", "case")
 _OPENERS = {"LPAR": "(", "LBRACK": "[", "LBRACE": "{"}
 _CLOSERS = {"RPAR": "(", "LONE_RPAR": "(", "RBRACK": "[", "RBRACE": "{"}
 # Tokens that end a block by what they are, not where they stand.
@@ -46,32 +47,50 @@ class Layout:
     ``expression=True`` lays out a bare expression: no top-level items, any column.
     """
 
-    __slots__ = ("stack", "pending")
+    __slots__ = ("stack", "pending", "watch")
 
     def __init__(self, expression: bool = False) -> None:
         self.stack: list[tuple[str, int]] = [("top", 0 if expression else 1)]
         # A `let` or `of` waits for its first item, whose column becomes the block's
         # indent: (kind, minimum column exclusive).
         self.pending: tuple[str, int] | None = None
+        # Where judgements are remembered by the part of the stack they read:
+        # ``watch[1]`` is lowered to the lowest stack index inspected, shared by every
+        # copy made while it is set. ``indent`` is not counted: it reads the innermost
+        # block, which the blocks of the stack decide (``blocks``).
+        self.watch: list[int] | None = None
 
     def copy(self) -> "Layout":
         """An independent copy of the layout state."""
         new = Layout.__new__(Layout)
         new.stack = list(self.stack)
         new.pending = self.pending
+        new.watch = self.watch
         return new
+
+    def blocks(self) -> list[tuple[str, int]]:
+        """The open blocks, outermost first (the stack without its markers)."""
+        return [entry for entry in self.stack if entry[0] in BLOCKS]
+
+    def _top(self) -> tuple[str, int]:
+        """The top of the stack, as read (see ``watch``)."""
+        stack = self.stack
+        watch = self.watch
+        if watch is not None and len(stack) - 1 < watch[1]:
+            watch[1] = len(stack) - 1
+        return stack[-1]
 
     def indent(self) -> int:
         """The indent of the innermost block (markers have none)."""
         for kind, indent in reversed(self.stack):
-            if kind in _BLOCKS:
+            if kind in BLOCKS:
                 return indent
         return 0  # unreachable: the top block is never popped
 
     def _pop_blocks(self, tok: Token, out: list[Token]) -> None:
         """Close the blocks above the innermost marker."""
         stack = self.stack
-        while len(stack) > 1 and stack[-1][0] in ("let", "case"):
+        while self._top()[0] in ("let", "case") and len(stack) > 1:
             stack.pop()
             out.append(_virtual("_CLOSE", tok))
 
@@ -107,8 +126,8 @@ class Layout:
             # Columns decide: close the blocks this token is left of, and separate
             # items when it is aligned with its block.
             while True:
-                kind, indent = stack[-1]
-                if kind in _BLOCKS:
+                kind, indent = self._top()
+                if kind in BLOCKS:
                     if col < indent:
                         stack.pop()
                         out.append(_virtual("_CLOSE", tok))
@@ -130,25 +149,25 @@ class Layout:
         ttype = tok.type
         if ttype == "IN":
             # `in` closes the case blocks inside the innermost let, then the let.
-            while len(stack) > 1 and stack[-1][0] == "case":
+            while self._top()[0] == "case" and len(stack) > 1:
                 stack.pop()
                 out.append(_virtual("_CLOSE", tok))
-            if stack[-1][0] == "let":
+            if self._top()[0] == "let":
                 stack.pop()
                 out.append(_virtual("_CLOSE", tok))
         else:
             self._pop_blocks(tok, out)
         if ttype in _CLOSERS:
-            if stack[-1][0] == _CLOSERS[ttype]:
+            if self._top()[0] == _CLOSERS[ttype]:
                 stack.pop()
         elif ttype == "THEN":
-            if stack[-1][0] == "if":
+            if self._top()[0] == "if":
                 stack[-1] = ("then", 0)
         elif ttype == "ELSE":
-            if stack[-1][0] == "then":
+            if self._top()[0] == "then":
                 stack.pop()
         elif ttype == "OF":
-            if stack[-1][0] == "case?":
+            if self._top()[0] == "case?":
                 stack.pop()
         inner = self.indent()
         if tok.column <= inner:
@@ -171,6 +190,8 @@ class Layout:
     def finish(self, at: Token) -> list[Token]:
         """End of input: close every open block."""
         out: list[Token] = []
+        if self.watch is not None:
+            self.watch[1] = 0  # reads the whole stack
         for kind, _ in reversed(self.stack[1:]):
             if kind in ("let", "case"):
                 out.append(_virtual("_CLOSE", at))

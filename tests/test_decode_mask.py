@@ -125,6 +125,10 @@ TRICKY_PREFIXES = [
     # them: the names' values never decide one)
     "foo : Int -> ", "bar : Int -> ", "x : Int -> ", "y : ( Int, ", "xs : Maybe", "x : Int\nx =\n    let\n        foo : Int ->",
     "x : Int\nx =\n    let\n        y : Int ->", "x =\n    let\n        x : ( Int, ",
+    # the same places inside other brackets and blocks (the layout's stack is
+    # compared as far as a verdict read it)
+    "x =\n    ( [ a", "x =\n    [ ( a", "x =\n    { b = ( a", "x =\n    ( case a of\n        b -> [ c",
+    "x =\n    [ case a of\n        b -> ( c", "x =\n    if ( a", "x =\n    if a then ( b", "x =\n    ( let\n        y = [ a",
 ]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.layout import Layout
-from elmgrammar.lexer import Lexer
+from elmgrammar.lexer import Lexer, make_token
 from elmgrammar.parser import layout_tokens
 
 
@@ -109,3 +109,52 @@ def test_long_literals_fed_in_pieces_are_judged_as_if_fed_whole(opening):
             tokens = incremental[0]
             if rng.random() < 0.2:
                 lexer = lexer.copy()
+
+
+def test_the_layout_reads_its_stack_no_deeper_than_its_watch_records():
+    """What the layout makes of tokens depends on its stack only as deep as its
+    ``watch`` records, and on the open blocks: brackets and keywords further down
+    change nothing (the fast full mask shares verdicts on this)."""
+    rng = random.Random(7)
+    markers = ["(", "[", "{", "if", "then", "case?"]
+    types = ["LOWER", "RPAR", "RBRACK", "RBRACE", "COMMA", "IN", "THEN", "ELSE", "OF", "LPAR", "LBRACK", "LET", "CASE", "IF", "OP"]
+
+    def run(stack, pending, tokens):
+        layout = Layout()
+        layout.stack, layout.pending = list(stack), pending
+        layout.watch = watch = [0, len(stack) - 1]
+        try:
+            out = [(v.type, v.column) for t in tokens for v in layout.process(t)]
+        except ElmSyntaxError as e:
+            out = ("error", str(e))
+        return out, layout.stack, layout.pending, watch[1]
+
+    checked = 0
+    for _ in range(3000):
+        stack, indent = [("top", 1)], 1
+        for _ in range(rng.randint(0, 6)):
+            if rng.random() < 0.6:
+                stack.append((rng.choice(markers), 0))
+            else:
+                indent += rng.randint(1, 4)
+                stack.append((rng.choice(["let", "case"]), indent))
+        pending = rng.choice([None, None, ("let", indent), ("case", indent)])
+        column = rng.randint(1, indent + 6)
+        tokens = []
+        for _ in range(rng.randint(1, 3)):
+            tokens.append(make_token(rng.choice(types), "x", 0, 1, column, 1, column, 0))
+            column += rng.randint(1, 3)
+        out, after, after_pending, low = run(stack, pending, tokens)
+        if low == 0:
+            continue  # read to the bottom: nothing below to change
+        # markers dropped or added below what was read; the blocks stay as they are
+        below = [entry for entry in stack[:low] if entry[0] not in markers or rng.random() < 0.5]
+        for _ in range(rng.randint(0, 2)):
+            below.insert(rng.randint(1, len(below)), (rng.choice(markers), 0))
+        if below == stack[:low]:
+            continue
+        other, other_after, other_pending, _ = run(below + stack[low:], pending, tokens)
+        assert (other, other_pending) == (out, after_pending), (stack, below, tokens)
+        assert other_after[len(below):] == after[low:] and other_after[:len(below)] == below
+        checked += 1
+    assert checked > 1000
