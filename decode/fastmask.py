@@ -70,7 +70,16 @@ class FastMasker(Masker):
         self.fallbacks = 0  # entries judged one by one in the last full_mask
         kinds = self.index.class_kind
         self._judged_class = (kinds == TAIL) | (kinds == MULTI)
-        self._free_class = (kinds == WS) | (kinds == EMPTY)
+        # per class, the answer before any judgement (trivia and empty suffixes are
+        # allowed), and one more slot: the class of entries that have none
+        self._free_answers = np.zeros(len(kinds) + 1, dtype=np.int8)
+        self._free_answers[:-1] = (kinds == WS) | (kinds == EMPTY)
+        # per kind, each index entry's class (entries without one: the extra slot),
+        # small enough for quick gathers
+        small = np.int16 if len(kinds) < 2**15 else np.int32
+        self._cls = {kind: np.where(cls < 0, len(kinds), cls).astype(small) for kind, cls in self.index.cls.items()}
+        # (kind, packed selection) -> the classes its entries have
+        self._presence: dict[tuple, np.ndarray] = {}
         self._multi_class = kinds == MULTI
         # Classes grouped by their first token (placement, types, flags): ~100 groups
         # for ~900 classes. One answer per group decides its one-token classes and
@@ -667,10 +676,12 @@ class FastMasker(Masker):
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
         # classes leave undecided.
-        key = (entry[SERIAL], kind, np.packbits(selection).tobytes()) if self._among is None else None
+        packed = np.packbits(selection).tobytes() if self._among is None else None
+        key = (entry[SERIAL], kind, packed) if packed is not None else None
         spread = self._spreads.get(key) if key is not None else None
         if spread is None:
-            allowed, undecided, span, judged = self._spread(base, kind, selection, entry, trivia_end)
+            present = self._present(kind, selection, packed)
+            allowed, undecided, span, judged = self._spread(base, kind, selection, present, entry, trivia_end)
             if judged is not entry:
                 self._verdicts[slot] = tuple(judged if e is entry else e for e in self._verdicts[slot])
                 key = (judged[SERIAL], *key[1:]) if key is not None else None
@@ -702,21 +713,33 @@ class FastMasker(Masker):
         else:
             individual |= undecided
 
-    def _spread(self, base, kind, selection, entry: tuple, trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int, tuple]:
+    def _present(self, kind: str, selection: np.ndarray, packed: bytes | None) -> np.ndarray:
+        """The classes (after the split of ``kind``) of the selected entries; kept
+        by the selection's ``packed`` bits where given (selections recur)."""
+        key = (kind, packed)
+        found = self._presence.get(key) if packed is not None else None
+        if found is None:
+            found = np.zeros(len(self.index.classes) + 1, dtype=bool)
+            found[self._cls[kind][selection]] = True
+            found = found[:-1]
+            if packed is not None:
+                self._presence[key] = found
+                if len(self._presence) > SPREADS:
+                    del self._presence[next(iter(self._presence))]
+        return found
+
+    def _spread(self, base, kind, selection, present, entry: tuple, trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int, tuple]:
         """The selected entries that the classes allow, those they leave to the
         one-by-one judgement, how many stack entries from the top their verdicts
         consulted (0: none needed one), and the entry: the verdicts of classes met
-        for the first time under ``entry`` are judged now and kept in its arrays,
-        and then a new entry (a new serial, the suffix they read) stands for it."""
+        for the first time under ``entry`` (of those ``present`` in the selection)
+        are judged now and kept in its arrays, and then a new entry (a new serial,
+        the suffix they read) stands for it."""
         ix = self.index
-        chosen = np.flatnonzero(selection)
-        cls = ix.cls[kind][chosen]
-        # Work per class, then spread the answers over the chosen entries with one
+        # Work per class, then spread the answers over the selected entries with one
         # gather: 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
-        present = np.zeros(len(ix.classes), dtype=bool)
-        present[cls] = True
         judged = present & self._judged_class
-        per_class = self._free_class.astype(np.int8)
+        per_class = self._free_answers.copy()
         _, _, verdicts, spans, layout_spans, _ = entry
         todo = np.flatnonzero(judged & (verdicts < 0))
         if len(todo):
@@ -753,12 +776,10 @@ class FastMasker(Masker):
             ranked = judge.ranked_layout()
             entry = (tuple(stack[-int(spans.max()):]), tuple(ranked[len(ranked) - int(layout_spans.max()):]),
                      verdicts, spans, layout_spans, next(self._serials))
-        per_class[judged] = verdicts[judged]
-        answers = per_class[cls]
-        allowed = np.zeros(ix.size, dtype=bool)
-        allowed[chosen[answers == 1]] = True
-        undecided = np.zeros(ix.size, dtype=bool)
-        undecided[chosen[answers == 2]] = True
+        per_class[:-1][judged] = verdicts[judged]
+        answers = per_class.take(self._cls[kind])
+        allowed = (answers == 1) & selection
+        undecided = (answers == 2) & selection
         return allowed, undecided, int(spans[judged].max()) if judged.any() else 0, entry
 
     def _lone_names(self, kind: str) -> np.ndarray:
