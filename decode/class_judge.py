@@ -49,9 +49,11 @@ class ClassJudge:
         self.other = other_name(base)
 
     def signature(self) -> tuple:
-        """Everything the verdicts depend on but the recognizer's stack (whose
-        consulted part the caller compares): the mode, the layout and rules states,
-        the lexical context, and where the columns of the classes' tokens fall.
+        """Everything the verdicts depend on but the parts of the two stacks that
+        they consulted (the recognizer's, and the layout's with its brackets and
+        keywords), which the caller compares: the mode, the layout's blocks and the
+        rules' state, the lexical context, and where the columns of the classes'
+        tokens fall.
 
         Of an annotation's awaited name, only that there is one: the judge asks
         whether a name fits by feeding a name that no awaited one starts with, and
