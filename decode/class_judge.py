@@ -32,7 +32,7 @@ class ClassJudge:
             self.cursor_col = None
         self.gap = lexer.prev_end != end
         layout = base.layout
-        crit = sorted({indent for kind, indent in layout.stack if kind in BLOCKS} | {1} |
+        crit = sorted({indent for _, indent in layout.blocks()} | {1} |
                       ({layout.pending[1]} if layout.pending else set()))
         self.critical = crit
         # Answers and the states after token prefixes are shared between classes,
@@ -77,7 +77,7 @@ class ClassJudge:
         layout = base.layout
         rank = {indent: i for i, indent in enumerate(self.critical)}
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
-        return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.stack if kind in BLOCKS),
+        return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.blocks()),
                 None if layout.pending is None else (layout.pending[0], rank[layout.pending[1]]),
                 tuple((b[0] is not None, b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,
                 lexer.prev_type, lexer.first, lexer.declared, self.gap, cursor, self.cursor_col is None,
