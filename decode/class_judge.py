@@ -35,6 +35,7 @@ class ClassJudge:
         crit = sorted({indent for _, indent in layout.blocks()} | {1} |
                       ({layout.pending[1]} if layout.pending else set()))
         self.critical = crit
+        self.rank = {indent: i for i, indent in enumerate(crit)}  # layout compares indents by rank
         # Answers and the states after token prefixes are shared between classes,
         # each kept with the lowest index of the recognizer's and the layout's stack
         # it consulted (``watch``, shared by both, where set): a class that reuses
@@ -75,7 +76,7 @@ class ClassJudge:
         lexer = base.lexer
         rules = base.rules
         layout = base.layout
-        rank = {indent: i for i, indent in enumerate(self.critical)}
+        rank = self.rank
         cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
         return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.blocks()),
                 None if layout.pending is None else (layout.pending[0], rank[layout.pending[1]]),
@@ -86,7 +87,7 @@ class ClassJudge:
     def ranked_layout(self) -> list[tuple]:
         """The layout's stack as verdicts read it: blocks with their indents by
         rank, markers by kind."""
-        rank = {indent: i for i, indent in enumerate(self.critical)}
+        rank = self.rank
         return [(kind, rank[indent] if kind in BLOCKS else None) for kind, indent in self.base.layout.stack]
 
     def _bucket(self, col: int) -> tuple:
@@ -124,26 +125,13 @@ class ClassJudge:
         """The answer for a class of one token placed by ``key`` (its placement,
         token types and flags): 1 at the first type that may come next, else the
         highest (0 or 2); and the lowest indexes of the recognizer's and the
-        layout's stack consulted up to it. Worked
-        out once per judge: hundreds of classes share it. None where the token's
-        column is unknown (after a line comment)."""
-        if key in self.openings:
-            return self.openings[key]
-        placed = self._first(*key)
-        found = None
-        if placed is not None:
-            candidates, col, _ = placed
-            bucket = self._bucket(col)
-            best, low_first, layout_first = 0, *self._tops()
-            for ttype in candidates:
-                ok, low, layout_low = self._answer(bucket, ttype, col)
-                low_first, layout_first = min(low_first, low), min(layout_first, layout_low)
-                best = max(best, ok)
-                if ok == 1:
-                    break
-            found = (best, low_first, layout_first)
-        self.openings[key] = found
-        return found
+        layout's stack consulted up to it. Worked out once per judge: hundreds of
+        classes share it. None where the token's column is unknown (after a line
+        comment)."""
+        if key not in self.openings:
+            tried = self._tried(key, until_allowed=True)
+            self.openings[key] = None if tried is None else (max((ok for _, ok in tried[0]), default=0), *tried[3:])
+        return self.openings[key]
 
     def _fits(self, key: tuple) -> tuple[list[str], int, bool, int, int]:
         """For an entry whose first token is placed by ``key`` (where ``_opening``
@@ -152,17 +140,29 @@ class ClassJudge:
         all their answers consulted."""
         found = self.fitting.get(key)
         if found is None:
-            candidates, col, newline = self._first(*key)
-            bucket = self._bucket(col)
-            fits: list[str] = []
-            low_all, layout_all = self._tops()
-            for ttype in candidates:
-                ok, low, layout_low = self._answer(bucket, ttype, col)
-                low_all, layout_all = min(low_all, low), min(layout_all, layout_low)
-                if ok != 0:
-                    fits.append(ttype)
-            found = self.fitting[key] = (fits, col, newline, low_all, layout_all)
+            answers, *rest = self._tried(key, until_allowed=False)
+            found = self.fitting[key] = ([ttype for ttype, ok in answers if ok != 0], *rest)
         return found
+
+    def _tried(self, key: tuple, until_allowed: bool) -> tuple[list[tuple[str, int]], int, bool, int, int] | None:
+        """The answers for the types a first token placed by ``key`` may take (up
+        to the first allowed one, with ``until_allowed``), its column, whether it
+        starts a line, and the lowest indexes of the two stacks those answers
+        consulted; None where its column is unknown."""
+        placed = self._first(*key)
+        if placed is None:
+            return None
+        candidates, col, newline = placed
+        bucket = self._bucket(col)
+        answers = []
+        low_all, layout_all = self._tops()
+        for ttype in candidates:
+            ok, low, layout_low = self._answer(bucket, ttype, col)
+            answers.append((ttype, ok))
+            low_all, layout_all = min(low_all, low), min(layout_all, layout_low)
+            if ok == 1 and until_allowed:
+                break
+        return answers, col, newline, low_all, layout_all
 
     def _tops(self) -> tuple[int, int]:
         """The top indexes of the base state's recognizer and layout stacks."""
