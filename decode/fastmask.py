@@ -22,7 +22,6 @@ checks the result equals the one-by-one mask on real decoding states.
 from __future__ import annotations
 
 import codecs
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -36,19 +35,11 @@ from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, othe
 from .masks import Masker
 from .memo import MaskMemo, context_key, line_reach
 from .state import ElmParseState, _feeds, char_class, utf8_completions
+from .verdict_store import LAYOUT_SPANS, SERIAL, SPANS, VERDICTS, VerdictStore
 from .vocab import Vocab
 from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index, escape_in_progress, triple_tail
 
 SPREADS = 4096  # selections spread from verdicts that are remembered (~20 KB each)
-
-# A verdict entry, for one judge signature and stack suffixes, is a plain tuple (the
-# garbage collector stops tracking tuples of untracked things, so a full collection
-# does not walk thousands of them): (the recognizer's stack's top as deep as any
-# verdict read; the layout's stack's top likewise, ranked (``ClassJudge.ranked_layout``);
-# per class, 1 allowed, 0 not, 2 one by one, -1 not judged yet; per class, how many
-# entries from the top of each stack its verdict consulted; a serial that changes
-# with the verdicts).
-SUFFIX, LAYOUT_SUFFIX, SERIAL = 0, 1, 5
 
 
 class FastMasker(Masker):
@@ -58,22 +49,28 @@ class FastMasker(Masker):
     def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
         super().__init__(vocab)
         self.index = index or cached_index(vocab, cache_dir)
-        # (signature, stack top) -> its verdict entries (see SUFFIX)
-        self._verdicts: dict[tuple, tuple[tuple, ...]] = {}
+        classes = self.index.classes
+        # per class, its verdicts, remembered by where they were judged
+        self._verdicts = VerdictStore(len(classes))
         self.memo = MaskMemo()
         self._line_reach = line_reach(self.index.texts)
         # how far right of the cursor a judged class may place a token on its line
-        self._reach = 1 + max((c[1][1] + (len(c[4]) + 1 if c[0] == MULTI else 0)
-                               for c in self.index.classes if c[0] in (TAIL, MULTI) and c[1][0] == "same"), default=0)
+        self._reach = 1 + max((c[1][1] + (len(c[4]) + 1 if _spelled(c) else 0)
+                               for c in classes if c[0] in (TAIL, MULTI) and c[1][0] == "same"), default=0)
         # the columns a judged class may place a token at after a newline in it
-        self._lines = _line_columns(self.index.classes)
+        self._lines = _line_columns(classes)
         self.fallbacks = 0  # entries judged one by one in the last full_mask
         kinds = self.index.class_kind
-        self._judged_class = (kinds == TAIL) | (kinds == MULTI)
+        # a class of several tokens that does not spell them out (a lexeme alone
+        # that may be more than one token): one by one
+        opaque = np.array([c[0] == MULTI and not _spelled(c) for c in classes], dtype=bool)
+        self._judged_class = ((kinds == TAIL) | (kinds == MULTI)) & ~opaque
         # per class, the answer before any judgement (trivia and empty suffixes are
-        # allowed), and one more slot: the class of entries that have none
+        # allowed, opaque classes one by one), and one more slot: the class of
+        # entries that have none
         self._free_answers = np.zeros(len(kinds) + 1, dtype=np.int8)
         self._free_answers[:-1] = (kinds == WS) | (kinds == EMPTY)
+        self._free_answers[:-1][opaque] = 2
         # per kind, each index entry's class (entries without one: the extra slot),
         # small enough for quick gathers
         small = np.int16 if len(kinds) < 2**15 else np.int32
@@ -85,13 +82,12 @@ class FastMasker(Masker):
         # for ~900 classes. One answer per group decides its one-token classes and
         # every class whose first token cannot come next.
         groups: dict[tuple, int] = {}
-        self._first_group = np.array([groups.setdefault(c[1:4], len(groups)) if c[0] in (TAIL, MULTI) else -1
-                                      for c in self.index.classes], dtype=np.int32)
+        self._first_group = np.array([groups.setdefault(c[1:4], len(groups)) if c[0] == TAIL or _spelled(c) else -1
+                                      for c in classes], dtype=np.int32)
         self._groups = list(groups)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
-        self._serials = itertools.count()
         # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
         self._spreads: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -665,14 +661,12 @@ class FastMasker(Masker):
             # the classes do not carry (a few declarations per file: one by one)
             individual |= selection
             return
-        # Verdicts depend on the judge's signature and on the top of the stack that
-        # they consulted: the same syntactic place recurs all the time (after `=` at
-        # the top level, in a list...) at any depth, so they are remembered across
-        # steps, each with the stack suffix it read.
+        # Verdicts depend on the judge's signature and on the parts of the stacks
+        # that they consulted (see ``VerdictStore``).
         stack = base.recognizer.stack
         judge = ClassJudge(base, trivia_end, self._reach, self._lines)
         slot = (judge.signature(), stack[-1])
-        entry = self._verdict_entry(slot, stack, judge.ranked_layout(), len(ix.classes))
+        entry = self._verdicts.entry(slot, stack, judge.ranked_layout())
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
         # classes leave undecided.
@@ -681,12 +675,10 @@ class FastMasker(Masker):
         spread = self._spreads.get(key) if key is not None else None
         if spread is None:
             present = self._present(kind, selection, packed)
-            allowed, undecided, span, judged = self._spread(base, kind, selection, present, entry, trivia_end)
-            if judged is not entry:
-                self._verdicts[slot] = tuple(judged if e is entry else e for e in self._verdicts[slot])
-                key = (judged[SERIAL], *key[1:]) if key is not None else None
+            allowed, undecided, span, entry = self._spread(base, kind, selection, present, slot, entry, trivia_end)
             undecided = undecided if undecided.any() else None
             if key is not None:
+                key = (entry[SERIAL], *key[1:])
                 self._spreads[key] = (np.packbits(allowed), None if undecided is None else np.packbits(undecided), span)
                 if len(self._spreads) > SPREADS:
                     del self._spreads[next(iter(self._spreads))]
@@ -728,19 +720,20 @@ class FastMasker(Masker):
                     del self._presence[next(iter(self._presence))]
         return found
 
-    def _spread(self, base, kind, selection, present, entry: tuple, trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int, tuple]:
+    def _spread(self, base, kind, selection, present, slot: tuple, entry: tuple,
+                trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int, tuple]:
         """The selected entries that the classes allow, those they leave to the
         one-by-one judgement, how many stack entries from the top their verdicts
         consulted (0: none needed one), and the entry: the verdicts of classes met
         for the first time under ``entry`` (of those ``present`` in the selection)
         are judged now and kept in its arrays, and then a new entry (a new serial,
-        the suffix they read) stands for it."""
+        the suffix they read) stands for it in ``slot``."""
         ix = self.index
         # Work per class, then spread the answers over the selected entries with one
         # gather: 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
         judged = present & self._judged_class
         per_class = self._free_answers.copy()
-        _, _, verdicts, spans, layout_spans, _ = entry
+        verdicts, spans, layout_spans = entry[VERDICTS], entry[SPANS], entry[LAYOUT_SPANS]
         todo = np.flatnonzero(judged & (verdicts < 0))
         if len(todo):
             # the judge gets its own watch: each verdict is kept with how far down
@@ -773,9 +766,7 @@ class FastMasker(Masker):
                 spans[rest], layout_spans[rest] = np.array(lows, dtype=np.int16).T
             # the entry now stands for the deepest suffixes its verdicts read; they
             # changed, so what was spread from them is not looked up again
-            ranked = judge.ranked_layout()
-            entry = (tuple(stack[-int(spans.max()):]), tuple(ranked[len(ranked) - int(layout_spans.max()):]),
-                     verdicts, spans, layout_spans, next(self._serials))
+            entry = self._verdicts.renewed(slot, entry, stack, judge.ranked_layout())
         per_class[:-1][judged] = verdicts[judged]
         answers = per_class.take(self._cls[kind])
         allowed = (answers == 1) & selection
@@ -799,38 +790,11 @@ class FastMasker(Masker):
             out[self.index.entries_named(kind, name[:j])] = True
         return out
 
-    def _verdict_entry(self, slot_key: tuple, stack: list[int], layout: list[tuple], classes: int) -> tuple:
-        """The remembered verdicts for this (signature, stack top) whose stack
-        suffixes ``stack`` and ``layout`` (ranked) end with. Where none is, a new
-        entry takes over the verdicts of the one that shares the most that read no
-        deeper than it shares (the others are judged again when needed)."""
-        slot = self._verdicts.get(slot_key)
-        if slot is None:
-            if len(self._verdicts) > 20_000:
-                self._verdicts.clear()
-            slot = ()
-        nearest, best = None, (0, 0)
-        for entry in slot:
-            shared = _common_suffix(stack, entry[SUFFIX])
-            layout_shared = _common_suffix(layout, entry[LAYOUT_SUFFIX])
-            if shared == len(entry[SUFFIX]) and layout_shared == len(entry[LAYOUT_SUFFIX]):
-                return entry
-            if (shared, layout_shared) > best:
-                nearest, best = entry, (shared, layout_shared)
-        verdicts = np.full(classes, -1, dtype=np.int8)
-        spans = np.zeros(classes, dtype=np.int16)
-        layout_spans = np.zeros(classes, dtype=np.int16)
-        if nearest is not None:
-            _, _, known, reads, layout_reads, _ = nearest
-            keep = (reads > 0) & (reads <= best[0]) & (layout_reads <= best[1])
-            verdicts[keep] = known[keep]
-            spans[keep] = reads[keep]
-            layout_spans[keep] = layout_reads[keep]
-        entry = (tuple(stack[-max(1, int(spans.max())):]), tuple(layout[len(layout) - int(layout_spans.max()):]),
-                 verdicts, spans, layout_spans, next(self._serials))
-        # a place seen at many depths that each read deep: keep the latest 64
-        self._verdicts[slot_key] = (*slot[-63:], entry)
-        return entry
+
+def _spelled(cls: tuple) -> bool:
+    """Is ``cls`` a class of several tokens that spells them out (its first
+    token, the rest, the unfinished lexeme's alternatives)?"""
+    return cls[0] == MULTI and len(cls) == 7
 
 
 def _line_columns(classes: list[tuple]) -> tuple[int, ...]:
@@ -841,20 +805,10 @@ def _line_columns(classes: list[tuple]) -> tuple[int, ...]:
         if cls[0] not in (TAIL, MULTI):
             continue
         places = [cls[1]]
-        if cls[0] == MULTI:
+        if _spelled(cls):
             places += [pos for pos, _ in cls[4]] + ([cls[5][0]] if cls[5] is not None else [])
         found |= {pos[-1] for pos in places if pos[0] == "nl"}
     return tuple(sorted(found))
-
-
-def _common_suffix(stack: list[int], suffix: tuple[int, ...]) -> int:
-    """How many entries from the top ``stack`` and ``suffix`` share (at most
-    ``len(suffix)``)."""
-    n = min(len(stack), len(suffix))
-    k = 0
-    while k < n and stack[-1 - k] == suffix[-1 - k]:
-        k += 1
-    return k
 
 
 def _awaits_non_ascii(state: ElmParseState) -> bool:

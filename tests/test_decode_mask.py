@@ -11,7 +11,8 @@ import pytest
 from elmgrammar import ElmSyntaxError, parse_module
 from elmgrammar.cli import main
 from elmgrammar.decode.fastmask import FastMasker, VocabIndex
-from elmgrammar.decode.vocab_index import cached_index, index_key
+from elmgrammar.decode.vocab import Vocab
+from elmgrammar.decode.vocab_index import MULTI, cached_index, index_key
 from elmgrammar.decode.masks import Masker
 from elmgrammar.decode.models import load_tokenizer
 from elmgrammar.decode.replay import replay_file, replay_ids, retokenized
@@ -310,3 +311,16 @@ def test_the_name_starcoder2_is_the_tokenizer_shipped_with_the_package(real_file
     named = json.loads(capsys.readouterr().out)
     assert main(["replay", "--json", str(small)]) == 0
     assert json.loads(capsys.readouterr().out)["tokens"] == named["tokens"] > 0 and named["rejected"] == 0
+
+
+def test_an_entry_ending_in_a_lexeme_that_may_be_several_tokens_is_judged_one_by_one(tmp_path):
+    """`` [gl`` may open ``[glsl|`` or be ``[`` and a name: its class does not spell
+    out tokens, and its entries are judged one by one."""
+    pieces = (b"x", b" =", b" [", b" [gl", b"sl|", b" f", b" 1", b"\n", b"]", None)
+    vocab = Vocab(pieces, len(pieces) - 1, frozenset({len(pieces) - 1}), "opaque-class-test")
+    fast = FastMasker(vocab, cache_dir=tmp_path)
+    assert any(c[0] == MULTI and len(c) == 2 for c in fast.index.classes)
+    slow = Masker(vocab)
+    for prefix in ("x =", "x = f", "x =\n    [ 1", "x = [ [ 1 ]"):
+        state = ElmParseState("declarations", prefix)
+        assert fast.full_mask(state).tolist() == slow.full_mask(state).tolist(), prefix
