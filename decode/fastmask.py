@@ -444,17 +444,24 @@ class FastMasker(Masker):
         if p.endswith("."):
             # the next part of a qualified name: `Html.` + `Attributes` or `Html.` + `text`;
             # `Html.` + `!` is `Html` and an operator `.!`
-            individual |= qualified
             self._dot_operator(state, mask, individual)
-            for part, letter in ((ix.first_upper, "X"), (ix.first_lower, "x")):
-                # `Html.` + `Attr` goes on as a qualified name, `Html.` + `text` ends
-                # as one: judge the kind once, with a stand-in letter
-                part = dec & part & ~qualified
-                grown = state.copy()
-                if not grown.advance(letter):
-                    continue
-                mask |= part & absorbed
-                self._terminated(grown, None, "ident", part & ~absorbed, mask, individual)
+            upper, lower = dec & ix.first_upper, dec & ix.first_lower
+            # `Html.` + `Attr...` goes on exactly as `Html.X` + `Attr...` does (the
+            # part's word goes on): judged as after that stand-in letter, a part
+            # that goes on past a dot (`Attributes.`, `Attr.x)`) included
+            grown = state.copy()
+            if upper.any() and grown.advance("X"):
+                grown_mask, grown_individual = np.zeros_like(mask), np.zeros_like(individual)
+                self._upper(grown, grown.lexer.pending, grown_mask, grown_individual)
+                mask |= grown_mask & upper
+                individual |= grown_individual & upper
+            # `Html.` + `text` ends as a name with a lower-case last part, which never
+            # goes on past a dot (`Html.text` + `.x` is a field of it): judged once,
+            # after a stand-in letter
+            grown = state.copy()
+            if lower.any() and grown.advance("x"):
+                mask |= lower & absorbed
+                self._terminated(grown, None, "ident", lower & ~absorbed, mask, individual)
             return
         mask |= absorbed
         ttype = "QUPPER" if "." in p else "UPPER"

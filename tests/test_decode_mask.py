@@ -130,6 +130,10 @@ TRICKY_PREFIXES = [
     # compared as far as a verdict read it)
     "x =\n    ( [ a", "x =\n    [ ( a", "x =\n    { b = ( a", "x =\n    ( case a of\n        b -> [ c",
     "x =\n    [ case a of\n        b -> ( c", "x =\n    if ( a", "x =\n    if a then ( b", "x =\n    ( let\n        y = [ a",
+    # the next part of a qualified name, which may go on past a dot (`Html.` +
+    # `Attributes.`, `Attr.x)`, `text.x`), where names, types and patterns stand
+    "x = A.B.", "import Html.", "x : Html.", "x : { a : Html.", "x = ( Html.", "x =\n    case a of\n        Node.",
+    "x = a |> Html.", "x =\n    [ Html.", "type X = A Html.",
 ]
 
 
