@@ -28,7 +28,8 @@ import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import make_token
-from elmgrammar.lexicon import CONTEXTUAL_WORDS, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS, OPERATOR_CHARS
+from elmgrammar.lexicon import (BLOCK_COMMENT_PARTS, CONTEXTUAL_WORDS, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS,
+                                OPERATOR_CHARS)
 from elmgrammar.namechars import is_lower_start, is_upper_start
 
 from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
@@ -88,6 +89,14 @@ class FastMasker(Masker):
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
+        # per index entry, how many more block comments its text closes than it
+        # opens at its lowest point, scanned left to right (0 or less)
+        self._comment_low = np.zeros(self.index.size, dtype=np.int32)
+        for i in np.flatnonzero(self.index.has["-}"]).tolist():
+            depth = 0
+            for m in BLOCK_COMMENT_PARTS.finditer(self.index.texts[i]):
+                depth += 1 if m.group() == "{-" else -1
+                self._comment_low[i] = min(self._comment_low[i], depth)
         # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
         self._spreads: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -213,7 +222,11 @@ class FastMasker(Masker):
             return
         if p.startswith("{-") or p.startswith("[glsl|"):
             if head == "{":
-                stop = ix.has["-}"] | ix.has["{-"]
+                # an entry stays inside the comment unless it closes as many as are
+                # open (then what follows is code: one by one), or its first
+                # character joins the comment's last one
+                depth = sum(1 if m.group() == "{-" else -1 for m in BLOCK_COMMENT_PARTS.finditer(p))
+                stop = ix.decodable & (self._comment_low <= -depth)
                 if p.endswith("-"):
                     stop = stop | ix.starts["}"]
                 if p.endswith("{"):

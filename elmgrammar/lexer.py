@@ -19,9 +19,9 @@ import re
 from lark import Token
 
 from .errors import ElmSyntaxError
-from .lexicon import (CHAR_PREFIX, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORD_PREFIXES, KEYWORDS,
-                      MASTER, PUNCTUATION, RESERVED_SYMBOLS, STRING_BODY, STRING_PREFIX, TERM_START, TRIPLE_BODY,
-                      TRIPLE_PREFIX)
+from .lexicon import (BLOCK_COMMENT_PARTS, CHAR_PREFIX, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORD_PREFIXES,
+                      KEYWORDS, MASTER, PUNCTUATION, RESERVED_SYMBOLS, STRING_BODY, STRING_PREFIX, TERM_START,
+                      TRIPLE_BODY, TRIPLE_PREFIX)
 from .namechars import INNER, is_lower_start, is_upper_start
 
 # What may stand at column 1 before the first declaration (`port` only as `port module`).
@@ -34,7 +34,6 @@ _CHAR_BODY = re.compile(r"(?:[^'\\\n]|\\u\{[0-9a-fA-F]*\}|\\.)*")
 _ESCAPE = re.compile(r"\\(?:u\{([0-9a-fA-F]{4,6})\}|([nrt\"'\\]))|\\(u\{[^}]*\}?|.?)")
 _DIGITS = re.compile(r"[0-9]+")
 _FLOAT_PREFIX = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]*)?")
-_BLOCK_PARTS = re.compile(r"\{-|-\}")
 _GLSL_END = re.compile(r"\|\]")
 # Characters that may stand inside an escape (or, in a multi-line string, be
 # quotes that may become the closing ones). In a body of good units any other
@@ -319,7 +318,7 @@ class Lexer:
         buf = self.buffer
         scan_from, depth = self._resume_at(pos, pos)
         last = scan_from
-        for m in _BLOCK_PARTS.finditer(buf, scan_from):
+        for m in BLOCK_COMMENT_PARTS.finditer(buf, scan_from):
             last = m.end()
             if m.group() == "{-":
                 depth += 1

@@ -73,6 +73,9 @@ MASTER = re.compile(
 )
 
 STRING_BODY = re.compile(r'(?:[^"\\\n]|\\.)*')
+# What nests in a block comment, scanned left to right: `{-` opens one more, `-}`
+# closes one; the comment ends where as many have closed as opened.
+BLOCK_COMMENT_PARTS = re.compile(r"\{-|-\}")
 TRIPLE_BODY = re.compile(r'(?:[^"\\]|\\.|"(?!""))*', re.DOTALL)
 # What a held-back literal may look like so far (escapes may be cut short). A code
 # point is at most 10FFFF: six digits above it can never become a valid escape.

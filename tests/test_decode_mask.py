@@ -134,6 +134,10 @@ TRICKY_PREFIXES = [
     # `Attributes.`, `Attr.x)`, `text.x`), where names, types and patterns stand
     "x = A.B.", "import Html.", "x : Html.", "x : { a : Html.", "x = ( Html.", "x =\n    case a of\n        Node.",
     "x = a |> Html.", "x =\n    [ Html.", "type X = A Html.",
+    # inside block comments, nested or not: an entry that closes the last one open
+    # goes on as code
+    "{- a", "x = 1 {- a {- b", "x =\n    {- b -} 1 {- c", "x = 1 {- {- {- a -} -}", "x = [ 1 {- a",
+    "x = 1\n{- a -",
 ]
 
 
