@@ -90,13 +90,9 @@ class FastMasker(Masker):
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
         # per index entry, how many more block comments its text closes than it
-        # opens at its lowest point, scanned left to right (0 or less)
-        self._comment_low = np.zeros(self.index.size, dtype=np.int32)
-        for i in np.flatnonzero(self.index.has["-}"]).tolist():
-            depth = 0
-            for m in BLOCK_COMMENT_PARTS.finditer(self.index.texts[i]):
-                depth += 1 if m.group() == "{-" else -1
-                self._comment_low[i] = min(self._comment_low[i], depth)
+        # opens at its lowest point, scanned left to right (0 or less); and the
+        # same after a `-` or a `{` (``-`` + ``}`` closes one, ``{`` + ``-`` opens one)
+        self._comment_lows = {lead: _comment_low(self.index.texts, lead) for lead in ("", "-", "{")}
         # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
         self._spreads: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -225,12 +221,11 @@ class FastMasker(Masker):
                 # an entry stays inside the comment unless it closes as many as are
                 # open (then what follows is code: one by one), or its first
                 # character joins the comment's last one
-                depth = sum(1 if m.group() == "{-" else -1 for m in BLOCK_COMMENT_PARTS.finditer(p))
-                stop = ix.decodable & (self._comment_low <= -depth)
-                if p.endswith("-"):
-                    stop = stop | ix.starts["}"]
-                if p.endswith("{"):
-                    stop = stop | ix.starts["-"]
+                parts = list(BLOCK_COMMENT_PARTS.finditer(p))
+                depth = sum(1 if m.group() == "{-" else -1 for m in parts)
+                # a last `-` or `{` that no part took may make one with the entry
+                loose = p[-1] if p[-1] in "-{" and parts[-1].end() < len(p) else ""
+                stop = ix.decodable & (self._comment_lows[loose] <= -depth)
                 if p == "{-":
                     stop = stop | ix.starts["|"]  # `{-` + `|` is a doc comment: a token of the grammar
             else:
@@ -815,6 +810,20 @@ def _spelled(cls: tuple) -> bool:
     """Is ``cls`` a class of several tokens that spells them out (its first
     token, the rest, the unfinished lexeme's alternatives)?"""
     return cls[0] == MULTI and len(cls) == 7
+
+
+def _comment_low(texts: list[str], lead: str) -> np.ndarray:
+    """Per text, after ``lead``: the lowest depth of block comments that scanning
+    it left to right reaches (0 or less: each ``-}`` is one less, each ``{-`` one more)."""
+    low = np.zeros(len(texts), dtype=np.int32)
+    for i, text in enumerate(texts):
+        text = lead + (text or "")
+        if "-}" in text:
+            depth = 0
+            for m in BLOCK_COMMENT_PARTS.finditer(text):
+                depth += 1 if m.group() == "{-" else -1
+                low[i] = min(low[i], depth)
+    return low
 
 
 def _line_columns(classes: list[tuple]) -> tuple[int, ...]:

@@ -137,7 +137,7 @@ TRICKY_PREFIXES = [
     # inside block comments, nested or not: an entry that closes the last one open
     # goes on as code
     "{- a", "x = 1 {- a {- b", "x =\n    {- b -} 1 {- c", "x = 1 {- {- {- a -} -}", "x = [ 1 {- a",
-    "x = 1\n{- a -",
+    "x = 1\n{- a -", "{- a {-", "{- {- a -", "{--", "{- {- a {", "{-{", "x = 1 {- a -- b -",
 ]
 
 
