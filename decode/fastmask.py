@@ -93,6 +93,9 @@ class FastMasker(Masker):
         # opens at its lowest point, scanned left to right (0 or less); and the
         # same after a `-` or a `{` (``-`` + ``}`` closes one, ``{`` + ``-`` opens one)
         self._comment_lows = {lead: _comment_low(self.index.texts, lead) for lead in ("", "-", "{")}
+        # the entries that may go on with a number's fraction: `.` alone, or `.` and a digit
+        self._dot_fraction = np.array([t == "." or bool(t) and t[0] == "." and t[1:2] in tuple("0123456789")
+                                       for t in self.index.texts], dtype=bool)
         # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
         self._spreads: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -327,10 +330,15 @@ class FastMasker(Masker):
         run = ix.cont["digits"]
         absorbed = dec & (run == ix.lengths)
         mask |= absorbed  # more digits: the same kind of number, viable as before
-        # `.5` (or `1` then an accessor `.x`) and exponents `e3`: one by one; any
-        # other letter right after a number is an error
+        # `.5` and exponents `e3`: one by one; any other letter right after a number
+        # is an error. After a whole number a dot begins its fraction: an entry that
+        # goes on past the dot with anything but a digit (`.x`, `..`, `.)`) is the
+        # compiler's WEIRD NUMBER, refused
         tricky = dec & (ix.starts["."] | ix.exponent_like)
-        individual |= tricky
+        if p.isascii() and p.isdigit():
+            individual |= tricky & ~(ix.starts["."] & ~self._dot_fraction)
+        else:
+            individual |= tricky
         grows = dec & (run > 0) & ~absorbed
         ends = dec & (run == 0) & ~tricky & ~ix.first_ident  # a letter or `_` after digits: dead
         # digits then something else: judged after the longer number (same type)

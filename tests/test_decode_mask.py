@@ -138,6 +138,8 @@ TRICKY_PREFIXES = [
     # goes on as code
     "{- a", "x = 1 {- a {- b", "x =\n    {- b -} 1 {- c", "x = 1 {- {- {- a -} -}", "x = [ 1 {- a",
     "x = 1\n{- a -", "{- a {-", "{- {- a -", "{--", "{- {- a {", "{-{", "x = 1 {- a -- b -",
+    # after a whole number, where a dot may only begin its fraction
+    "x = f 1", "x = [ 1", "x =\n    ( 10", "x = -1", "x = a-1", "x = 0", "x = { a = 7",
 ]
 
 
