@@ -15,13 +15,15 @@ from elmgrammar.lexer import make_token
 from elmgrammar.lexicon import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
 
 from .state import ElmParseState, _feeds
-from .vocab_index import MULTI
+
 
 class ClassJudge:
-    """Judges TAIL classes against one base state, sharing work between them."""
+    """Judges classes against one base state, sharing work between them."""
 
-    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17, lines: tuple[int, ...] = ()) -> None:
+    def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17, lines: tuple[int, ...] = (),
+                 rests: "Rests | None" = None) -> None:
         self.base = base
+        self.rests = rests
         self.reach = reach
         self.lines = lines
         lexer = base.lexer
@@ -43,6 +45,7 @@ class ClassJudge:
         self.watch = base.layout.watch  # set (the recognizer's too) where verdicts are kept
         self.answers: dict[tuple, tuple[int, int, int]] = {}
         self.prefixes: dict[tuple, tuple[tuple | None, int, int]] = {}
+        self.tokens: dict[tuple, object] = {}  # synthetic tokens by (type, line, column): read, never changed
         self.openings: dict[tuple, tuple[int, int, int] | None] = {}
         self.fitting: dict[tuple, tuple[list[str], int, bool, int, int]] = {}
         self.buckets: dict[int, tuple] = {}
@@ -96,18 +99,6 @@ class ClassJudge:
             i = bisect.bisect_left(self.critical, col)
             found = self.buckets[col] = (i, i < len(self.critical) and self.critical[i] == col)
         return found
-
-    def verdict(self, cls: tuple) -> int:
-        """1: allowed, 0: not, 2: judge one by one."""
-        key = (cls[1], cls[2], cls[3])
-        opening = self._opening(key)
-        if opening is None:
-            return 2
-        first = opening[0]
-        self._consulted(opening[1], opening[2])
-        if first == 0 or cls[0] != MULTI:
-            return first
-        return self._sequence(cls, key)
 
     def first_answer(self, where: tuple, types: tuple, flags: tuple) -> int:
         """May the first token of an entry come next? ``where``, ``types`` and
@@ -229,60 +220,97 @@ class ClassJudge:
             watch[0], watch[1] = min(outer[0], low), min(outer[1], layout_low)
         return result, low, layout_low
 
-    def _sequence(self, cls: tuple, key: tuple) -> int:
-        """Judge an entry of several tokens by feeding all of them (``key``: its
-        first token's placement, types and flags)."""
-        _, where, _, _, rest, tail, fragile = cls
-        if fragile:
-            return 2
-        firsts, col, newline, low, layout_low = self._fits(key)
-        if self.awaits and ("LOWER" in firsts or any(t == "LOWER" for _, t in rest)
-                            or (tail is not None and any("LOWER" in alt for alt in tail[1]))):
-            return 2  # a name at an item start must be the awaited one: by value
-        self._consulted(low, layout_low)
+    def sequences(self, key: tuple, members: list[tuple]) -> list[tuple[int, int, int]]:
+        """Judge classes of several tokens (spelled out) whose first token is
+        placed by ``key`` (its placement, types and flags), by feeding all their
+        tokens: per member, the verdict (1 allowed, 0 not, 2 judged one by one)
+        and the lowest indexes of the recognizer's and the layout's stack it
+        consulted. ``members``: per class, its rest (an id of ``self.rests``),
+        its unfinished lexeme's alternatives (``tail``, or None), whether it is
+        fragile and whether a name comes after its first token.
+
+        The work that members share is done once: the first token's answers, and
+        the states after each common start (``prefixes``)."""
+        opening = self._opening(key)
+        if opening is None:  # the first token's column is unknown (after a line comment)
+            top, layout_top = self._tops()
+            return [(2, top, layout_top)] * len(members)
+        _, opened, layout_opened = opening
+        firsts, col, newline, fitted, layout_fitted = self._fits(key)
+        low_all, layout_all = min(opened, fitted), min(layout_opened, layout_fitted)
         bucket = self._bucket(col)
         line = self.cursor_line + 1 if newline else self.cursor_line  # only the relative line matters to layout
-
-        for first in firsts:
-            after = self._after(bucket, first, col, line, rest)
-            if after is None:
+        # a name at an item start must be the awaited one: judged by value
+        by_value = self.awaits and "LOWER" in firsts
+        out = []
+        for rest, tail, fragile, names in members:
+            if fragile or self.awaits and (by_value or names):
+                out.append((2, opened, layout_opened))
                 continue
-            if tail is None:
-                return 1
-            ln, cl = _place(tail[0], line, col)
-            layout, recognizer, rules = after
-            for alternative in tail[1]:
-                seq = [make_token(t, "x", 0, ln, cl + i, ln, cl + i, 0) for i, t in enumerate(alternative)]
-                if _feeds(seq, layout.copy(), recognizer.copy(), rules.copy()):
-                    return 1
-        return 0
+            low, layout_low = low_all, layout_all
+            verdict = 0
+            for first in firsts:
+                after, fed_low, fed_layout_low = self._after(bucket, first, col, line, rest)
+                low, layout_low = min(low, fed_low), min(layout_low, fed_layout_low)
+                if after is None:
+                    continue
+                if tail is None:
+                    verdict = 1
+                    break
+                ln, cl = _place(tail[0], line, col)
+                for alternative in tail[1]:
+                    seq = [self._token(t, ln, cl + i) for i, t in enumerate(alternative)]
+                    ok, fed_low, fed_layout_low = self._probe(seq, after, partial=True)
+                    low, layout_low = min(low, fed_low), min(layout_low, fed_layout_low)
+                    if ok is not None:
+                        verdict = 1
+                        break
+                if verdict:
+                    break
+            out.append((verdict, low, layout_low))
+        return out
 
-    def _after(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
-        """The (layout, recognizer, rules) after the first token and ``tokens``,
-        or None if they do not fit; shared between entries with a common start."""
-        key = (bucket, first, tokens)
+    def _after(self, bucket: tuple, first: str, col: int, line: int, rest: int) -> tuple[tuple | None, int, int]:
+        """The (layout, recognizer, rules) after the first token and the tokens of
+        ``rest`` (None if they do not fit), and the lowest indexes of the two stacks
+        that feeding them consulted; shared between entries with a common start."""
+        key = (bucket, first, rest)
         found = self.prefixes.get(key)
         if found is None:
-            found = self.prefixes[key] = self._watched(self._fed, bucket, first, col, line, tokens)
-        self._consulted(found[1], found[2])
-        return found[0]
+            if rest:
+                parent, low, layout_low = self._after(bucket, first, col, line, self.rests.parent[rest])
+                pos, ttype = self.rests.last[rest]
+                tok = self._token(ttype, *_place(pos, line, col))
+            else:
+                base = self.base
+                parent = (base.layout, base.recognizer, base.rules)
+                low, layout_low = self._tops()
+                tok = self._token(first, line, col)
+            if parent is not None:
+                parent, fed_low, fed_layout_low = self._probe([tok], parent, partial=False)
+                low, layout_low = min(low, fed_low), min(layout_low, fed_layout_low)
+            found = self.prefixes[key] = (parent, low, layout_low)
+        return found
 
-    def _fed(self, bucket: tuple, first: str, col: int, line: int, tokens: tuple):
-        if tokens:
-            parent = self._after(bucket, first, col, line, tokens[:-1])
-            pos, ttype = tokens[-1]
-            ln, cl = _place(pos, line, col)
-            tok = make_token(ttype, "x", 0, ln, cl, ln, cl, 0)
-        else:
-            base = self.base
-            parent = (base.layout, base.recognizer, base.rules)
-            tok = make_token(first, "x", 0, line, col, line, col, 0)
-        result = None
-        if parent is not None:
-            layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
-            if _feeds([tok], layout, recognizer, rules, partial=False):
-                result = (layout, recognizer, rules)
-        return result
+    def _probe(self, tokens: list, parent: tuple, partial: bool) -> tuple[tuple | None, int, int]:
+        """Feed ``tokens`` to copies of ``parent`` (layout, recognizer, rules): the
+        copies (None if the tokens do not fit), and the lowest indexes of the base
+        state's two stacks that feeding them consulted."""
+        layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
+        watch = self.watch
+        if watch is None:
+            return ((layout, recognizer, rules) if _feeds(tokens, layout, recognizer, rules, partial) else None), 0, 0
+        watch[0], watch[1] = self._tops()
+        fits = _feeds(tokens, layout, recognizer, rules, partial)
+        return ((layout, recognizer, rules) if fits else None), watch[0], watch[1]
+
+    def _token(self, ttype: str, line: int, col: int):
+        """A synthetic token (any value) of ``ttype`` at ``line``, ``col``."""
+        key = (ttype, line, col)
+        tok = self.tokens.get(key)
+        if tok is None:
+            tok = self.tokens[key] = make_token(ttype, "x", 0, line, col, line, col, 0)
+        return tok
 
     def _accepts(self, ttype: str, col: int) -> int:
         """1 if a ``ttype`` token at ``col`` may come next, 0 if not, 2 if it depends
@@ -299,6 +327,25 @@ class ClassJudge:
         if ttype == "LOWER" and awaited is not None:
             return 2 if feeds(awaited) else 0
         return 0
+
+
+class Rests:
+    """The tokens after the first of the classes of several tokens, and every
+    start of them, numbered (0: none), so that states after a common start are
+    shared by a small key: per number, the last token (its placement and type)
+    and the number of the start without it."""
+
+    def __init__(self, rests) -> None:
+        ids: dict[tuple, int] = {(): 0}
+        for rest in rests:
+            for k in range(1, len(rest) + 1):
+                ids.setdefault(tuple(rest[:k]), len(ids))
+        self.ids = ids
+        self.last: list[tuple | None] = [None] * len(ids)
+        self.parent: list[int] = [0] * len(ids)
+        for rest, i in ids.items():
+            if rest:
+                self.last[i], self.parent[i] = rest[-1], ids[rest[:-1]]
 
 
 def one_char(body: str) -> bool:

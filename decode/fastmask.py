@@ -22,17 +22,18 @@ checks the result equals the one-by-one mask on real decoding states.
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 import numpy as np
 
 from elmgrammar.errors import ElmSyntaxError
 from elmgrammar.lexer import make_token
-from elmgrammar.lexicon import (BLOCK_COMMENT_PARTS, CONTEXTUAL_WORDS, EXPRESSION_ENDERS, FIELD_TARGETS, KEYWORDS,
-                                OPERATOR_CHARS)
-from elmgrammar.namechars import is_lower_start, is_upper_start
+from elmgrammar.lexicon import (BLOCK_COMMENT_PARTS, CHAR_PREFIX, CONTEXTUAL_WORDS, EXPRESSION_ENDERS, FIELD_TARGETS,
+                                GOOD_ESCAPE, KEYWORDS, OPERATOR_CHARS, STRING_PREFIX, TRIPLE_PREFIX)
+from elmgrammar.namechars import is_inner, is_lower_start, is_upper_start
 
-from .class_judge import ClassJudge, awaited_name, infix_pending, one_char, other_name
+from .class_judge import ClassJudge, Rests, awaited_name, infix_pending, one_char, other_name
 from .masks import Masker
 from .memo import MaskMemo, context_key, line_reach
 from .state import ElmParseState, _feeds, char_class, utf8_completions
@@ -40,6 +41,8 @@ from .verdict_store import LAYOUT_SPANS, SERIAL, SPANS, VERDICTS, VerdictStore
 from .vocab import Vocab
 from .vocab_index import EMPTY, MULTI, RESERVED, TAIL, WS, VocabIndex, cached_index, escape_in_progress, triple_tail
 
+DIGITS = "0123456789"
+HEX_DIGITS = "0123456789abcdefABCDEF"
 SPREADS = 4096  # selections spread from verdicts that are remembered (~20 KB each)
 
 
@@ -86,6 +89,11 @@ class FastMasker(Masker):
         self._first_group = np.array([groups.setdefault(c[1:4], len(groups)) if c[0] == TAIL or _spelled(c) else -1
                                       for c in classes], dtype=np.int32)
         self._groups = list(groups)
+        # per spelled class of several tokens, what ``ClassJudge.sequences`` reads
+        # of it past its first token
+        spelled = [c for c in classes if _spelled(c)]
+        self._rests = Rests(c[4] for c in spelled)
+        self._sequels = {i: _sequel(c, self._rests) for i, c in enumerate(classes) if _spelled(c)}
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
@@ -93,9 +101,23 @@ class FastMasker(Masker):
         # opens at its lowest point, scanned left to right (0 or less); and the
         # same after a `-` or a `{` (``-`` + ``}`` closes one, ``{`` + ``-`` opens one)
         self._comment_lows = {lead: _comment_low(self.index.texts, lead) for lead in ("", "-", "{")}
-        # the entries that may go on with a number's fraction: `.` alone, or `.` and a digit
-        self._dot_fraction = np.array([t == "." or bool(t) and t[0] == "." and t[1:2] in tuple("0123456789")
-                                       for t in self.index.texts], dtype=bool)
+        # The shapes of entries that matter after a number (see ``_number``).
+        texts = self.index.texts
+        # `.` alone, or `.` and a digit: the number may still go on (`1` + `.5`, `1.5` + `.5e`)
+        self._dot_fraction = _shaped(texts, lambda t: t[0] == "." and _digit_or_end(t[1:]))
+        # the text after the entry's hex digits is such a dot (`0x1F` + `F.`)
+        self._hex_then_fraction = _shaped(texts, lambda t: t.lstrip(HEX_DIGITS)[:1] == "." and
+                                          _digit_or_end(t.lstrip(HEX_DIGITS)[1:]))
+        # `+` or `-`, alone or before a digit: an exponent's sign (`1e` + `-5`)
+        self._exponent_sign = _shaped(texts, lambda t: t[0] in "+-" and _digit_or_end(t[1:]))
+        # `x` and hex digits (`0` + `xFF`), then nothing (``_x_hex``), or then a
+        # character that may end a number (``_x_hex_more``: not a letter or `_`)
+        # `{` and hex digits, then `}` or nothing: what may follow `\\u` in an escape
+        self._brace_hex = _shaped(texts, lambda t: t[0] == "{" and t[1:].lstrip(HEX_DIGITS)[:1] in ("", "}"))
+        x_hex = [bool(t) and t[0] == "x" and t[1:2] != "" and t[1] in HEX_DIGITS for t in texts]
+        after_x_hex = [t[1:].lstrip(HEX_DIGITS)[:1] if x else "" for x, t in zip(x_hex, texts)]
+        self._x_hex = np.array([x and c == "" for x, c in zip(x_hex, after_x_hex)])
+        self._x_hex_more = np.array([x and c != "" and not is_inner(c) for x, c in zip(x_hex, after_x_hex)])
         # (verdicts' serial, kind, packed selection) -> packed (allowed, undecided or None)
         self._spreads: dict[tuple, tuple[np.ndarray, np.ndarray | None]] = {}
 
@@ -292,14 +314,19 @@ class FastMasker(Masker):
 
     def _number(self, state, p, mask, individual) -> None:
         """``1`` + ``2``, ``1`` + ``)``: digits go on, anything else ends the number
-        (a letter right after a number is an error). After ``1.`` and ``0x`` only
-        digits may come: they are judged as the continuation of ``1.0`` and ``0x0``,
-        which lex alike. Exponents are judged one by one."""
+        (a letter right after a number is an error). After ``1.``, ``0x`` and an
+        exponent's ``e`` or sign only digits may come: they are judged as the
+        continuation of ``1.0``, ``0x0`` and ``1e0``, which lex alike. What is left
+        one by one is what may keep the number in the making in another shape:
+        ``.`` and ``.5`` after a number, an exponent's ``e``, its sign."""
         ix = self.index
         dec = ix.decodable
-        if p == "0x" or p[-1] == "." and p[:-1].isdigit():
-            # `1.` + `5)` lexes as `1.0` + `5)` does; any entry that does not start
-            # with a digit is an error (`2.x`: the compiler's WEIRD NUMBER)
+        exponent = p[-1] in "eE+-" and not p.startswith("0x")
+        if p == "0x" or p[-1] == "." and p[:-1].isdigit() or exponent:
+            # `1.` + `5)` lexes as `1.0` + `5)` does, `1e` + `5)` as `1e0` + `5)`; any
+            # entry that does not start with a digit is an error (`2.x`: the compiler's
+            # WEIRD NUMBER; `1ex`, `0xs`: a number that runs into a letter), but for
+            # an exponent's sign (`1e` + `-`, `1e` + `-5`)
             digit = ix.first_hex if p == "0x" else ix.first_digit
             longer = state.copy()
             if longer.advance("0"):
@@ -307,40 +334,46 @@ class FastMasker(Masker):
                 self._number(longer, longer.lexer.pending, grown, judged)
                 mask |= grown & digit
                 individual |= judged & digit
+            if p[-1] in "eE":
+                individual |= dec & self._exponent_sign
             return
         if p[-1] == ".":
             # `1.5.`, `1e3.`, `0x1F.`: a whole number, then `.x` may follow; one by one
             individual |= dec & (ix.first_ident | ix.first_symbol)
             return
+        # After the number, a dot: `.` and `.5` may keep it in the making (one by one).
+        # After a whole number any other dot is the compiler's WEIRD NUMBER (`1.x`,
+        # `1..`); after a float or a hex number it ends the number (`1.5` + `.x`:
+        # the float, then `.x`, judged by class)
+        fraction = dec & ix.starts["."] & self._dot_fraction
         if p.startswith("0x"):
             run = ix.cont["hex"]
             absorbed = dec & (run == ix.lengths)
             mask |= absorbed                          # more hex digits
-            # the run, then a letter or `_`: an error; then a dot: one by one
-            dotted = dec & ix.hex_then_dot
+            # the run, then a letter or `_`: an error; then `.` or `.5`: one by one
+            dotted = dec & ix.hex_then_dot & self._hex_then_fraction
             individual |= dotted
             after = dec & ~absorbed & ~dotted & ~ix.hex_then_inner
             self._terminated(state, "HEX", "hex", after, mask, individual)
             return
-        if p[-1] in "eE+-":
-            individual |= dec & (ix.first_digit | ix.starts["+"] | ix.starts["-"])  # the exponent
-            return
-        if p == "0":
-            individual |= dec & (ix.starts["x"] | ix.starts["X"])  # `0x1F`
         run = ix.cont["digits"]
         absorbed = dec & (run == ix.lengths)
         mask |= absorbed  # more digits: the same kind of number, viable as before
-        # `.5` and exponents `e3`: one by one; any other letter right after a number
-        # is an error. After a whole number a dot begins its fraction: an entry that
-        # goes on past the dot with anything but a digit (`.x`, `..`, `.)`) is the
-        # compiler's WEIRD NUMBER, refused
-        tricky = dec & (ix.starts["."] | ix.exponent_like)
-        if p.isascii() and p.isdigit():
-            individual |= tricky & ~(ix.starts["."] & ~self._dot_fraction)
-        else:
-            individual |= tricky
+        if p == "0":
+            # `0` + `x1F`: a hexadecimal number in the making, viable as `0x0` is (`x`
+            # alone: one by one); `0X`, `0xs`, `0x1Fs` run into a letter (errors); `0x1F`
+            # and something else: one by one
+            if state.allows("x0"):
+                mask |= dec & self._x_hex
+            individual |= dec & ((ix.starts["x"] & (ix.lengths == 1)) | self._x_hex_more)
+        # exponents (`e3`): one by one; any other letter right after a number is an error
+        tricky = fraction | (dec & ix.exponent_like)
+        individual |= tricky
+        whole = p.isascii() and p.isdigit()
         grows = dec & (run > 0) & ~absorbed
         ends = dec & (run == 0) & ~tricky & ~ix.first_ident  # a letter or `_` after digits: dead
+        if whole:
+            ends &= ~ix.starts["."]
         # digits then something else: judged after the longer number (same type)
         self._terminated(state, None, "digits", (grows & ~ix.digits_then_numberish) | ends, mask, individual)
         individual |= grows & ix.digits_then_numberish
@@ -351,8 +384,11 @@ class FastMasker(Masker):
         dec = ix.decodable
         body = p[1:]
         escape = escape_in_progress(p)
-        if escape:  # `'\\`, `'\\u{1F`: the entries that may go on with it, one by one
-            individual |= self._escape_candidates(p, escape, char=True)
+        if escape == "\\":  # `'\\`: the entries that may go on with it, one by one
+            individual |= dec & ix.char_escape_next
+            return
+        if escape:  # `'\\u{1F`
+            self._code_point(state, p, escape, mask, individual, char=True)
             return
         # without a quote the literal stays open: only a first character fits
         escaped = dec & ix.escaped_apostrophe   # `\\'` does not close the literal
@@ -595,26 +631,14 @@ class FastMasker(Masker):
         if escape == "\\":
             self._escaped(state, "", mask, individual)
             return
-        if escape:  # the entries that may go on with a ``\\u`` escape, one by one
-            individual |= self._escape_candidates(p, escape)
+        if escape:
+            self._code_point(state, p, escape, mask, individual)
             return
         if p == '"':
             individual |= dec & ix.starts['""']  # `"` + `""` opens `"""`
         mask |= dec & ix.string_inside & ~individual
         # a newline or a bad escape before the closing quote is an error: those stay False
         self._terminated_string(state, dec & ix.string_closes & ~individual, mask, individual)
-
-    def _escape_candidates(self, p: str, escape: str, char: bool = False) -> np.ndarray:
-        """The entries that may go on with ``escape``, the unfinished escape a string
-        (or, with ``char``, a character literal) ends in (a superset: they are judged
-        one by one)."""
-        ix = self.index
-        following = ix.char_escape_next if char and escape == "\\" else ix.escape_next[escape]
-        candidates = ix.decodable & following
-        if escape == "\\u{":
-            typed = len(p) - p.rindex("{") - 1  # hex digits so far: at most 6 in all
-            candidates &= (ix.hex_run + typed <= 6) & ix.hex_then_close
-        return candidates
 
     def _triple_string(self, state, p, mask, individual) -> None:
         """A multi-line string: entries stay inside it (valid escapes), or close it
@@ -626,8 +650,8 @@ class FastMasker(Masker):
             escape = escape_in_progress(p)
             if escape == "\\":
                 self._escaped(state, '""', mask, individual)
-            else:  # ``\\u``: the entries that may go on with it, one by one
-                individual |= self._escape_candidates(p, escape)
+            else:
+                self._code_point(state, p, escape, mask, individual, more_quotes='""')
             return
         mask |= dec & ix.triple_inside[tail]
         closes = dec & ix.triple_closes[tail]
@@ -651,11 +675,46 @@ class FastMasker(Masker):
         escaped = state.copy()
         if not escaped.advance("n"):
             return
+        self._after_escape(escaped, dec & ix.simple_escape_start, more_quotes, mask, individual)
+
+    def _after_escape(self, escaped, selection, more_quotes: str, mask, individual) -> None:
+        """The ``selection`` of entries whose first character ends an escape, then
+        go on as string text, against ``escaped``: the state after that character."""
+        ix = self.index
         triple = bool(more_quotes)
-        mask |= dec & (ix.escaped_triple_inside if triple else ix.escaped_inside)
-        closes = dec & (ix.escaped_triple_closes if triple else ix.escaped_closes)
+        mask |= selection & (ix.escaped_triple_inside if triple else ix.escaped_inside)
+        closes = selection & (ix.escaped_triple_closes if triple else ix.escaped_closes)
         self._terminated_string(escaped, closes, mask, individual, "triple_escaped" if triple else "escaped",
                                 '"' + more_quotes)
+
+    def _code_point(self, state, p: str, escape: str, mask, individual, more_quotes: str = "",
+                    char: bool = False) -> None:
+        """Inside a ``\\u{...}`` escape of a string (``more_quotes``: ``""`` in a
+        multi-line one) or, with ``char``, of a character literal. Hex digits keep
+        it open while they may still make a code point (4 to 6 digits, at most
+        10FFFF); ``}`` closes it where the digits make one, and in a string what
+        follows is string text, judged by class after the stand-in ``}``. Hex
+        digits then ``}``, and in a character literal what follows ``}``, are
+        judged one by one; anything else is a bad escape."""
+        ix = self.index
+        dec = ix.decodable
+        if escape == "\\u":  # only `{` may come, and hex digits after it
+            individual |= dec & self._brace_hex
+            return
+        digits = p[p.rindex("{") + 1:]
+        prefix = CHAR_PREFIX if char else TRIPLE_PREFIX if more_quotes else STRING_PREFIX
+        hexes = dec & (ix.hex_run == ix.lengths)
+        mask |= hexes & (ix.lengths + len(digits) <= 5)
+        for i in np.flatnonzero(hexes & (ix.lengths + len(digits) == 6)).tolist():
+            mask[i] = prefix.fullmatch("\\u{" + digits + ix.texts[i]) is not None  # six digits: up to 10FFFF
+        individual |= dec & ~hexes & (ix.hex_run > 0) & ix.hex_then_close & (ix.hex_run + len(digits) <= 6)
+        braces = dec & ix.starts["}"]
+        if char:
+            individual |= braces
+            return
+        closed = state.copy()
+        if re.fullmatch(GOOD_ESCAPE, "\\u{" + digits + "}") and closed.advance("}"):
+            self._after_escape(closed, braces, more_quotes, mask, individual)
 
     def _terminated_string(self, state, selection, mask, individual, kind: str = "string", quotes: str = '"') -> None:
         # the string closes inside the entry: finish it with the closing quotes once,
@@ -751,7 +810,6 @@ class FastMasker(Masker):
         for the first time under ``entry`` (of those ``present`` in the selection)
         are judged now and kept in its arrays, and then a new entry (a new serial,
         the suffix they read) stands for it in ``slot``."""
-        ix = self.index
         # Work per class, then spread the answers over the selected entries with one
         # gather: 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
         judged = present & self._judged_class
@@ -765,7 +823,7 @@ class FastMasker(Masker):
             stack, layout = base.recognizer.stack, base.layout.stack
             top, layout_top = len(stack) - 1, len(layout) - 1
             base.recognizer.watch = base.layout.watch = watch = [top, layout_top]
-            judge = ClassJudge(base, trivia_end, self._reach, self._lines)
+            judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._rests)
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
             reach = np.zeros((2, len(self._groups)), dtype=np.int16)
@@ -777,16 +835,18 @@ class FastMasker(Masker):
             verdicts[todo[decided]] = first[group[decided]]
             spans[todo[decided]] = reach[0, group[decided]]
             layout_spans[todo[decided]] = reach[1, group[decided]]
+            # the classes of several tokens whose first token may come next: judged
+            # together with the others that start alike
             rest = todo[~decided]
-            found, lows = [], []
-            classes = ix.classes
-            for c in rest.tolist():
-                watch[0], watch[1] = top, layout_top
-                found.append(judge.verdict(classes[c]))
-                lows.append((len(stack) - watch[0], len(layout) - watch[1]))
-            verdicts[rest] = found
-            if lows:
-                spans[rest], layout_spans[rest] = np.array(lows, dtype=np.int16).T
+            members: dict[int, list[int]] = {}
+            for c, g in zip(rest.tolist(), group[~decided].tolist()):
+                members.setdefault(g, []).append(c)
+            sequels = self._sequels
+            for g, found in members.items():
+                judged_now = judge.sequences(self._groups[g], [sequels[c] for c in found])
+                verdicts[found], lows, layout_lows = np.array(judged_now, dtype=np.int16).T
+                spans[found] = len(stack) - lows
+                layout_spans[found] = len(layout) - layout_lows
             # the entry now stands for the deepest suffixes its verdicts read; they
             # changed, so what was spread from them is not looked up again
             entry = self._verdicts.renewed(slot, entry, stack, judge.ranked_layout())
@@ -818,6 +878,25 @@ def _spelled(cls: tuple) -> bool:
     """Is ``cls`` a class of several tokens that spells them out (its first
     token, the rest, the unfinished lexeme's alternatives)?"""
     return cls[0] == MULTI and len(cls) == 7
+
+
+def _sequel(cls: tuple, rests: Rests) -> tuple:
+    """What ``ClassJudge.sequences`` reads of a spelled class past its first token:
+    its rest (by number), its tail, whether it is fragile, and whether a name
+    (which an awaited definition name would decide by value) comes in it."""
+    _, _, _, _, rest, tail, fragile = cls
+    names = any(t == "LOWER" for _, t in rest) or tail is not None and any("LOWER" in alt for alt in tail[1])
+    return rests.ids[tuple(rest)], tail, fragile, names
+
+
+def _shaped(texts: list[str | None], shape) -> np.ndarray:
+    """Per text, is it a text (not None nor empty) of that ``shape``?"""
+    return np.array([bool(t) and bool(shape(t)) for t in texts], dtype=bool)
+
+
+def _digit_or_end(text: str) -> bool:
+    """Does ``text`` start with a digit, or is it empty?"""
+    return text[:1] == "" or text[0] in DIGITS
 
 
 def _comment_low(texts: list[str], lead: str) -> np.ndarray:

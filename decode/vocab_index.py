@@ -173,10 +173,12 @@ class VocabIndex:
             kind = "triple" + tail
             self.cont[kind] = np.array([e if e is not None and e > 0 else 0 for e in ends], dtype=np.int32)
             self._add_kind(kind, self.cont[kind])
-        # after a backslash in a string: an entry that starts with a one-character
-        # escape (``n``, ``"``...) finishes it, and its rest is string text like any
-        # other (it stays inside, or closes the string: the class of what follows)
-        rests = [t[1:] if t and t[0] in SIMPLE_ESCAPES else None for t in self.texts]
+        # the last character of an escape: a one-character escape (``n``, ``"``...)
+        # after a backslash, or the ``}`` that closes ``\\u{...}``; then the rest of
+        # the entry is string text like any other (it stays inside, or closes the
+        # string: the class of what follows)
+        self.simple_escape_start = np.array([bool(t) and t[0] in SIMPLE_ESCAPES for t in self.texts])
+        rests = [t[1:] if t else None for t in self.texts]
         ends = [string_close(r) if r is not None else None for r in rests]
         self.escaped_inside = np.array([r is not None and e is None and STRING_PREFIX.fullmatch(r) is not None
                                         for r, e in zip(rests, ends)])
@@ -189,11 +191,8 @@ class VocabIndex:
         self.escaped_triple_closes = np.array([e is not None and e > 0 for e in ends])
         self._add_kind("triple_escaped", [1 + e if e is not None and e > 0 else len(t or "")
                                                        for t, e in zip(self.texts, ends)])
-        # ``u`` escapes (``\\u{1F600}``) are rare: the entries that may go on with them, one by one
-        first = [t[0] if t else "" for t in self.texts]
+        # after a backslash, ``u`` (or ``u{``...) begins a ``\\u{1F600}`` escape: one by one
         self.unicode_escape_start = np.array([t == "u" or bool(t) and t.startswith("u{") for t in self.texts])
-        self.escape_next = {kind: np.array([bool(c) and c in chars for c in first])
-                            for kind, chars in (("\\u", "{"), ("\\u{", "0123456789abcdefABCDEF}"))}
         # in a character literal the escaped character is the last one: after ``'\\``
         # only entries that stop after it, or close the literal right after it, go on
         self.char_escape_next = np.array([bool(t) and ((t[0] in "nrt\"'\\" and t[1:2] in ("", "'"))

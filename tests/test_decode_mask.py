@@ -140,6 +140,16 @@ TRICKY_PREFIXES = [
     "x = 1\n{- a -", "{- a {-", "{- {- a -", "{--", "{- {- a {", "{-{", "x = 1 {- a -- b -",
     # after a whole number, where a dot may only begin its fraction
     "x = f 1", "x = [ 1", "x =\n    ( 10", "x = -1", "x = a-1", "x = 0", "x = { a = 7",
+    # after a float or a hex number a dot ends it; an exponent goes on with digits
+    # (or a sign); `0` + `x` and hex digits is a hex number in the making
+    "x = 1.5", "x = [ 3.14", "x = f 2.5e10", "x = ( 1e3", "x = { a = 0.5", "x = 0x1F", "x = [ 0xFF",
+    "x = f 1e", "x = [ 1.5e-", "x = ( 2E+", "x = 1E", "x = [ 0", "x = ( 0", "x = f 0", "x = a 0",
+    "x = 0.5\n    |> f 1.5e",
+    # inside `\u{...}`: hex digits while they may make a code point (4 to 6, at most
+    # 10FFFF); `}` closes it, and in a string what follows is string text
+    'x = "\\u{', 'x = f "a\\u{1F60', 'x = [ "\\u{1F600', 'x = "\\u{10FFF', 'x = "\\u{10FFFF', 'x = "\\u{FFFFF',
+    'x = "\\u{0', 'x = "\\u{2028', 'x = """a\\u{1F6', 'x =\n    """\\u{1F600', 'x = ( "\\u', 'x = """\\u',
+    "x = '\\u{", "x = [ '\\u{1F60",
 ]
 
 
