@@ -241,20 +241,11 @@ class FastMasker(Masker):
             mask |= absorbed
             self._judge(state, state, "comment", dec & ~absorbed, mask, individual, trivia_end=True)
             return
-        if p.startswith("{-") or p.startswith("[glsl|"):
-            if head == "{":
-                # an entry stays inside the comment unless it closes as many as are
-                # open (then what follows is code: one by one), or its first
-                # character joins the comment's last one
-                parts = list(BLOCK_COMMENT_PARTS.finditer(p))
-                depth = sum(1 if m.group() == "{-" else -1 for m in parts)
-                # a last `-` or `{` that no part took may make one with the entry
-                loose = p[-1] if p[-1] in "-{" and parts[-1].end() < len(p) else ""
-                stop = ix.decodable & (self._comment_lows[loose] <= -depth)
-                if p == "{-":
-                    stop = stop | ix.starts["|"]  # `{-` + `|` is a doc comment: a token of the grammar
-            else:
-                stop = ix.has["|"] | ix.starts["]"]
+        if p.startswith("{-"):
+            self._block_comment(state, p, mask, individual)
+            return
+        if p.startswith("[glsl|"):
+            stop = ix.has["|"] | ix.starts["]"]
             mask |= dec & ~stop
             individual |= dec & stop
             return
@@ -311,6 +302,34 @@ class FastMasker(Masker):
             return
         # `[gl`...: rare states, judged one by one
         individual |= dec
+
+    def _block_comment(self, state, p, mask, individual) -> None:
+        """Inside a block comment: an entry stays inside it unless it closes as
+        many as are open (then what follows is code: one by one), or its first
+        character joins the comment's last one. After a last loose ``-`` at depth 1
+        the entries that start with ``}`` close it there: what follows is judged
+        by class after the stand-in ``}``."""
+        ix = self.index
+        dec = ix.decodable
+        parts = list(BLOCK_COMMENT_PARTS.finditer(p))
+        depth = sum(1 if m.group() == "{-" else -1 for m in parts)
+        # a last `-` or `{` that no part took may make one with the entry
+        loose = p[-1] if p[-1] in "-{" and parts[-1].end() < len(p) else ""
+        stop = dec & (self._comment_lows[loose] <= -depth)
+        if p == "{-":
+            stop |= ix.starts["|"]  # `{-` + `|` is a doc comment: a token of the grammar
+        mask |= dec & ~stop
+        if loose == "-" and depth == 1:
+            closing = stop & ix.starts["}"]
+            stop &= ~closing
+            closed = state.copy()
+            # where `}` alone is a dead end, so is every entry that starts with it
+            if closing.any() and closed.advance("}"):
+                if closed.lexer.pending:
+                    individual |= closing
+                else:
+                    self._judge(state, closed, "first_char", closing, mask, individual)
+        individual |= stop
 
     def _number(self, state, p, mask, individual) -> None:
         """``1`` + ``2``, ``1`` + ``)``: digits go on, anything else ends the number

@@ -125,6 +125,8 @@ class VocabIndex:
         self.glsl_start = np.array([bool(t) and t[0] == "g" and ("glsl|".startswith(t[:5]) or t.startswith("glsl|"))
                                     for t in self.texts])
         self._add_kind("comment", lambda t: t.find("\n") if "\n" in t else len(t))
+        # what follows an entry's first character (the `}` that closes a block comment)
+        self._add_kind("first_char", lambda t: 1)
         # a string (not the first characters of a multi-line one): the entries that
         # stay validly inside, and those that close it (the class of what follows)
         ends = [string_close(t) if t else None for t in self.texts]
