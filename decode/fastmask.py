@@ -860,9 +860,12 @@ class FastMasker(Masker):
             members: dict[int, list[int]] = {}
             for c, g in zip(rest.tolist(), group[~decided].tolist()):
                 members.setdefault(g, []).append(c)
-            sequels = self._sequels
-            for g, found in members.items():
-                judged_now = judge.sequences(self._groups[g], [sequels[c] for c in found])
+            if members:
+                sequels = self._sequels
+                found, judged_now = [], []
+                for g, alike in members.items():
+                    found += alike
+                    judged_now += judge.sequences(self._groups[g], [sequels[c] for c in alike])
                 verdicts[found], lows, layout_lows = np.array(judged_now, dtype=np.int16).T
                 spans[found] = len(stack) - lows
                 layout_spans[found] = len(layout) - layout_lows
