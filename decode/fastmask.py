@@ -101,7 +101,8 @@ class FastMasker(Masker):
         # opens at its lowest point, scanned left to right (0 or less); and the
         # same after a `-` or a `{` (``-`` + ``}`` closes one, ``{`` + ``-`` opens one)
         self._comment_lows = {lead: _comment_low(self.index.texts, lead) for lead in ("", "-", "{")}
-        # The shapes of entries that matter after a number (see ``_number``).
+        # The shapes of entries that matter after a number (see ``_number``) and in
+        # a ``\\u{...}`` escape (see ``_code_point``).
         texts = self.index.texts
         # `.` alone, or `.` and a digit: the number may still go on (`1` + `.5`, `1.5` + `.5e`)
         self._dot_fraction = _shaped(texts, lambda t: t[0] == "." and _digit_or_end(t[1:]))
@@ -110,10 +111,10 @@ class FastMasker(Masker):
                                           _digit_or_end(t.lstrip(HEX_DIGITS)[1:]))
         # `+` or `-`, alone or before a digit: an exponent's sign (`1e` + `-5`)
         self._exponent_sign = _shaped(texts, lambda t: t[0] in "+-" and _digit_or_end(t[1:]))
-        # `x` and hex digits (`0` + `xFF`), then nothing (``_x_hex``), or then a
-        # character that may end a number (``_x_hex_more``: not a letter or `_`)
         # `{` and hex digits, then `}` or nothing: what may follow `\\u` in an escape
         self._brace_hex = _shaped(texts, lambda t: t[0] == "{" and t[1:].lstrip(HEX_DIGITS)[:1] in ("", "}"))
+        # `x` and hex digits (`0` + `xFF`), then nothing (``_x_hex``), or then a
+        # character that may end a number (``_x_hex_more``: not a letter or `_`)
         x_hex = [bool(t) and t[0] == "x" and t[1:2] != "" and t[1] in HEX_DIGITS for t in texts]
         after_x_hex = [t[1:].lstrip(HEX_DIGITS)[:1] if x else "" for x, t in zip(x_hex, texts)]
         self._x_hex = np.array([x and c == "" for x, c in zip(x_hex, after_x_hex)])
@@ -722,10 +723,11 @@ class FastMasker(Masker):
             return
         digits = p[p.rindex("{") + 1:]
         prefix = CHAR_PREFIX if char else TRIPLE_PREFIX if more_quotes else STRING_PREFIX
-        hexes = dec & (ix.hex_run == ix.lengths)
+        hexes = dec & (ix.hex_run == ix.lengths) & (ix.lengths > 0)
         mask |= hexes & (ix.lengths + len(digits) <= 5)
         for i in np.flatnonzero(hexes & (ix.lengths + len(digits) == 6)).tolist():
-            mask[i] = prefix.fullmatch("\\u{" + digits + ix.texts[i]) is not None  # six digits: up to 10FFFF
+            if prefix.fullmatch("\\u{" + digits + ix.texts[i]):  # six digits: up to 10FFFF
+                mask[i] = True
         individual |= dec & ~hexes & (ix.hex_run > 0) & ix.hex_then_close & (ix.hex_run + len(digits) <= 6)
         braces = dec & ix.starts["}"]
         if char:
