@@ -712,10 +712,12 @@ class FastMasker(Masker):
         """Inside a ``\\u{...}`` escape of a string (``more_quotes``: ``""`` in a
         multi-line one) or, with ``char``, of a character literal. Hex digits keep
         it open while they may still make a code point (4 to 6 digits, at most
-        10FFFF); ``}`` closes it where the digits make one, and in a string what
-        follows is string text, judged by class after the stand-in ``}``. Hex
-        digits then ``}``, and in a character literal what follows ``}``, are
-        judged one by one; anything else is a bad escape."""
+        10FFFF); ``}`` closes it where the digits make one. In a string what
+        follows is string text, judged by class after the stand-in ``}``; in a
+        character literal ``}'`` closes the literal too, and what follows is
+        judged by class after the stand-in ``}'``. Hex digits then ``}``, and
+        ``}`` alone in a character literal, are judged one by one; anything else
+        is a bad escape."""
         ix = self.index
         dec = ix.decodable
         if escape == "\\u":  # only `{` may come, and hex digits after it
@@ -730,12 +732,22 @@ class FastMasker(Masker):
                 mask[i] = True
         individual |= dec & ~hexes & (ix.hex_run > 0) & ix.hex_then_close & (ix.hex_run + len(digits) <= 6)
         braces = dec & ix.starts["}"]
-        if char:
-            individual |= braces
-            return
+        if not re.fullmatch(GOOD_ESCAPE, "\\u{" + digits + "}"):
+            return  # too few digits to close
         closed = state.copy()
-        if re.fullmatch(GOOD_ESCAPE, "\\u{" + digits + "}") and closed.advance("}"):
-            self._after_escape(closed, braces, more_quotes, mask, individual)
+        if not char:
+            if closed.advance("}"):
+                self._after_escape(closed, braces, more_quotes, mask, individual)
+            return
+        # a character literal: `}` alone leaves it open (one by one), `}'` closes it
+        # and what follows is judged by class after the stand-in `}'`; anything else
+        # after `}` would be a second character
+        individual |= braces & (ix.lengths == 1)
+        closing = braces & (ix.first_apostrophe == 1)
+        if closing.any() and closed.advance("}'"):
+            base = self._complete_pending(closed) if closed.lexer.pending else closed
+            if base is not None:
+                self._judge(state, base, "char", closing, mask, individual)
 
     def _terminated_string(self, state, selection, mask, individual, kind: str = "string", quotes: str = '"') -> None:
         # the string closes inside the entry: finish it with the closing quotes once,

@@ -149,7 +149,8 @@ TRICKY_PREFIXES = [
     # 10FFFF); `}` closes it, and in a string what follows is string text
     'x = "\\u{', 'x = f "a\\u{1F60', 'x = [ "\\u{1F600', 'x = "\\u{10FFF', 'x = "\\u{10FFFF', 'x = "\\u{FFFFF',
     'x = "\\u{0', 'x = "\\u{2028', 'x = """a\\u{1F6', 'x =\n    """\\u{1F600', 'x = ( "\\u', 'x = """\\u',
-    "x = '\\u{", "x = [ '\\u{1F60",
+    "x = '\\u{", "x = [ '\\u{1F60", "x = '\\u{1F600", "x = f '\\u{E9", "x = [ '\\u{00E9", "x = ( '\\u{10FFFF",
+    "x = '\\u{12",
     # `-` + `}` closes the last block comment open: what follows is code
     "{- a -", "x = 1 {- a -", "x =\n    f {- a {- b -} -", "{-| doc -", "x = 1\n\n{-| doc -", "x = [ 1 {- -",
     "module A exposing (..)\n{-| doc -", "x = ( a {--",
