@@ -105,10 +105,10 @@ class FastMasker(Masker):
         # a ``\\u{...}`` escape (see ``_code_point``).
         texts = self.index.texts
         # `.` alone, or `.` and a digit: the number may still go on (`1` + `.5`, `1.5` + `.5e`)
-        self._dot_fraction = _shaped(texts, lambda t: t[0] == "." and _digit_or_end(t[1:]))
+        self._dot_fraction = _shaped(texts, _fraction_start)
         # the text after the entry's hex digits is such a dot (`0x1F` + `F.`)
-        self._hex_then_fraction = _shaped(texts, lambda t: t.lstrip(HEX_DIGITS)[:1] == "." and
-                                          _digit_or_end(t.lstrip(HEX_DIGITS)[1:]))
+        self._hex_then_fraction = np.array([bool(t) and _fraction_start(t[run:])
+                                            for t, run in zip(texts, self.index.cont["hex"].tolist())])
         # `+` or `-`, alone or before a digit: an exponent's sign (`1e` + `-5`)
         self._exponent_sign = _shaped(texts, lambda t: t[0] in "+-" and _digit_or_end(t[1:]))
         # `{` and hex digits, then `}` or nothing: what may follow `\\u` in an escape
@@ -365,13 +365,13 @@ class FastMasker(Masker):
         # After a whole number any other dot is the compiler's WEIRD NUMBER (`1.x`,
         # `1..`); after a float or a hex number it ends the number (`1.5` + `.x`:
         # the float, then `.x`, judged by class)
-        fraction = dec & ix.starts["."] & self._dot_fraction
+        fraction = dec & self._dot_fraction
         if p.startswith("0x"):
             run = ix.cont["hex"]
             absorbed = dec & (run == ix.lengths)
             mask |= absorbed                          # more hex digits
             # the run, then a letter or `_`: an error; then `.` or `.5`: one by one
-            dotted = dec & ix.hex_then_dot & self._hex_then_fraction
+            dotted = dec & self._hex_then_fraction
             individual |= dotted
             after = dec & ~absorbed & ~dotted & ~ix.hex_then_inner
             self._terminated(state, "HEX", "hex", after, mask, individual)
@@ -928,6 +928,11 @@ def _sequel(cls: tuple, rests: Rests) -> tuple:
 def _shaped(texts: list[str | None], shape) -> np.ndarray:
     """Per text, is it a text (not None nor empty) of that ``shape``?"""
     return np.array([bool(t) and bool(shape(t)) for t in texts], dtype=bool)
+
+
+def _fraction_start(text: str) -> bool:
+    """Is ``text`` a dot, alone or before a digit (what may go on with a number)?"""
+    return text[:1] == "." and _digit_or_end(text[1:])
 
 
 def _digit_or_end(text: str) -> bool:
