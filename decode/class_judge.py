@@ -14,6 +14,7 @@ from elmgrammar.layout import BLOCKS
 from elmgrammar.lexer import make_token
 from elmgrammar.lexicon import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
 
+from .recognizer import SHIFT, tables
 from .state import ElmParseState, _feeds
 
 
@@ -21,9 +22,9 @@ class ClassJudge:
     """Judges classes against one base state, sharing work between them."""
 
     def __init__(self, base: ElmParseState, trivia_end: bool, reach: int = 17, lines: tuple[int, ...] = (),
-                 rests: "Rests | None" = None) -> None:
+                 spelled: "Spelled | None" = None) -> None:
         self.base = base
-        self.rests = rests
+        self.spelled = spelled
         self.reach = reach
         self.lines = lines
         lexer = base.lexer
@@ -51,6 +52,9 @@ class ClassJudge:
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
         self.other = other_name(base)
+        # the compiled feeding, where it is built and verdicts are kept (see ``Spelled``)
+        core = spelled.core if spelled is not None and self.watch is not None else None
+        self.fast = None if core is None else spelled.judge(base, self.cursor_line, self.other, awaited_name(base))
 
     def signature(self) -> tuple:
         """Everything the verdicts depend on but the parts of the two stacks that
@@ -202,7 +206,11 @@ class ClassJudge:
         key = (bucket, ttype)
         found = self.answers.get(key)
         if found is None:
-            found = self.answers[key] = self._watched(self._accepts, ttype, col)
+            if self.fast is not None:
+                found = self.answers[key] = self.fast.accepts(self.spelled.type_id(ttype), col)
+                self._consulted(found[1], found[2])
+            else:
+                found = self.answers[key] = self._watched(self._accepts, ttype, col)
         return found
 
     def _watched(self, judge, *args) -> tuple:
@@ -220,21 +228,19 @@ class ClassJudge:
             watch[0], watch[1] = min(outer[0], low), min(outer[1], layout_low)
         return result, low, layout_low
 
-    def sequences(self, key: tuple, members: list[tuple]) -> list[tuple[int, int, int]]:
-        """Judge classes of several tokens (spelled out) whose first token is
-        placed by ``key`` (its placement, types and flags), by feeding all their
-        tokens: per member, the verdict (1 allowed, 0 not, 2 judged one by one)
-        and the lowest indexes of the recognizer's and the layout's stack it
-        consulted. ``members``: per class, its rest (an id of ``self.rests``),
-        its unfinished lexeme's alternatives (``tail``, or None), whether it is
-        fragile and whether a name comes after its first token.
+    def sequences(self, key: tuple, classes: list[int]) -> list[tuple[int, int, int]]:
+        """Judge classes of several tokens (spelled out, by their numbers in
+        ``self.spelled``) whose first token is placed by ``key`` (its placement,
+        types and flags), by feeding all their tokens: per class, the verdict (1
+        allowed, 0 not, 2 judged one by one) and the lowest indexes of the
+        recognizer's and the layout's stack it consulted.
 
-        The work that members share is done once: the first token's answers, and
+        The work that classes share is done once: the first token's answers, and
         the states after each common start (``prefixes``)."""
         opening = self._opening(key)
         if opening is None:  # the first token's column is unknown (after a line comment)
             top, layout_top = self._tops()
-            return [(2, top, layout_top)] * len(members)
+            return [(2, top, layout_top)] * len(classes)
         _, opened, layout_opened = opening
         firsts, col, newline, fitted, layout_fitted = self._fits(key)
         low_all, layout_all = min(opened, fitted), min(layout_opened, layout_fitted)
@@ -242,8 +248,13 @@ class ClassJudge:
         line = self.cursor_line + 1 if newline else self.cursor_line  # only the relative line matters to layout
         # a name at an item start must be the awaited one: judged by value
         by_value = self.awaits and "LOWER" in firsts
+        if self.fast is not None:
+            type_id = self.spelled.type_id
+            return self.fast.sequences([type_id(t) for t in firsts], 2 * bucket[0] + bucket[1], col, line, classes,
+                                       opened, layout_opened, low_all, layout_all, self.awaits, by_value)
         out = []
-        for rest, tail, fragile, names in members:
+        sequels = self.spelled.sequels
+        for rest, tail, fragile, names in (sequels[c] for c in classes):
             if fragile or self.awaits and (by_value or names):
                 out.append((2, opened, layout_opened))
                 continue
@@ -278,8 +289,9 @@ class ClassJudge:
         found = self.prefixes.get(key)
         if found is None:
             if rest:
-                parent, low, layout_low = self._after(bucket, first, col, line, self.rests.parent[rest])
-                pos, ttype = self.rests.last[rest]
+                rests = self.spelled.rests
+                parent, low, layout_low = self._after(bucket, first, col, line, rests.parent[rest])
+                pos, ttype = rests.last[rest]
                 tok = self._token(ttype, *_place(pos, line, col))
             else:
                 base = self.base
@@ -346,6 +358,101 @@ class Rests:
         for rest, i in ids.items():
             if rest:
                 self.last[i], self.parent[i] = rest[-1], ids[rest[:-1]]
+
+
+class Spelled:
+    """The classes of several tokens that spell their tokens out, as the judge
+    reads them past their first token, and the compiled core that feeds them.
+
+    ``classes``: per class number, its tokens after the first (placement and
+    type), its unfinished lexeme's alternatives (``tail``, or None) and whether
+    it is fragile. ``compiled``: feed them in compiled code (``_fastjudge``, a C
+    mirror of the layout, the recognizer and the item rules) where it is built;
+    otherwise, and without it, through the Python machines themselves."""
+
+    def __init__(self, classes: dict[int, tuple], compiled: bool = True) -> None:
+        self.rests = Rests(rest for rest, _, _ in classes.values())
+        # per class: its rest's number, tail, whether fragile, and whether a name
+        # (which an awaited definition name would decide by value) comes in it
+        self.sequels = {i: (self.rests.ids[tuple(rest)], tail, fragile,
+                            any(t == "LOWER" for _, t in rest) or tail is not None and any("LOWER" in a for a in tail[1]))
+                        for i, (rest, tail, fragile) in classes.items()}
+        self.core = _compiled_core(self) if compiled else None
+
+    def type_id(self, ttype: str) -> int:
+        """The compiled core's number for a token type (one number for all the
+        types the parse table does not know, which it rejects alike)."""
+        return self._types.get(ttype, self._unknown)
+
+    def judge(self, base: ElmParseState, line: int, other: str, awaited: str | None):
+        """A compiled judge of ``base`` (its tokens on ``line``; ``other`` and
+        ``awaited`` as ``ClassJudge._accepts`` feeds them)."""
+        layout, rules = base.layout, base.rules
+        blocks = [(b[0], -1 if b[1] is None else self.type_id(b[1].type), None if b[1] is None else b[1].value, b[2])
+                  for b in rules.blocks]
+        return self.core.judge(layout.stack, layout.pending, base.recognizer.stack, blocks, rules.top, line, other,
+                               awaited)
+
+
+def _compiled_core(spelled: Spelled):
+    """The compiled core of ``spelled``'s classes, or None where the extension
+    is not built (the judge then feeds the Python machines)."""
+    try:
+        from . import _fastjudge
+    except ImportError:
+        return None
+    t = tables()
+    terms = sorted({term for row in t.actions for term in row})
+    nonterms = sorted({nt for row in t.gotos for nt in row})
+    rests, sequels = spelled.rests, spelled.sequels
+    tails = [sequels[c][1] for c in sorted(sequels) if sequels[c][1] is not None]
+    named = {ttype for last in rests.last if last for ttype in [last[1]]}
+    named |= {ttype for tail in tails for alternative in tail[1] for ttype in alternative}
+    types = terms + sorted(named - set(terms)) + ["?"]
+    spelled._types = {ttype: i for i, ttype in enumerate(types)}
+    spelled._unknown = len(types) - 1
+    nt_id = {nt: i for i, nt in enumerate(nonterms)}
+    rules: dict[tuple, int] = {}
+    act = [0] * (len(t.actions) * len(terms))
+    for state, row in enumerate(t.actions):
+        for i, term in enumerate(terms):
+            action = row.get(term)
+            if action is None:
+                continue
+            if action[0] == SHIFT:
+                act[state * len(terms) + i] = action[1] + 1
+            else:
+                rule = rules.setdefault((action[1], nt_id[action[2]]), len(rules))
+                act[state * len(terms) + i] = -(rule + 1)
+    gotos = [0] * (len(t.gotos) * len(nonterms))
+    for state, row in enumerate(t.gotos):
+        for nt, target in row.items():
+            gotos[state * len(nonterms) + nt_id[nt]] = target
+
+    def place(pos: tuple) -> tuple[int, int, int]:
+        return (0, pos[1], 0) if pos[0] == "same" else (1, pos[1], pos[2])
+
+    ids = spelled._types
+    lasts = [((("same", 0), "?") if last is None else last) for last in rests.last]
+    rest_table = (rests.parent, [ids[ttype] for _, ttype in lasts], *zip(*(place(pos) for pos, _ in lasts)))
+    size = max(sequels, default=-1) + 1
+    cls = [[-1] * size, [0] * size, [0] * size, [-1] * size]
+    tail_table: list[list[int]] = [[], [], [], [], []]
+    alternatives: list[list[int]] = [[], [], []]
+    for c in sorted(sequels):
+        rest, tail, fragile, names = sequels[c]
+        cls[0][c], cls[1][c], cls[2][c] = rest, int(fragile), int(names)
+        if tail is not None:
+            cls[3][c] = len(tail_table[0])
+            for column, value in zip(tail_table, (*place(tail[0]), len(alternatives[0]),
+                                                  len(alternatives[0]) + len(tail[1]))):
+                column.append(value)
+            for alternative in tail[1]:
+                alternatives[0].append(len(alternatives[2]))
+                alternatives[1].append(len(alternative))
+                alternatives[2].extend(ids[ttype] for ttype in alternative)
+    return _fastjudge.Core(len(terms), types, act, gotos, len(nonterms), [p for p, _ in rules], [n for _, n in rules],
+                           rest_table, tuple(cls), tuple(tail_table), tuple(alternatives))
 
 
 def one_char(body: str) -> bool:

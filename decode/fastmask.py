@@ -33,7 +33,7 @@ from elmgrammar.lexicon import (BLOCK_COMMENT_PARTS, CHAR_PREFIX, CONTEXTUAL_WOR
                                 GOOD_ESCAPE, KEYWORDS, OPERATOR_CHARS, STRING_PREFIX, TRIPLE_PREFIX)
 from elmgrammar.namechars import is_inner, is_lower_start, is_upper_start
 
-from .class_judge import ClassJudge, Rests, awaited_name, infix_pending, one_char, other_name
+from .class_judge import ClassJudge, Spelled, awaited_name, infix_pending, one_char, other_name
 from .masks import Masker
 from .memo import MaskMemo, context_key, line_reach
 from .state import ElmParseState, _feeds, char_class, utf8_completions
@@ -50,7 +50,8 @@ class FastMasker(Masker):
     """The exact full mask from the precomputed classes; the lazy path and single
     judgements are those of ``Masker``."""
 
-    def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, vocab: Vocab, index: VocabIndex | None = None, cache_dir: str | Path | None = None,
+                 compiled: bool = True) -> None:
         super().__init__(vocab)
         self.index = index or cached_index(vocab, cache_dir)
         classes = self.index.classes
@@ -91,9 +92,7 @@ class FastMasker(Masker):
         self._groups = list(groups)
         # per spelled class of several tokens, what ``ClassJudge.sequences`` reads
         # of it past its first token
-        spelled = [c for c in classes if _spelled(c)]
-        self._rests = Rests(c[4] for c in spelled)
-        self._sequels = {i: _sequel(c, self._rests) for i, c in enumerate(classes) if _spelled(c)}
+        self._spelled = Spelled({i: c[4:] for i, c in enumerate(classes) if _spelled(c)}, compiled)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
@@ -856,7 +855,7 @@ class FastMasker(Masker):
             stack, layout = base.recognizer.stack, base.layout.stack
             top, layout_top = len(stack) - 1, len(layout) - 1
             base.recognizer.watch = base.layout.watch = watch = [top, layout_top]
-            judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._rests)
+            judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._spelled)
             group = self._first_group[todo]
             first = np.zeros(len(self._groups), dtype=np.int8)
             reach = np.zeros((2, len(self._groups)), dtype=np.int16)
@@ -875,11 +874,10 @@ class FastMasker(Masker):
             for c, g in zip(rest.tolist(), group[~decided].tolist()):
                 members.setdefault(g, []).append(c)
             if members:
-                sequels = self._sequels
                 found, judged_now = [], []
                 for g, alike in members.items():
                     found += alike
-                    judged_now += judge.sequences(self._groups[g], [sequels[c] for c in alike])
+                    judged_now += judge.sequences(self._groups[g], alike)
                 verdicts[found], lows, layout_lows = np.array(judged_now, dtype=np.int16).T
                 spans[found] = len(stack) - lows
                 layout_spans[found] = len(layout) - layout_lows
@@ -914,15 +912,6 @@ def _spelled(cls: tuple) -> bool:
     """Is ``cls`` a class of several tokens that spells them out (its first
     token, the rest, the unfinished lexeme's alternatives)?"""
     return cls[0] == MULTI and len(cls) == 7
-
-
-def _sequel(cls: tuple, rests: Rests) -> tuple:
-    """What ``ClassJudge.sequences`` reads of a spelled class past its first token:
-    its rest (by number), its tail, whether it is fragile, and whether a name
-    (which an awaited definition name would decide by value) comes in it."""
-    _, _, _, _, rest, tail, fragile = cls
-    names = any(t == "LOWER" for _, t in rest) or tail is not None and any("LOWER" in alt for alt in tail[1])
-    return rests.ids[tuple(rest)], tail, fragile, names
 
 
 def _shaped(texts: list[str | None], shape) -> np.ndarray:

@@ -166,6 +166,32 @@ def test_fast_full_mask_equals_the_one_by_one_mask(prefix, vocab, masker):
     assert diff.tolist() == [], [(masker.index.texts[i], bool(slow[i])) for i in diff[:10]]
 
 
+def test_the_compiled_judge_is_built(masker):
+    """The C core of the class judge builds with the package (it is optional, so
+    that an install without a compiler still works, slower): here it must be."""
+    assert masker._spelled.core is not None
+
+
+def test_the_compiled_and_the_python_judge_give_the_same_masks(real_files, tokenizer, vocab, masker):
+    """Teacher-forced through real files and mutants, the full mask with the class
+    judge's feeding compiled equals the one with the Python machines, at every
+    position: the verdicts and how far down the stacks they read (which decides
+    where later masks reuse them) are the same."""
+    python = FastMasker(vocab, masker.index, compiled=False)
+    compiled = FastMasker(vocab, masker.index)
+    rng = random.Random(3)
+    texts = [path.read_text() for path in rng.sample(real_files, 4)]
+    texts += [rng.choice(mutants(text, per_kind=1)).text for text in texts[:2]]
+    for text in texts:
+        state = ElmParseState("module")
+        for i, tok in enumerate(tokenizer(text, add_special_tokens=False)["input_ids"][:1500]):
+            expected = python.full_mask(state)
+            got = compiled.full_mask(state)
+            assert np.array_equal(got, expected), (text[:80], i, np.flatnonzero(got != expected)[:10])
+            if not state.advance_bytes(vocab.pieces[tok] or b""):
+                break
+
+
 def test_a_mask_among_some_entries_judges_them_as_the_full_mask(vocab, masker):
     """``full_mask(state, among)`` (the lazy path's second stage) equals the full
     mask on the selected entries, and allows nothing else."""
