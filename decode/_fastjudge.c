@@ -10,10 +10,11 @@
  * The Python classes stay the reference: `elmgrammar bench exact` and the tests
  * compare the masks judged here with the one-by-one judgement over them.
  *
- * Core:  the parse table, the token types' roles and the classes' spelled tokens
- *        (made once per FastMasker).
- * Judge: one base state; answers first tokens (`accepts`) and judges classes of
- *        several tokens (`sequences`), sharing the states after common starts.
+ * Core:  the parse table, the token types' roles, the classes' first tokens by group
+ *        and their spelled tokens (made once per FastMasker).
+ * Judge: one base state; its `verdicts` are ClassJudge.verdicts: first answers by
+ *        group, then classes of several tokens fed whole, sharing the states after
+ *        common starts.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -33,12 +34,13 @@ static const char *TOP_NAMES[P_COUNT] = {"start", "header", "module_doc", "impor
 enum {
     R_LPAR, R_LBRACK, R_LBRACE, R_RPAR, R_LONE_RPAR, R_RBRACK, R_RBRACE, R_COMMA, R_IN, R_THEN,
     R_ELSE, R_OF, R_IF, R_CASE, R_LET, R_D, R_SEP, R_CLOSE, R_LOWER, R_COLON, R_PORT, R_MODULE,
-    R_INFIX, R_DOC, R_IMPORT, R_EFFECT, R_COUNT
+    R_INFIX, R_DOC, R_IMPORT, R_EFFECT, R_DOTFIELD, R_ACCESSOR, R_OP, R_ALIAS, R_COUNT
 };
 static const char *ROLE_NAMES[R_COUNT] = {
     "LPAR", "LBRACK", "LBRACE", "RPAR", "LONE_RPAR", "RBRACK", "RBRACE", "COMMA", "IN", "THEN",
     "ELSE", "OF", "IF", "CASE", "LET", "_D", "_SEP", "_CLOSE", "LOWER", "COLON", "PORT", "MODULE",
-    "INFIX", "DOC", "IMPORT", "EFFECT"};
+    "INFIX", "DOC", "IMPORT", "EFFECT", "DOTFIELD", "ACCESSOR", "OP", "ALIAS"};
+#define MAXC 16  /* the most types a first token may take */
 
 typedef struct { int kind, indent; } LEntry;
 /* an open block of the item rules: the awaited name, the item's first token, whether an item starts */
@@ -70,6 +72,10 @@ typedef struct {
     int *cls_rest, *cls_fragile, *cls_names, *cls_tail;  /* cls_tail: -1 none, else index of its tail */
     int *tail_pk, *tail_pa, *tail_pb, *tail_alt_start, *tail_alt_end;  /* per tail: place; its alternatives */
     int *alt_start, *alt_len, *alt_types;  /* per alternative: its types in alt_types */
+    /* the classes' first tokens, by group: placement (same line: a columns on;
+       next lines: at column a), types, flags (alias, effect, infix, field, negation) */
+    int ngroups;
+    int *g_nl, *g_a, *g_types_start, *g_ntypes, *g_types, *g_flags;
     PyObject *x;         /* the value of synthetic tokens */
     PyObject *assoc[3];  /* left, right, non */
     int *vbuf; int vcap; /* the virtual tokens of one feed */
@@ -77,16 +83,34 @@ typedef struct {
 
 typedef struct { uint64_t key; State *state; int low, llow; int used; } Slot;
 
+/* what a group's first token may be here (ClassJudge._first, _opening, _fits) */
+typedef struct {
+    int placed;          /* 0 not yet, 1 done, -1 its column is unknown */
+    int col, newline, bucket, n;
+    int cand[MAXC];
+    int opened, open_low, open_llow;   /* _opening, where open_done */
+    int open_done, fit_done;
+    int nfirst, firsts[MAXC], fit_low, fit_llow;
+} Group;
+
+typedef struct { int known, ok, low, llow; } Answer;
+
 typedef struct {
     PyObject_HEAD
     Core *core;
     State base;
     int top, ltop;       /* the base's top indexes */
-    int line;            /* the cursor's line */
     PyObject *keep;      /* the strings the states point at */
     PyObject *other, *awaited;
     Slot *slots; int nslots, used;
     State scratch;
+    /* the context of first tokens (ClassJudge._first) */
+    int cursor_col;      /* -1: unknown (after a line comment) */
+    int gap, field_target, expression_end, after_type, after_lpar, first_item, declared;
+    int ncrit, crit[64]; /* the indents layout compares columns with, sorted */
+    Group *groups;
+    Answer *answers;     /* by (bucket, type) */
+    int nbuckets;
 } Judge;
 
 /* ---------- states ---------- */
@@ -339,6 +363,8 @@ static void Core_dealloc(Core *c) {
     PyMem_Free(c->cls_tail); PyMem_Free(c->tail_pk); PyMem_Free(c->tail_pa); PyMem_Free(c->tail_pb);
     PyMem_Free(c->tail_alt_start); PyMem_Free(c->tail_alt_end); PyMem_Free(c->alt_start); PyMem_Free(c->alt_len);
     PyMem_Free(c->alt_types); PyMem_Free(c->vbuf);
+    PyMem_Free(c->g_nl); PyMem_Free(c->g_a); PyMem_Free(c->g_types_start); PyMem_Free(c->g_ntypes);
+    PyMem_Free(c->g_types); PyMem_Free(c->g_flags);
     Py_XDECREF(c->x);
     for (int i = 0; i < 3; i++) Py_XDECREF(c->assoc[i]);
     Py_TYPE(c)->tp_free((PyObject *)c);
@@ -360,16 +386,17 @@ static int *int_array(PyObject *seq, Py_ssize_t *n) {  /* a Python sequence of i
     return out;
 }
 
-/* Core(nterms, types, act, gotos, nnonterms, popped, lhs, rests, classes, tails, alternatives)
+/* Core(nterms, types, act, gotos, nnonterms, popped, lhs, rests, classes, tails, alternatives, groups)
    types: names, the table's terminals first; act, gotos: flat ints as above;
    rests: 5 sequences (parent, type, place kind, place a, place b);
    classes: 4 sequences (rest, fragile, names, tail or -1);
    tails: 5 sequences (place kind, a, b, first alternative, end of alternatives);
-   alternatives: 3 sequences (start, length, types flat). */
+   alternatives: 3 sequences (start, length, types flat);
+   groups: 6 sequences (on a next line, a, types start, types count, types flat, flags as bits). */
 static int Core_init(Core *c, PyObject *args, PyObject *kw) {
-    PyObject *types, *act, *gotos, *popped, *lhs, *rests, *classes, *tails, *alts;
-    if (!PyArg_ParseTuple(args, "iOOOiOOOOOO", &c->nterms, &types, &act, &gotos, &c->nnonterms, &popped, &lhs,
-                          &rests, &classes, &tails, &alts))
+    PyObject *types, *act, *gotos, *popped, *lhs, *rests, *classes, *tails, *alts, *groups;
+    if (!PyArg_ParseTuple(args, "iOOOiOOOOOOO", &c->nterms, &types, &act, &gotos, &c->nnonterms, &popped, &lhs,
+                          &rests, &classes, &tails, &alts, &groups))
         return -1;
     Py_ssize_t n;
     c->ntypes = (int)PySequence_Size(types);
@@ -410,6 +437,16 @@ static int Core_init(Core *c, PyObject *args, PyObject *kw) {
         !(c->alt_types = int_array(a[2], NULL)))
         return -1;
     c->nrests = (int)nr; c->nclasses = (int)nk;
+    PyObject *g[6];
+    Py_ssize_t ng;
+    if (!PyArg_ParseTuple(groups, "OOOOOO", &g[0], &g[1], &g[2], &g[3], &g[4], &g[5]) ||
+        !(c->g_nl = int_array(g[0], &ng)) || !(c->g_a = int_array(g[1], NULL)) ||
+        !(c->g_types_start = int_array(g[2], NULL)) || !(c->g_ntypes = int_array(g[3], NULL)) ||
+        !(c->g_types = int_array(g[4], NULL)) || !(c->g_flags = int_array(g[5], NULL)))
+        return -1;
+    c->ngroups = (int)ng;
+    for (int i = 0; i < c->ngroups; i++)
+        if (c->g_ntypes[i] + 2 > MAXC) { PyErr_SetString(PyExc_ValueError, "a group with too many types"); return -1; }
     if (!(c->x = PyUnicode_FromString("x")) || !(c->assoc[0] = PyUnicode_FromString("left")) ||
         !(c->assoc[1] = PyUnicode_FromString("right")) || !(c->assoc[2] = PyUnicode_FromString("non")))
         return -1;
@@ -429,19 +466,21 @@ static int keep(Judge *j, PyObject *value) {  /* hold a string the states point 
     return PyList_Append(j->keep, value);
 }
 
-/* Core.judge(layout_stack, pending, lalr_stack, rule_blocks, top, line, other, awaited):
+/* Core.judge(layout_stack, pending, lalr_stack, rule_blocks, top, other, awaited, context):
    a Judge of the state they make (the Python objects' fields). rule_blocks: per
-   block (awaited name or None, first token's type id or -1, its value or None, pending). */
+   block (awaited name or None, first token's type id or -1, its value or None, pending);
+   context: (cursor column or -1, gap, after a field target, after an expression's end,
+   after `type`, after `(`, the first item, declared), as ClassJudge._first reads them. */
 static PyObject *Core_judge(Core *c, PyObject *args) {
     PyObject *lstack, *pending, *rstack, *rblocks, *top, *other, *awaited;
-    int line;
-    if (!PyArg_ParseTuple(args, "OOOOOiOO", &lstack, &pending, &rstack, &rblocks, &top, &line, &other, &awaited))
+    int ctx[8];
+    if (!PyArg_ParseTuple(args, "OOOOOOO(iiiiiiii)", &lstack, &pending, &rstack, &rblocks, &top, &other,
+                          &awaited, &ctx[0], &ctx[1], &ctx[2], &ctx[3], &ctx[4], &ctx[5], &ctx[6], &ctx[7]))
         return NULL;
     Judge *j = PyObject_New(Judge, &JudgeType);
     if (!j) return NULL;
     memset((char *)j + sizeof(PyObject), 0, sizeof(Judge) - sizeof(PyObject));
     Py_INCREF(c); j->core = c;
-    j->line = line;
     Py_INCREF(other); j->other = other;
     Py_INCREF(awaited); j->awaited = awaited;
     if (!(j->keep = PyList_New(0))) goto fail;
@@ -500,6 +539,25 @@ static PyObject *Core_judge(Core *c, PyObject *args) {
     if ((s->top = lookup(TOP_NAMES, P_COUNT, top)) < 0) goto fail;
     j->top = s->nr - 1;
     j->ltop = s->nl - 1;
+    j->cursor_col = ctx[0]; j->gap = ctx[1]; j->field_target = ctx[2]; j->expression_end = ctx[3];
+    j->after_type = ctx[4]; j->after_lpar = ctx[5]; j->first_item = ctx[6]; j->declared = ctx[7];
+    /* the indents of the open blocks, 1 and the pending block's minimum, sorted (ClassJudge.critical) */
+    int crit[66], ncrit = 0;
+    crit[ncrit++] = 1;
+    if (s->pend_kind >= 0) crit[ncrit++] = s->pend_min;
+    for (int i = 0; i < s->nl && ncrit < 66; i++)
+        if (IS_BLOCK(s->layout[i].kind)) crit[ncrit++] = s->layout[i].indent;
+    if (ncrit > 64) { PyErr_SetString(PyExc_ValueError, "too many open blocks"); goto fail; }
+    for (int i = 1; i < ncrit; i++)  /* insertion sort, then unique */
+        for (int k = i; k > 0 && crit[k - 1] > crit[k]; k--) { int tmp = crit[k]; crit[k] = crit[k - 1]; crit[k - 1] = tmp; }
+    for (int i = 0; i < ncrit; i++)
+        if (j->ncrit == 0 || j->crit[j->ncrit - 1] != crit[i]) j->crit[j->ncrit++] = crit[i];
+    j->nbuckets = 2 * j->ncrit + 2;
+    if (!(j->groups = PyMem_Calloc(c->ngroups ? c->ngroups : 1, sizeof(Group))) ||
+        !(j->answers = PyMem_Calloc((size_t)j->nbuckets * c->ntypes, sizeof(Answer)))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     return (PyObject *)j;
 fail:
     Py_DECREF(j);
@@ -528,6 +586,8 @@ static void Judge_dealloc(Judge *j) {
     for (int i = 0; i < j->nslots; i++)
         if (j->slots[i].used && j->slots[i].state) { state_free(j->slots[i].state); PyMem_Free(j->slots[i].state); }
     PyMem_Free(j->slots);
+    PyMem_Free(j->groups);
+    PyMem_Free(j->answers);
     state_free(&j->base);
     state_free(&j->scratch);
     Py_XDECREF(j->keep); Py_XDECREF(j->other); Py_XDECREF(j->awaited);
@@ -546,21 +606,97 @@ static int fed(Judge *j, const State *from, int t, int col, PyObject *value, int
     return ok;
 }
 
-/* Judge.accepts(type, col): ClassJudge._accepts and the lowest stack indexes it read */
-static PyObject *Judge_accepts(Judge *j, PyObject *args) {
-    int t, col;
-    if (!PyArg_ParseTuple(args, "ii", &t, &col)) return NULL;
-    if (t < 0 || t >= j->core->ntypes) { PyErr_SetString(PyExc_ValueError, "no such type"); return NULL; }
-    int low = j->top, llow = j->ltop, verdict = 0;
-    int ok = fed(j, &j->base, t, col, j->other, 1, &j->scratch, &low, &llow);
-    if (ok < 0) return NULL;
-    if (ok) verdict = 1;
-    else if (t == j->core->role[R_LOWER] && j->awaited != Py_None) {
-        ok = fed(j, &j->base, t, col, j->awaited, 1, &j->scratch, &low, &llow);
-        if (ok < 0) return NULL;
-        verdict = ok ? 2 : 0;
+/* ClassJudge._accepts: 1 if a token of type t at col may come next, 0 if not, 2 if
+   it depends on the name; the lowest stack indexes it read lower *low, *llow. -1 on error */
+static int accepts(Judge *j, int t, int col, int *low, int *llow) {
+    int ok = fed(j, &j->base, t, col, j->other, 1, &j->scratch, low, llow);
+    if (ok) return ok;
+    if (t == j->core->role[R_LOWER] && j->awaited != Py_None) {
+        ok = fed(j, &j->base, t, col, j->awaited, 1, &j->scratch, low, llow);
+        return ok < 0 ? -1 : ok ? 2 : 0;
     }
-    return Py_BuildValue("iii", verdict, low, llow);
+    return 0;
+}
+
+/* ClassJudge._bucket: where col falls among the indents (its rank, and whether it is one) */
+static int bucket_of(const Judge *j, int col) {
+    int i = 0;
+    while (i < j->ncrit && j->crit[i] < col) i++;
+    return 2 * i + (i < j->ncrit && j->crit[i] == col);
+}
+
+/* ClassJudge._answer: cached by (bucket, type); NULL on error */
+static Answer *answer(Judge *j, int bucket, int t, int col) {
+    Answer *a = &j->answers[bucket * j->core->ntypes + t];
+    if (!a->known) {
+        int low = j->top, llow = j->ltop;
+        int ok = accepts(j, t, col, &low, &llow);
+        if (ok < 0) return NULL;
+        a->known = 1; a->ok = ok; a->low = low; a->llow = llow;
+    }
+    return a;
+}
+
+static int has(const int *types, int n, int t) {
+    for (int i = 0; i < n; i++)
+        if (types[i] == t) return 1;
+    return 0;
+}
+
+/* ClassJudge._first: the types group g's first token may take here, its column,
+   whether it starts a line (g->placed -1 where its column is unknown) */
+static Group *placed(Judge *j, int g) {
+    Group *p = &j->groups[g];
+    if (p->placed) return p;
+    const Core *c = j->core;
+    const int *r = c->role;
+    int a = c->g_a[g], flags = c->g_flags[g];
+    if (c->g_nl[g]) { p->col = a; p->newline = 1; }
+    else if (j->cursor_col < 0) { p->placed = -1; return p; }
+    else { p->col = j->cursor_col + a; p->newline = 0; }
+    int gap = j->gap || a > 0 || p->newline;
+    int n = 0, *cand = p->cand;
+    const int *types = c->g_types + c->g_types_start[g];
+    for (int i = 0; i < c->g_ntypes[g]; i++) cand[n++] = types[i];
+    int alias = flags & 1, effect = flags & 2, infix = flags & 4, field = flags & 8, negation = flags & 16;
+    if (field) {
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (cand[i] != r[R_DOTFIELD] && cand[i] != r[R_ACCESSOR]) cand[k++] = cand[i];
+        n = k;
+        cand[n++] = !gap && j->field_target ? r[R_DOTFIELD] : r[R_ACCESSOR];
+    }
+    if (negation && !gap && j->expression_end) { cand[0] = r[R_OP]; n = 1; }  /* `a-x` is a subtraction */
+    if (alias && j->after_type) cand[n++] = r[R_ALIAS];
+    if (effect && j->first_item) cand[n++] = r[R_EFFECT];
+    if (infix && p->col == 1 && !j->declared) cand[n++] = r[R_INFIX];
+    if (has(cand, n, r[R_RPAR]) && gap && j->after_lpar) { cand[0] = r[R_LONE_RPAR]; n = 1; }  /* `( )` */
+    p->n = n;
+    p->bucket = bucket_of(j, p->col);
+    p->placed = 1;
+    return p;
+}
+
+/* ClassJudge._opening (open_done) and ._fits (fit_done) of group g; NULL on error */
+static Group *tried(Judge *j, int g, int until_allowed) {
+    Group *p = placed(j, g);
+    if (p->placed < 0 || (until_allowed ? p->open_done : p->fit_done)) return p;
+    int low = j->top, llow = j->ltop, best = 0, nfirst = 0;
+    for (int i = 0; i < p->n; i++) {
+        Answer *a = answer(j, p->bucket, p->cand[i], p->col);
+        if (!a) return NULL;
+        if (a->low < low) low = a->low;
+        if (a->llow < llow) llow = a->llow;
+        if (a->ok != 0) p->firsts[nfirst++] = p->cand[i];
+        if (a->ok > best) best = a->ok;
+        if (a->ok == 1 && until_allowed) break;
+    }
+    if (until_allowed) {
+        p->opened = best; p->open_low = low; p->open_llow = llow; p->open_done = 1;
+    } else {
+        p->nfirst = nfirst; p->fit_low = low; p->fit_llow = llow; p->fit_done = 1;
+    }
+    return p;
 }
 
 static inline uint64_t slot_key(int bucket, int first, int rest) {
@@ -588,13 +724,14 @@ static Slot *slot_find(Judge *j, uint64_t key) {  /* the slot of key, used or fr
     return &j->slots[p];
 }
 
-static void place(int kind, int a, int b, int line, int col, int *ln, int *cl) {  /* class_judge._place */
-    if (kind == 0) { *ln = line; *cl = col + a; }
-    else { *ln = line + a; *cl = b; }
+/* class_judge._place, of which only the column matters here: layout compares
+   columns, and lines only tell which tokens start one (their columns say) */
+static int place(int kind, int a, int b, int col) {
+    return kind == 0 ? col + a : b;
 }
 
 /* ClassJudge._after: the state after the first token and the tokens of `rest` */
-static Slot *after(Judge *j, int bucket, int first, int col, int line, int rest) {
+static Slot *after(Judge *j, int bucket, int first, int col, int rest) {
     Core *c = j->core;
     uint64_t key = slot_key(bucket, first, rest);
     Slot *slot = slot_find(j, key);
@@ -602,11 +739,10 @@ static Slot *after(Judge *j, int bucket, int first, int col, int line, int rest)
     const State *parent;
     int low, llow, t, tcol;
     if (rest) {
-        Slot *up = after(j, bucket, first, col, line, c->rest_parent[rest]);
+        Slot *up = after(j, bucket, first, col, c->rest_parent[rest]);
         if (!up) return NULL;
         parent = up->state; low = up->low; llow = up->llow;
-        int ln;
-        place(c->rest_pk[rest], c->rest_pa[rest], c->rest_pb[rest], line, col, &ln, &tcol);
+        tcol = place(c->rest_pk[rest], c->rest_pa[rest], c->rest_pb[rest], col);
         t = c->rest_type[rest];
         slot = slot_find(j, key);  /* the table may have grown */
         if (!slot) return NULL;
@@ -629,70 +765,96 @@ static Slot *after(Judge *j, int bucket, int first, int col, int line, int rest)
     return slot;
 }
 
-/* Judge.sequences(firsts, bucket, col, line, classes, opened, layout_opened, low, layout_low, awaits, by_value):
-   ClassJudge.sequences past the first token's answers: per class, (verdict, low, layout low). */
-static PyObject *Judge_sequences(Judge *j, PyObject *args) {
-    PyObject *firsts_obj, *classes_obj;
-    int bucket, col, line, opened, lopened, low_all, lall, awaits, by_value;
-    if (!PyArg_ParseTuple(args, "OiiiOiiiipp", &firsts_obj, &bucket, &col, &line, &classes_obj, &opened, &lopened,
-                          &low_all, &lall, &awaits, &by_value))
-        return NULL;
+/* ClassJudge.sequences for class k, of group p (its opening worked out): *verdict,
+   *low, *llow; -1 on error */
+static int sequence(Judge *j, Group *p, int k, int *verdict, int *low, int *llow) {
     Core *c = j->core;
-    Py_ssize_t nf, nc;
-    int *firsts = int_array(firsts_obj, &nf);
-    if (!firsts) return NULL;
-    int *classes = int_array(classes_obj, &nc);
-    if (!classes) { PyMem_Free(firsts); return NULL; }
-    PyObject *out = PyList_New(nc);
-    if (!out) goto fail;
-    for (Py_ssize_t f = 0; f < nf; f++)
-        if (firsts[f] < 0 || firsts[f] >= c->ntypes) { PyErr_SetString(PyExc_ValueError, "no such type"); goto fail; }
-    for (Py_ssize_t m = 0; m < nc; m++) {
-        int k = classes[m];
-        if (k < 0 || k >= c->nclasses || c->cls_rest[k] < 0) { PyErr_SetString(PyExc_ValueError, "not a spelled class"); goto fail; }
-        int verdict = 0, low = low_all, llow = lall;
-        if (c->cls_fragile[k] || (awaits && (by_value || c->cls_names[k]))) {
-            verdict = 2; low = opened; llow = lopened;
-        } else {
-            int tail = c->cls_tail[k];
-            for (Py_ssize_t f = 0; f < nf && !verdict; f++) {
-                Slot *slot = after(j, bucket, firsts[f], col, line, c->cls_rest[k]);
-                if (!slot) goto fail;
-                if (slot->low < low) low = slot->low;
-                if (slot->llow < llow) llow = slot->llow;
-                if (!slot->state) continue;
-                if (tail < 0) { verdict = 1; break; }
-                int ln, cl;
-                place(c->tail_pk[tail], c->tail_pa[tail], c->tail_pb[tail], line, col, &ln, &cl);
-                (void)ln;  /* only the relative line matters, and a tail is on its entry's last line */
-                for (int alt = c->tail_alt_start[tail]; alt < c->tail_alt_end[tail] && !verdict; alt++) {
-                    State *from = slot->state;
-                    int lo = j->top, llo = j->ltop, ok = 1;
-                    if (state_copy(&j->scratch, from)) goto fail;
-                    for (int i = 0; i < c->alt_len[alt] && ok > 0; i++)
-                        ok = feed(c, &j->scratch, c->alt_types[c->alt_start[alt] + i], cl + i, c->x, 1, &lo, &llo);
-                    if (ok < 0) goto fail;
-                    if (lo < low) low = lo;
-                    if (llo < llow) llow = llo;
-                    if (ok) verdict = 1;
-                }
-            }
-        }
-        PyObject *item = Py_BuildValue("iii", verdict, low, llow);
-        if (!item) goto fail;
-        PyList_SET_ITEM(out, m, item);
+    if (p->placed < 0) {  /* the first token's column is unknown (after a line comment) */
+        *verdict = 2; *low = j->top; *llow = j->ltop;
+        return 0;
     }
-    PyMem_Free(firsts); PyMem_Free(classes);
-    return out;
+    if (!p->fit_done && !tried(j, (int)(p - j->groups), 0)) return -1;
+    int awaits = j->awaited != Py_None;
+    int by_value = awaits && has(p->firsts, p->nfirst, c->role[R_LOWER]);  /* a name judged by value */
+    if (c->cls_fragile[k] || (awaits && (by_value || c->cls_names[k]))) {
+        *verdict = 2; *low = p->open_low; *llow = p->open_llow;
+        return 0;
+    }
+    int v = 0, lo_all = p->open_low < p->fit_low ? p->open_low : p->fit_low;
+    int llo_all = p->open_llow < p->fit_llow ? p->open_llow : p->fit_llow;
+    int tail = c->cls_tail[k];
+    for (int f = 0; f < p->nfirst && !v; f++) {
+        Slot *slot = after(j, p->bucket, p->firsts[f], p->col, c->cls_rest[k]);
+        if (!slot) return -1;
+        if (slot->low < lo_all) lo_all = slot->low;
+        if (slot->llow < llo_all) llo_all = slot->llow;
+        if (!slot->state) continue;
+        if (tail < 0) { v = 1; break; }
+        int cl = place(c->tail_pk[tail], c->tail_pa[tail], c->tail_pb[tail], p->col);
+        for (int alt = c->tail_alt_start[tail]; alt < c->tail_alt_end[tail] && !v; alt++) {
+            int lo = j->top, llo = j->ltop, ok = 1;
+            if (state_copy(&j->scratch, slot->state)) return -1;
+            for (int i = 0; i < c->alt_len[alt] && ok > 0; i++)
+                ok = feed(c, &j->scratch, c->alt_types[c->alt_start[alt] + i], cl + i, c->x, 1, &lo, &llo);
+            if (ok < 0) return -1;
+            if (lo < lo_all) lo_all = lo;
+            if (llo < llo_all) llo_all = llo;
+            if (ok) v = 1;
+        }
+    }
+    *verdict = v; *low = lo_all; *llow = llo_all;
+    return 0;
+}
+
+static int int32_buffer(PyObject *obj, Py_buffer *view) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (view->itemsize != 4 || !view->format || (strcmp(view->format, "i") && strcmp(view->format, "=i") &&
+                                                  strcmp(view->format, "<i"))) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_TypeError, "expected a buffer of int32");
+        return -1;
+    }
+    return 0;
+}
+
+/* Judge.verdicts(classes, groups): ClassJudge.verdicts (int32 buffers in; out, bytes
+   of int32 triples) */
+static PyObject *Judge_verdicts(Judge *j, PyObject *args) {
+    PyObject *classes_obj, *groups_obj, *out = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &classes_obj, &groups_obj)) return NULL;
+    Py_buffer cv, gv;
+    if (int32_buffer(classes_obj, &cv)) return NULL;
+    if (int32_buffer(groups_obj, &gv)) { PyBuffer_Release(&cv); return NULL; }
+    Py_ssize_t n = cv.len / 4;
+    const int32_t *classes = cv.buf, *groups = gv.buf;
+    Core *c = j->core;
+    if (gv.len != cv.len) { PyErr_SetString(PyExc_ValueError, "classes and groups differ in length"); goto done; }
+    if (!(out = PyBytes_FromStringAndSize(NULL, n * 3 * sizeof(int32_t)))) goto done;
+    int32_t *res = (int32_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int k = classes[i], g = groups[i];
+        if (g < 0 || g >= c->ngroups || k < 0) { PyErr_SetString(PyExc_ValueError, "no such class or group"); goto fail; }
+        Group *p = tried(j, g, 1);
+        if (!p) goto fail;
+        int verdict, low, llow;
+        if (p->placed < 0) { verdict = 2; low = j->top; llow = j->ltop; }
+        else { verdict = p->opened; low = p->open_low; llow = p->open_llow; }
+        if (verdict != 0 && k < c->nclasses && c->cls_rest[k] >= 0 && sequence(j, p, k, &verdict, &low, &llow))
+            goto fail;
+        res[3 * i] = verdict; res[3 * i + 1] = low; res[3 * i + 2] = llow;
+    }
+    goto done;
 fail:
-    PyMem_Free(firsts); PyMem_Free(classes);
-    Py_XDECREF(out);
-    return NULL;
+    Py_CLEAR(out);
+done:
+    PyBuffer_Release(&cv);
+    PyBuffer_Release(&gv);
+    return out;
 }
 
 static PyMethodDef Judge_methods[] = {
-    {"accepts", (PyCFunction)Judge_accepts, METH_VARARGS, "accepts(type, col) -> (verdict, low, layout low)"},
-    {"sequences", (PyCFunction)Judge_sequences, METH_VARARGS, "Judge classes of several tokens."},
+    {"verdicts", (PyCFunction)Judge_verdicts, METH_VARARGS,
+     "verdicts(classes, groups) -> bytes of int32 (verdict, low, layout low) per class."},
     {NULL}};
 
 static PyTypeObject JudgeType = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 import re
 
+import numpy as np
+
 from elmgrammar.layout import BLOCKS
 from elmgrammar.lexer import make_token
 from elmgrammar.lexicon import EXPRESSION_ENDERS, FIELD_TARGETS, GOOD_ESCAPE
@@ -52,9 +54,9 @@ class ClassJudge:
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
         self.other = other_name(base)
-        # the compiled feeding, where it is built and verdicts are kept (see ``Spelled``)
+        # the compiled judge, where it is built and verdicts are kept (see ``Spelled``)
         core = spelled.core if spelled is not None and self.watch is not None else None
-        self.fast = None if core is None else spelled.judge(base, self.cursor_line, self.other, awaited_name(base))
+        self.fast = None if core is None else spelled.judge(self)
 
     def signature(self) -> tuple:
         """Everything the verdicts depend on but the parts of the two stacks that
@@ -104,17 +106,36 @@ class ClassJudge:
             found = self.buckets[col] = (i, i < len(self.critical) and self.critical[i] == col)
         return found
 
-    def first_answer(self, where: tuple, types: tuple, flags: tuple) -> int:
-        """May the first token of an entry come next? ``where``, ``types`` and
-        ``flags`` are a class's placement, token types and context flags. 1 yes,
-        0 no, 2 it depends on more (judged one by one). This is the verdict of a
-        class of one token, and no class of several tokens fits where it is 0;
-        classes share it by the hundred."""
-        opening = self._opening((where, types, flags))
-        if opening is None:
-            return 2
-        self._consulted(opening[1], opening[2])
-        return opening[0]
+    def verdicts(self, classes: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """The verdicts of ``classes`` (their numbers) whose first tokens are of
+        ``groups`` (numbers in ``self.spelled.groups``): per class, the verdict (1
+        allowed, 0 not, 2 judged one by one) and the lowest indexes of the
+        recognizer's and the layout's stack it consulted, as an (n, 3) array.
+
+        A class of one token (one unfinished lexeme) has its group's first answer,
+        and so has a class of several tokens whose first token cannot come next;
+        classes share it by the hundred. The other classes of several tokens are
+        judged by feeding all their tokens (``sequences``)."""
+        classes, groups = classes.astype(np.int32), groups.astype(np.int32)
+        if self.fast is not None:
+            return np.frombuffer(self.fast.verdicts(classes, groups), dtype=np.int32).reshape(-1, 3)
+        first = {g: self._first_answer(g) for g in np.unique(groups).tolist()}
+        out = np.array([first[g] for g in groups.tolist()], dtype=np.int32).reshape(-1, 3)
+        sequels = self.spelled.sequels
+        alike: dict[int, list[int]] = {}
+        for row, (c, g) in enumerate(zip(classes.tolist(), groups.tolist())):
+            if first[g][0] != 0 and c in sequels:
+                alike.setdefault(g, []).append(row)
+        for g, rows in alike.items():
+            out[rows] = self.sequences(g, classes[rows].tolist())
+        return out
+
+    def _first_answer(self, group: int) -> tuple[int, int, int]:
+        """May the first token of ``group`` come next? 1 yes, 0 no, 2 it depends
+        on more (judged one by one); and the lowest indexes of the two stacks
+        consulted."""
+        opening = self._opening(self.spelled.groups[group])
+        return (2, *self._tops()) if opening is None else opening
 
     def _opening(self, key: tuple) -> tuple[int, int, int] | None:
         """The answer for a class of one token placed by ``key`` (its placement,
@@ -163,15 +184,6 @@ class ClassJudge:
         """The top indexes of the base state's recognizer and layout stacks."""
         return len(self.base.recognizer.stack) - 1, len(self.base.layout.stack) - 1
 
-    def _consulted(self, low: int, layout_low: int) -> None:
-        """Lower the watch to the stack indexes that a reused answer consulted."""
-        watch = self.watch
-        if watch is not None:
-            if low < watch[0]:
-                watch[0] = low
-            if layout_low < watch[1]:
-                watch[1] = layout_low
-
     def _first(self, where: tuple, types: tuple, flags: tuple) -> tuple[list[str], int, bool] | None:
         """The types the first token may take here, its column and whether it
         starts a line; None where its column is unknown (after a line comment)."""
@@ -206,11 +218,7 @@ class ClassJudge:
         key = (bucket, ttype)
         found = self.answers.get(key)
         if found is None:
-            if self.fast is not None:
-                found = self.answers[key] = self.fast.accepts(self.spelled.type_id(ttype), col)
-                self._consulted(found[1], found[2])
-            else:
-                found = self.answers[key] = self._watched(self._accepts, ttype, col)
+            found = self.answers[key] = self._watched(self._accepts, ttype, col)
         return found
 
     def _watched(self, judge, *args) -> tuple:
@@ -219,24 +227,19 @@ class ClassJudge:
         watch = self.watch
         if watch is None:
             return judge(*args), 0, 0
-        outer = watch[:]
         watch[0], watch[1] = self._tops()
-        try:
-            result = judge(*args)
-        finally:
-            low, layout_low = watch
-            watch[0], watch[1] = min(outer[0], low), min(outer[1], layout_low)
-        return result, low, layout_low
+        result = judge(*args)
+        return result, watch[0], watch[1]
 
-    def sequences(self, key: tuple, classes: list[int]) -> list[tuple[int, int, int]]:
+    def sequences(self, group: int, classes: list[int]) -> list[tuple[int, int, int]]:
         """Judge classes of several tokens (spelled out, by their numbers in
-        ``self.spelled``) whose first token is placed by ``key`` (its placement,
-        types and flags), by feeding all their tokens: per class, the verdict (1
-        allowed, 0 not, 2 judged one by one) and the lowest indexes of the
-        recognizer's and the layout's stack it consulted.
+        ``self.spelled``) whose first token is of ``group``, by feeding all their
+        tokens: per class, the verdict (1 allowed, 0 not, 2 judged one by one) and
+        the lowest indexes of the recognizer's and the layout's stack it consulted.
 
         The work that classes share is done once: the first token's answers, and
         the states after each common start (``prefixes``)."""
+        key = self.spelled.groups[group]
         opening = self._opening(key)
         if opening is None:  # the first token's column is unknown (after a line comment)
             top, layout_top = self._tops()
@@ -248,10 +251,6 @@ class ClassJudge:
         line = self.cursor_line + 1 if newline else self.cursor_line  # only the relative line matters to layout
         # a name at an item start must be the awaited one: judged by value
         by_value = self.awaits and "LOWER" in firsts
-        if self.fast is not None:
-            type_id = self.spelled.type_id
-            return self.fast.sequences([type_id(t) for t in firsts], 2 * bucket[0] + bucket[1], col, line, classes,
-                                       opened, layout_opened, low_all, layout_all, self.awaits, by_value)
         out = []
         sequels = self.spelled.sequels
         for rest, tail, fragile, names in (sequels[c] for c in classes):
@@ -361,16 +360,20 @@ class Rests:
 
 
 class Spelled:
-    """The classes of several tokens that spell their tokens out, as the judge
-    reads them past their first token, and the compiled core that feeds them.
+    """What the judge reads of the classes: their first tokens by group, the
+    classes of several tokens that spell their tokens out past the first, and the
+    compiled core that judges them.
 
-    ``classes``: per class number, its tokens after the first (placement and
-    type), its unfinished lexeme's alternatives (``tail``, or None) and whether
-    it is fragile. ``compiled``: feed them in compiled code (``_fastjudge``, a C
-    mirror of the layout, the recognizer and the item rules) where it is built;
-    otherwise, and without it, through the Python machines themselves."""
+    ``groups``: per group number, the first token's placement, types and
+    context flags. ``classes``: per class number, its tokens after the first
+    (placement and type), its unfinished lexeme's alternatives (``tail``, or
+    None) and whether it is fragile. ``compiled``: judge in compiled code
+    (``_fastjudge``, a C mirror of this module's judgement over the layout, the
+    recognizer and the item rules) where it is built; otherwise, and without
+    it, in Python over the machines themselves."""
 
-    def __init__(self, classes: dict[int, tuple], compiled: bool = True) -> None:
+    def __init__(self, groups: list[tuple], classes: dict[int, tuple], compiled: bool = True) -> None:
+        self.groups = groups
         self.rests = Rests(rest for rest, _, _ in classes.values())
         # per class: its rest's number, tail, whether fragile, and whether a name
         # (which an awaited definition name would decide by value) comes in it
@@ -384,14 +387,18 @@ class Spelled:
         types the parse table does not know, which it rejects alike)."""
         return self._types.get(ttype, self._unknown)
 
-    def judge(self, base: ElmParseState, line: int, other: str, awaited: str | None):
-        """A compiled judge of ``base`` (its tokens on ``line``; ``other`` and
-        ``awaited`` as ``ClassJudge._accepts`` feeds them)."""
-        layout, rules = base.layout, base.rules
+    def judge(self, judge: "ClassJudge"):
+        """The compiled counterpart of ``judge``: its base state, its names and
+        what its first tokens read of the lexer."""
+        base = judge.base
+        layout, rules, lexer = base.layout, base.rules, base.lexer
         blocks = [(b[0], -1 if b[1] is None else self.type_id(b[1].type), None if b[1] is None else b[1].value, b[2])
                   for b in rules.blocks]
-        return self.core.judge(layout.stack, layout.pending, base.recognizer.stack, blocks, rules.top, line, other,
-                               awaited)
+        prev = lexer.prev_type
+        context = (-1 if judge.cursor_col is None else judge.cursor_col, judge.gap, prev in FIELD_TARGETS,
+                   prev in EXPRESSION_ENDERS, prev == "TYPE", prev == "LPAR", bool(lexer.first), bool(lexer.declared))
+        return self.core.judge(layout.stack, layout.pending, base.recognizer.stack, blocks, rules.top, judge.other,
+                               awaited_name(base), context)
 
 
 def _compiled_core(spelled: Spelled):
@@ -451,8 +458,14 @@ def _compiled_core(spelled: Spelled):
                 alternatives[0].append(len(alternatives[2]))
                 alternatives[1].append(len(alternative))
                 alternatives[2].extend(ids[ttype] for ttype in alternative)
+    group_table: list[list[int]] = [[], [], [], [], [], []]
+    for where, group_types, flags in spelled.groups:
+        for column, value in zip(group_table, (int(where[0] == "nl"), where[1], len(group_table[4]), len(group_types))):
+            column.append(value)
+        group_table[4].extend(ids.get(ttype, spelled._unknown) for ttype in group_types)
+        group_table[5].append(sum(1 << i for i, flag in enumerate(flags) if flag))
     return _fastjudge.Core(len(terms), types, act, gotos, len(nonterms), [p for p, _ in rules], [n for _, n in rules],
-                           rest_table, tuple(cls), tuple(tail_table), tuple(alternatives))
+                           rest_table, tuple(cls), tuple(tail_table), tuple(alternatives), tuple(group_table))
 
 
 def one_char(body: str) -> bool:

@@ -92,7 +92,7 @@ class FastMasker(Masker):
         self._groups = list(groups)
         # per spelled class of several tokens, what ``ClassJudge.sequences`` reads
         # of it past its first token
-        self._spelled = Spelled({i: c[4:] for i, c in enumerate(classes) if _spelled(c)}, compiled)
+        self._spelled = Spelled(self._groups, {i: c[4:] for i, c in enumerate(classes) if _spelled(c)}, compiled)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
@@ -853,34 +853,12 @@ class FastMasker(Masker):
             # each stack it consulted
             base = base.copy()
             stack, layout = base.recognizer.stack, base.layout.stack
-            top, layout_top = len(stack) - 1, len(layout) - 1
-            base.recognizer.watch = base.layout.watch = watch = [top, layout_top]
+            base.recognizer.watch = base.layout.watch = [len(stack) - 1, len(layout) - 1]
             judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._spelled)
-            group = self._first_group[todo]
-            first = np.zeros(len(self._groups), dtype=np.int8)
-            reach = np.zeros((2, len(self._groups)), dtype=np.int16)
-            for g in np.unique(group).tolist():
-                watch[0], watch[1] = top, layout_top
-                first[g] = judge.first_answer(*self._groups[g])
-                reach[:, g] = len(stack) - watch[0], len(layout) - watch[1]
-            decided = (first[group] == 0) | ~self._multi_class[todo]
-            verdicts[todo[decided]] = first[group[decided]]
-            spans[todo[decided]] = reach[0, group[decided]]
-            layout_spans[todo[decided]] = reach[1, group[decided]]
-            # the classes of several tokens whose first token may come next: judged
-            # together with the others that start alike
-            rest = todo[~decided]
-            members: dict[int, list[int]] = {}
-            for c, g in zip(rest.tolist(), group[~decided].tolist()):
-                members.setdefault(g, []).append(c)
-            if members:
-                found, judged_now = [], []
-                for g, alike in members.items():
-                    found += alike
-                    judged_now += judge.sequences(self._groups[g], alike)
-                verdicts[found], lows, layout_lows = np.array(judged_now, dtype=np.int16).T
-                spans[found] = len(stack) - lows
-                layout_spans[found] = len(layout) - layout_lows
+            found = judge.verdicts(todo, self._first_group[todo])
+            verdicts[todo] = found[:, 0]
+            spans[todo] = len(stack) - found[:, 1]
+            layout_spans[todo] = len(layout) - found[:, 2]
             # the entry now stands for the deepest suffixes its verdicts read; they
             # changed, so what was spread from them is not looked up again
             entry = self._verdicts.renewed(slot, entry, stack, judge.ranked_layout())
