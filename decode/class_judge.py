@@ -43,9 +43,9 @@ class ClassJudge:
         self.rank = {indent: i for i, indent in enumerate(crit)}  # layout compares indents by rank
         # Answers and the states after token prefixes are shared between classes,
         # each kept with the lowest index of the recognizer's and the layout's stack
-        # it consulted (``watch``, shared by both, where set): a class that reuses
-        # one has consulted that far too.
-        self.watch = base.layout.watch  # set (the recognizer's too) where verdicts are kept
+        # it consulted (``watch``, shared by both, set where the judging starts):
+        # a class that reuses one has consulted that far too.
+        self.watch: list[int] | None = None
         self.answers: dict[tuple, tuple[int, int, int]] = {}
         self.prefixes: dict[tuple, tuple[tuple | None, int, int]] = {}
         self.tokens: dict[tuple, object] = {}  # synthetic tokens by (type, line, column): read, never changed
@@ -54,9 +54,6 @@ class ClassJudge:
         self.buckets: dict[int, tuple] = {}
         self.awaits = awaits_name(base)
         self.other = other_name(base)
-        # the compiled judge, where it is built and verdicts are kept (see ``Spelled``)
-        core = spelled.core if spelled is not None and self.watch is not None else None
-        self.fast = None if core is None else spelled.judge(self)
 
     def signature(self) -> tuple:
         """Everything the verdicts depend on but the parts of the two stacks that
@@ -117,8 +114,12 @@ class ClassJudge:
         classes share it by the hundred. The other classes of several tokens are
         judged by feeding all their tokens (``sequences``)."""
         classes, groups = classes.astype(np.int32), groups.astype(np.int32)
-        if self.fast is not None:
-            return np.frombuffer(self.fast.verdicts(classes, groups), dtype=np.int32).reshape(-1, 3)
+        if self.spelled.core is not None:
+            fast = self.spelled.judge(self)
+            return np.frombuffer(fast.verdicts(classes, groups), dtype=np.int32).reshape(-1, 3)
+        # judged on a copy that records how far down each stack a verdict reads
+        base = self.base = self.base.copy()
+        base.recognizer.watch = base.layout.watch = self.watch = list(self._tops())
         first = {g: self._first_answer(g) for g in np.unique(groups).tolist()}
         out = np.array([first[g] for g in groups.tolist()], dtype=np.int32).reshape(-1, 3)
         sequels = self.spelled.sequels
@@ -225,8 +226,6 @@ class ClassJudge:
         """``judge(*args)`` and the lowest indexes of the recognizer's and the
         layout's stack it consulted."""
         watch = self.watch
-        if watch is None:
-            return judge(*args), 0, 0
         watch[0], watch[1] = self._tops()
         result = judge(*args)
         return result, watch[0], watch[1]
@@ -309,8 +308,6 @@ class ClassJudge:
         state's two stacks that feeding them consulted."""
         layout, recognizer, rules = parent[0].copy(), parent[1].copy(), parent[2].copy()
         watch = self.watch
-        if watch is None:
-            return ((layout, recognizer, rules) if _feeds(tokens, layout, recognizer, rules, partial) else None), 0, 0
         watch[0], watch[1] = self._tops()
         fits = _feeds(tokens, layout, recognizer, rules, partial)
         return ((layout, recognizer, rules) if fits else None), watch[0], watch[1]

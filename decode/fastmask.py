@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import codecs
 import re
+from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -77,9 +79,8 @@ class FastMasker(Masker):
         self._free_answers[:-1] = (kinds == WS) | (kinds == EMPTY)
         self._free_answers[:-1][opaque] = 2
         # per kind, each index entry's class (entries without one: the extra slot),
-        # small enough for quick gathers
-        small = np.int16 if len(kinds) < 2**15 else np.int32
-        self._cls = {kind: np.where(cls < 0, len(kinds), cls).astype(small) for kind, cls in self.index.cls.items()}
+        # of numpy's own index type, which a gather would otherwise convert to each time
+        self._cls = {kind: np.where(cls < 0, len(kinds), cls).astype(np.intp) for kind, cls in self.index.cls.items()}
         # (kind, packed selection) -> the classes its entries have
         self._presence: dict[tuple, np.ndarray] = {}
         self._multi_class = kinds == MULTI
@@ -507,75 +508,92 @@ class FastMasker(Masker):
         return False
 
     def _upper(self, state, p, mask, individual) -> None:
-        ix = self.index
-        dec = ix.decodable
-        run = ix.cont["ident"]
-        absorbed = dec & (run == ix.lengths)
-        qualified = dec & ix.dot_after_run   # `Html` + `.text`, `Html.` + `Attributes.`
+        m = self._upper_masks
         if p.endswith("."):
             # the next part of a qualified name: `Html.` + `Attributes` or `Html.` + `text`;
             # `Html.` + `!` is `Html` and an operator `.!`
             self._dot_operator(state, mask, individual)
-            upper, lower = dec & ix.first_upper, dec & ix.first_lower
             # `Html.` + `Attr...` goes on exactly as `Html.X` + `Attr...` does (the
             # part's word goes on): judged as after that stand-in letter, a part
             # that goes on past a dot (`Attributes.`, `Attr.x)`) included
             grown = state.copy()
-            if upper.any() and grown.advance("X"):
+            if m.upper_part.any() and grown.advance("X"):
                 grown_mask, grown_individual = np.zeros_like(mask), np.zeros_like(individual)
                 self._upper(grown, grown.lexer.pending, grown_mask, grown_individual)
-                mask |= grown_mask & upper
-                individual |= grown_individual & upper
+                mask |= grown_mask & m.upper_part
+                individual |= grown_individual & m.upper_part
             # `Html.` + `text` ends as a name with a lower-case last part, which never
             # goes on past a dot (`Html.text` + `.x` is a field of it): judged once,
             # after a stand-in letter
             grown = state.copy()
-            if lower.any() and grown.advance("x"):
-                mask |= lower & absorbed
-                self._terminated(grown, None, "ident", lower & ~absorbed, mask, individual)
+            if m.lower_part.any() and grown.advance("x"):
+                mask |= m.lower_part & m.absorbed
+                self._terminated(grown, None, "ident", m.lower_part & ~m.absorbed, mask, individual)
             return
-        mask |= absorbed
-        ttype = "QUPPER" if "." in p else "UPPER"
-        self._terminated(state, ttype, "ident", dec & ~absorbed & ~qualified, mask, individual)
+        mask |= m.absorbed
+        dotted = "." in p
+        self._terminated(state, "QUPPER" if dotted else "UPPER", "ident", m.ends, mask, individual)
         # `Review` + `.Rule`, `.Rule.`, `.Rule exposing`, `.rule)`, `.|`: the name is
         # still in the making (such names are held back alike: one judgement for a
         # final dot, a lower-case and an upper-case last part), or it ends and what
         # follows is judged
-        qualified &= ~absorbed
-        if "." in p and is_lower_start(p.rsplit(".", 1)[1][:1]):
+        if dotted and is_lower_start(p.rsplit(".", 1)[1][:1]):
             # `Node.value` + `.range`, `.)`: a name with a lower-case last part never
             # goes on past a dot; what follows it is lexed as after any name (a
             # field `.range` of it, an operator `.>`, a stray dot) and judged by class
-            self._terminated(state, "QLOWER", "ident", qualified, mask, individual)
+            self._terminated(state, "QLOWER", "ident", m.qualified, mask, individual)
             return
-        held = qualified & ((ix.cont["upper_word"] == ix.lengths) | ix.dot_ends_word)
-        for group, stand_in in ((held & ix.dot_ends_word, "."), (held & ~ix.dot_ends_word & ix.qualified_lower, ".x"),
-                                (held & ~ix.dot_ends_word & ~ix.qualified_lower, ".X")):
-            if group.any() and state.allows(stand_in):
+        for group, stand_in in m.held:
+            if state.allows(stand_in):
                 mask |= group
+        self._terminated(state, "QLOWER", "upper_word", m.lower_word, mask, individual)
+        self._terminated(state, "QUPPER", "upper_word", m.dotted_word[dotted], mask, individual)
+        self._terminated(state, "UPPER", "upper_word", m.upper_word[dotted], mask, individual)
+
+    @cached_property
+    def _upper_masks(self) -> SimpleNamespace:
+        """The entries ``_upper`` tells apart, whatever the name (worked out once)."""
+        ix = self.index
+        dec = ix.decodable
+        absorbed = dec & (ix.cont["ident"] == ix.lengths)
+        qualified = dec & ix.dot_after_run & ~absorbed  # `Html` + `.text`, `Html.` + `Attributes.`
+        held = qualified & ((ix.cont["upper_word"] == ix.lengths) | ix.dot_ends_word)
         ended = qualified & ~held
         lower = ended & ix.qualified_lower
-        dotted = ended & ~lower & (ix.word_has_dot | ("." in p))
-        self._terminated(state, "QLOWER", "upper_word", lower, mask, individual)
-        self._terminated(state, "QUPPER", "upper_word", dotted, mask, individual)
-        self._terminated(state, "UPPER", "upper_word", ended & ~lower & ~dotted, mask, individual)
+        # in a name without a dot so far, a part ends it as a qualified name only
+        # where the entry's word has a dot
+        dotted = {False: ended & ~lower & ix.word_has_dot, True: ended & ~lower}
+        groups = ((held & ix.dot_ends_word, "."), (held & ~ix.dot_ends_word & ix.qualified_lower, ".x"),
+                  (held & ~ix.dot_ends_word & ~ix.qualified_lower, ".X"))
+        return SimpleNamespace(
+            absorbed=absorbed, ends=dec & ~absorbed & ~(dec & ix.dot_after_run), qualified=qualified,
+            held=[(group, stand_in) for group, stand_in in groups if group.any()], lower_word=lower,
+            dotted_word=dotted, upper_word={k: ended & ~lower & ~v for k, v in dotted.items()},
+            upper_part=dec & ix.first_upper, lower_part=dec & ix.first_lower)
 
     def _dot_operator(self, state, mask, individual) -> None:
         """``Html.`` + ``!``: the name ``Html``, then an operator that starts with the dot."""
-        ix = self.index
-        dec = ix.decodable
-        run = ix.cont["symbol"]
-        symbols = dec & ix.first_symbol
-        dotdot = np.zeros(self.index.size, dtype=bool)
-        if "." in ix.symbol_runs:
-            dotdot[ix.symbol_runs["."]] = True
-        for group, letter in ((symbols & ~dotdot, "!"), (symbols & dotdot, ".")):
+        for letter, group, absorbed in self._dot_operator_masks:
             grown = state.copy()
             if grown.advance(letter):
-                absorbed = group & (run == ix.lengths)
-                mask |= absorbed & ~dotdot if letter == "!" else False
-                individual |= absorbed & dotdot  # `Html.` + `.` may grow into `...`
+                if letter == "!":
+                    mask |= absorbed
+                else:
+                    individual |= absorbed  # `Html.` + `.` may grow into `...`
                 self._terminated(grown, None, "symbol", group & ~absorbed, mask, individual)
+
+    @cached_property
+    def _dot_operator_masks(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Per stand-in after the dot (``!`` for an operator, ``.`` where a second
+        dot may make ``..``), its entries and those of them it absorbs whole."""
+        ix = self.index
+        dec = ix.decodable
+        symbols = dec & ix.first_symbol
+        dotdot = np.zeros(ix.size, dtype=bool)
+        if "." in ix.symbol_runs:
+            dotdot[ix.symbol_runs["."]] = True
+        whole = ix.cont["symbol"] == ix.lengths
+        return [(letter, group, group & whole) for letter, group in (("!", symbols & ~dotdot), (".", symbols & dotdot))]
 
     def _symbol(self, state, p, mask, individual) -> None:
         ix = self.index
@@ -778,7 +796,7 @@ class FastMasker(Masker):
         # Verdicts depend on the judge's signature and on the parts of the stacks
         # that they consulted (see ``VerdictStore``).
         stack = base.recognizer.stack
-        judge = ClassJudge(base, trivia_end, self._reach, self._lines)
+        judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._spelled)
         slot = (judge.signature(), stack[-1])
         entry = self._verdicts.entry(slot, stack, judge.ranked_layout())
         # What the verdicts make of this selection is remembered too (the same
@@ -789,7 +807,7 @@ class FastMasker(Masker):
         spread = self._spreads.get(key) if key is not None else None
         if spread is None:
             present = self._present(kind, selection, packed)
-            allowed, undecided, span, entry = self._spread(base, kind, selection, present, slot, entry, trivia_end)
+            allowed, undecided, span, entry = self._spread(judge, kind, selection, present, slot, entry)
             undecided = undecided if undecided.any() else None
             if key is not None:
                 key = (entry[SERIAL], *key[1:])
@@ -834,8 +852,8 @@ class FastMasker(Masker):
                     del self._presence[next(iter(self._presence))]
         return found
 
-    def _spread(self, base, kind, selection, present, slot: tuple, entry: tuple,
-                trivia_end: bool) -> tuple[np.ndarray, np.ndarray, int, tuple]:
+    def _spread(self, judge: ClassJudge, kind, selection, present, slot: tuple,
+                entry: tuple) -> tuple[np.ndarray, np.ndarray, int, tuple]:
         """The selected entries that the classes allow, those they leave to the
         one-by-one judgement, how many stack entries from the top their verdicts
         consulted (0: none needed one), and the entry: the verdicts of classes met
@@ -849,12 +867,8 @@ class FastMasker(Masker):
         verdicts, spans, layout_spans = entry[VERDICTS], entry[SPANS], entry[LAYOUT_SPANS]
         todo = np.flatnonzero(judged & (verdicts < 0))
         if len(todo):
-            # the judge gets its own watch: each verdict is kept with how far down
-            # each stack it consulted
-            base = base.copy()
-            stack, layout = base.recognizer.stack, base.layout.stack
-            base.recognizer.watch = base.layout.watch = [len(stack) - 1, len(layout) - 1]
-            judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._spelled)
+            # each verdict is kept with how far down each stack it consulted
+            stack, layout = judge.base.recognizer.stack, judge.base.layout.stack
             found = judge.verdicts(todo, self._first_group[todo])
             verdicts[todo] = found[:, 0]
             spans[todo] = len(stack) - found[:, 1]

@@ -52,14 +52,16 @@ def column_cap(state: ElmParseState, reach: int) -> int:
 def pending_key(state: ElmParseState, cap: int) -> object:
     """The held-back lexeme as far as masks can tell it apart. Its text by default;
     for the common lexemes whose value no rule reads, what their future depends
-    on: a name's length and the reserved or awaited words it may still become, a
-    comment's nesting depth and its last characters, a string's length and
-    whether an escape is open. (Its start column is in ``context_key``; the
-    column after it follows from these.)"""
+    on: the column after a name and the reserved or awaited words it may still
+    become (and its length, where there are such words), a comment's nesting depth and its last characters, the column after a
+    string and whether an escape is open. (Its start column is in
+    ``context_key``.) Columns from ``cap`` on are one (see ``column_cap``): the
+    names `Json.` and `Decode.` that end past every block's indent are alike."""
     lexer = state.lexer
     p = lexer.buffer[lexer.pos:]
     if not p:
         return p
+    end = min(lexer.base + len(lexer.buffer) - lexer.line_start + 1, cap)  # the column after it, on one line
     block = state.rules.blocks[-1]
     item_start = block[2] or block[1] is not None or state.layout.pending is not None
     head = p[0]
@@ -77,17 +79,20 @@ def pending_key(state: ElmParseState, cap: int) -> object:
         return p  # the first tokens of an item are compared by value (annotations, `infix`)
     if is_lower_start(head) and all(is_inner(c) for c in p[1:]):
         awaited = tuple((name.startswith(p), name == p) for name in state.rules.awaited())
-        return ("lower", len(p), tuple(w for w in _WORDS if w.startswith(p)), awaited)
+        words = tuple(w for w in _WORDS if w.startswith(p))
+        # a word the name may still become is spelled on from where it is
+        spelled = len(p) if words or any(starts for starts, _ in awaited) else None
+        return ("lower", end, spelled, words, awaited)
     if is_upper_start(head) and all(is_inner(c) or c == "." for c in p[1:]):
         last = p.rsplit(".", 1)[1] if "." in p else ""
         if not last or is_upper_start(last[0]):  # a lower-case last part may be a keyword
-            return ("upper", len(p), "." in p, p.endswith("."))
+            return ("upper", end, "." in p, p.endswith("."))
         return p
     if head == '"' and not p.startswith('""') and "\n" not in p and len(p) > 1:
         if p[-1] == '"' and escape_in_progress(p[:-1]) is None:
             return p  # closed: the string's value is a token's now
         escape = escape_in_progress(p)
-        return ('"', len(p), None if escape is None else p[p.rindex("\\"):])
+        return ('"', end, None if escape is None else p[p.rindex("\\"):])
     if p.startswith('"""'):
         tail = triple_tail(p)
         if tail is not None and "\\" not in p[-2:]:
@@ -95,7 +100,7 @@ def pending_key(state: ElmParseState, cap: int) -> object:
             return ('"""', tail, min(len(p) - last_line, cap) if last_line >= 0 else -len(p))
         return p
     if head.isdigit() and _NUMBER.fullmatch(p) and p != "0":
-        return ("number", len(p), "." in p, head == "0")
+        return ("number", end, "." in p, head == "0")
     return p
 
 

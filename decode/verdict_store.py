@@ -26,13 +26,13 @@ SUFFIX, LAYOUT_SUFFIX, VERDICTS, SPANS, LAYOUT_SPANS, SERIAL = range(6)
 
 class VerdictStore:
     """Slots of verdict entries (see the module docstring), ``size`` verdicts each;
-    a slot maps each entry's pair of suffixes to it."""
+    a slot maps each entry's pair of suffixes to it (``_Slot``)."""
 
     def __init__(self, size: int, slots: int = 20_000, depths: int = 64) -> None:
         self.size = size
         self.slots = slots    # a full store starts again empty
         self.depths = depths  # a place seen at many depths that each read deep: keep the latest
-        self._slots: dict[tuple, dict[tuple, tuple]] = {}
+        self._slots: dict[tuple, _Slot] = {}
         self._serials = itertools.count()
 
     def __len__(self) -> int:
@@ -47,15 +47,16 @@ class VerdictStore:
         if slot is None:
             if len(self._slots) >= self.slots:
                 self._slots.clear()
-            slot = self._slots[slot_key] = {}
+            slot = self._slots[slot_key] = _Slot()
         # the entries of a slot read a few depths: one lookup per pair of depths,
         # the deepest first (where several entries match, it knows the most)
-        for depth, layout_depth in sorted({(len(a), len(b)) for a, b in slot}, reverse=True):
-            found = slot.get((tuple(stack[-depth:]), tuple(layout[len(layout) - layout_depth:])))
+        entries = slot.entries
+        for depth, layout_depth in slot.depths:
+            found = entries.get((tuple(stack[-depth:]), tuple(layout[len(layout) - layout_depth:])))
             if found is not None:
                 return found
         nearest, best = None, (0, 0)
-        for entry in slot.values():
+        for entry in entries.values():
             shared = (_common_suffix(stack, entry[SUFFIX]), _common_suffix(layout, entry[LAYOUT_SUFFIX]))
             if shared > best:
                 nearest, best = entry, shared
@@ -74,26 +75,61 @@ class VerdictStore:
         """The entry that stands for ``entry`` once its verdicts changed (judged in
         place, at ``stack`` and ``layout``): the suffixes as deep as they now read,
         and a new serial (what was made of the old verdicts is not looked up again)."""
-        slot = self._slots.setdefault(slot_key, {})
+        slot = self._slots.get(slot_key)
+        if slot is None:
+            slot = self._slots[slot_key] = _Slot()
         if self.holds(slot_key, entry):
-            del slot[entry[SUFFIX], entry[LAYOUT_SUFFIX]]
+            slot.remove((entry[SUFFIX], entry[LAYOUT_SUFFIX]))
         return self._put(slot, self._made(stack, layout, entry[VERDICTS], entry[SPANS], entry[LAYOUT_SPANS]))
 
     def holds(self, slot_key: tuple, entry: tuple) -> bool:
         """Does ``entry`` still stand in its slot (not renewed since)?"""
         slot = self._slots.get(slot_key)
-        return slot is not None and slot.get((entry[SUFFIX], entry[LAYOUT_SUFFIX])) is entry
+        return slot is not None and slot.entries.get((entry[SUFFIX], entry[LAYOUT_SUFFIX])) is entry
 
-    def _put(self, slot: dict, entry: tuple) -> tuple:
-        slot.pop((entry[SUFFIX], entry[LAYOUT_SUFFIX]), None)  # the latest last
-        slot[entry[SUFFIX], entry[LAYOUT_SUFFIX]] = entry
-        if len(slot) > self.depths:
-            del slot[next(iter(slot))]
+    def _put(self, slot: "_Slot", entry: tuple) -> tuple:
+        key = (entry[SUFFIX], entry[LAYOUT_SUFFIX])
+        if key in slot.entries:
+            slot.remove(key)  # the latest last
+        slot.add(key, entry)
+        if len(slot.entries) > self.depths:
+            slot.remove(next(iter(slot.entries)))
         return entry
 
     def _made(self, stack, layout, verdicts, spans, layout_spans) -> tuple:
         return (tuple(stack[-max(1, int(spans.max())):]), tuple(layout[len(layout) - int(layout_spans.max()):]),
                 verdicts, spans, layout_spans, next(self._serials))
+
+
+class _Slot:
+    """A slot's entries by their pair of suffixes, oldest first, and the pairs of
+    suffix lengths they have, deepest first (kept as entries come and go: a
+    lookup tries each)."""
+
+    __slots__ = ("entries", "_counts", "depths")
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, tuple] = {}
+        self._counts: dict[tuple[int, int], int] = {}
+        self.depths: list[tuple[int, int]] = []
+
+    def add(self, key: tuple, entry: tuple) -> None:
+        self.entries[key] = entry
+        pair = (len(key[0]), len(key[1]))
+        n = self._counts.get(pair, 0)
+        self._counts[pair] = n + 1
+        if not n:
+            self.depths = sorted(self._counts, reverse=True)
+
+    def remove(self, key: tuple) -> None:
+        del self.entries[key]
+        pair = (len(key[0]), len(key[1]))
+        n = self._counts[pair] - 1
+        if n:
+            self._counts[pair] = n
+        else:
+            del self._counts[pair]
+            self.depths = sorted(self._counts, reverse=True)
 
 
 def _common_suffix(stack: list, suffix: tuple) -> int:

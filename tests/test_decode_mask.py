@@ -14,6 +14,7 @@ from elmgrammar.decode.fastmask import FastMasker, VocabIndex
 from elmgrammar.decode.vocab import Vocab
 from elmgrammar.decode.vocab_index import MULTI, cached_index, index_key
 from elmgrammar.decode.masks import Masker
+from elmgrammar.decode.memo import MaskMemo
 from elmgrammar.decode.models import load_tokenizer
 from elmgrammar.decode.replay import replay_file, replay_ids, retokenized
 from elmgrammar.decode.state import ElmParseState
@@ -190,6 +191,23 @@ def test_the_compiled_and_the_python_judge_give_the_same_masks(real_files, token
             assert np.array_equal(got, expected), (text[:80], i, np.flatnonzero(got != expected)[:10])
             if not state.advance_bytes(vocab.pieces[tok] or b""):
                 break
+
+
+def test_a_remembered_mask_is_the_mask_worked_out_afresh(real_files, tokenizer, vocab, masker):
+    """Masks are remembered by the part of the state they depend on (``context_key``
+    and the stack suffix they read): teacher-forced through real files, every mask
+    the memo gives equals the one worked out without it."""
+    remembering = FastMasker(vocab, masker.index)
+    afresh = FastMasker(vocab, masker.index)
+    afresh.memo = MaskMemo(capacity=0)
+    for path in random.Random(5).sample(real_files, 4):
+        state = ElmParseState("module")
+        for i, tok in enumerate(tokenizer(path.read_text(), add_special_tokens=False)["input_ids"][:1500]):
+            got = remembering.full_mask(state)
+            expected = afresh.full_mask(state)
+            assert np.array_equal(got, expected), (path.name, i, state.text[-60:], np.flatnonzero(got != expected)[:10])
+            assert state.advance_bytes(vocab.pieces[tok] or b"")
+    assert remembering.memo.hits > 100
 
 
 def test_a_mask_among_some_entries_judges_them_as_the_full_mask(vocab, masker):
