@@ -55,11 +55,15 @@ class VerdictStore:
             found = entries.get((tuple(stack[-depth:]), tuple(layout[len(layout) - layout_depth:])))
             if found is not None:
                 return found
+        # the entry that shares the most of the stack, then of the layout
         nearest, best = None, (0, 0)
-        for entry in entries.values():
-            shared = (_common_suffix(stack, entry[SUFFIX]), _common_suffix(layout, entry[LAYOUT_SUFFIX]))
-            if shared > best:
-                nearest, best = entry, shared
+        shares = [(_common_suffix(stack, entry[SUFFIX]), entry) for entry in entries.values()]
+        most = max((n for n, _ in shares), default=0)
+        for n, entry in shares:
+            if n == most and n:
+                shared = (n, _common_suffix(layout, entry[LAYOUT_SUFFIX]))
+                if shared > best:
+                    nearest, best = entry, shared
         verdicts = np.full(self.size, -1, dtype=np.int8)
         spans = np.zeros(self.size, dtype=np.int16)
         layout_spans = np.zeros(self.size, dtype=np.int16)
@@ -135,8 +139,9 @@ class _Slot:
 def _common_suffix(stack: list, suffix: tuple) -> int:
     """How many entries from the top ``stack`` and ``suffix`` share (at most
     ``len(suffix)``)."""
-    n = min(len(stack), len(suffix))
     k = 0
-    while k < n and stack[-1 - k] == suffix[-1 - k]:
+    for a, b in zip(reversed(stack), reversed(suffix)):
+        if a != b:
+            break
         k += 1
     return k
