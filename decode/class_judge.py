@@ -83,7 +83,13 @@ class ClassJudge:
         rules = base.rules
         layout = base.layout
         rank = self.rank
-        cursor = None if self.cursor_col is None else tuple(self._bucket(self.cursor_col + n) for n in range(self.reach))
+        cursor = None
+        if self.cursor_col is not None:
+            # where the columns cursor .. cursor + reach - 1 fall among the indents:
+            # the rank of the first, and which of them are indents
+            start = self.cursor_col
+            cursor = (bisect.bisect_left(self.critical, start),
+                      tuple(c - start for c in self.critical if start <= c < start + self.reach))
         return (base.mode, tuple((kind, rank[indent]) for kind, indent in layout.blocks()),
                 None if layout.pending is None else (layout.pending[0], rank[layout.pending[1]]),
                 tuple((b[0] is not None, b[1].type if b[1] is not None else None, b[2]) for b in rules.blocks), rules.top,

@@ -95,6 +95,10 @@ class FastMasker(Masker):
         # of it past its first token
         self._spelled = Spelled(self._groups, {i: c[4:] for i, c in enumerate(classes) if _spelled(c)}, compiled)
         self._among: np.ndarray | None = None  # the entries the current full_mask judges
+        # within one full_mask: states with the held-back lexeme finished, and judges,
+        # by the ids of the states they start from (see _terminated, _judge)
+        self._finished: dict[tuple, tuple] = {}
+        self._judges: dict[tuple, tuple] = {}
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
         # per index entry, how many more block comments its text closes than it
@@ -181,6 +185,8 @@ class FastMasker(Masker):
                 self._classes(state, mask, individual)
         finally:
             self._among, selected = None, self._among
+            self._finished.clear()
+            self._judges.clear()
         individual &= ~mask
         if selected is not None:
             individual &= selected
@@ -442,9 +448,14 @@ class FastMasker(Masker):
         return new
 
     def _terminated(self, state, ttype, kind, selection, mask, individual) -> None:
-        base = self._complete_pending(state, ttype)
-        if base is not None:
-            self._judge(state, base, kind, selection, mask, individual)
+        # within one mask, a state is finished as the same type for several kinds
+        # (`Html.X` as QUPPER: a name that ends, or goes on past a dot): once
+        key = (id(state), ttype)
+        found = self._finished.get(key)
+        if found is None:
+            found = self._finished[key] = (state, self._complete_pending(state, ttype))  # the state kept: its id stays its
+        if found[1] is not None:
+            self._judge(state, found[1], kind, selection, mask, individual)
 
     def _ident(self, state, p, mask, individual, ttype) -> None:
         ix = self.index
@@ -796,8 +807,11 @@ class FastMasker(Masker):
         # Verdicts depend on the judge's signature and on the parts of the stacks
         # that they consulted (see ``VerdictStore``).
         stack = base.recognizer.stack
-        judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._spelled)
-        slot = (judge.signature(), stack[-1])
+        found = self._judges.get((id(base), trivia_end))
+        if found is None:  # one judge per base and mask (the base kept: its id stays its)
+            judge = ClassJudge(base, trivia_end, self._reach, self._lines, self._spelled)
+            found = self._judges[id(base), trivia_end] = (base, judge, (judge.signature(), stack[-1]))
+        _, judge, slot = found
         entry = self._verdicts.entry(slot, stack, judge.ranked_layout())
         # What the verdicts make of this selection is remembered too (the same
         # selections recur with the same verdicts): entries allowed, and entries the
@@ -878,8 +892,13 @@ class FastMasker(Masker):
             entry = self._verdicts.renewed(slot, entry, stack, judge.ranked_layout())
         per_class[:-1][judged] = verdicts[judged]
         answers = per_class.take(self._cls[kind])
-        allowed = (answers == 1) & selection
-        undecided = (answers == 2) & selection
+        allowed = answers == 1
+        allowed &= selection
+        if ((per_class[:-1] == 2) & present).any():
+            undecided = answers == 2
+            undecided &= selection
+        else:  # nearly always: the selection leaves nothing to the one-by-one judgement
+            undecided = np.zeros_like(selection)
         return allowed, undecided, int(spans[judged].max()) if judged.any() else 0, entry
 
     def _lone_names(self, kind: str) -> np.ndarray:
