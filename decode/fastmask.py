@@ -22,6 +22,7 @@ checks the result equals the one-by-one mask on real decoding states.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 from functools import cached_property
 from pathlib import Path
@@ -98,6 +99,7 @@ class FastMasker(Masker):
         # within one full_mask: states with the held-back lexeme finished, and judges,
         # by the ids of the states they start from (see _terminated, _judge)
         self._finished: dict[tuple, tuple] = {}
+        self._answered: dict[tuple, tuple] = {}  # see _spread
         self._judges: dict[tuple, tuple] = {}
         self._continuation_groups: dict[bytes, list[np.ndarray]] = {}
         self._lone: dict[str, np.ndarray] = {}  # see _lone_names
@@ -821,7 +823,7 @@ class FastMasker(Masker):
         spread = self._spreads.get(key) if key is not None else None
         if spread is None:
             present = self._present(kind, selection, packed)
-            allowed, undecided, span, entry = self._spread(judge, kind, selection, present, slot, entry)
+            allowed, undecided, span, entry = self._spread(judge, kind, selection, packed, present, slot, entry)
             undecided = undecided if undecided.any() else None
             if key is not None:
                 key = (entry[SERIAL], *key[1:])
@@ -866,7 +868,7 @@ class FastMasker(Masker):
                     del self._presence[next(iter(self._presence))]
         return found
 
-    def _spread(self, judge: ClassJudge, kind, selection, present, slot: tuple,
+    def _spread(self, judge: ClassJudge, kind, selection, packed: bytes | None, present, slot: tuple,
                 entry: tuple) -> tuple[np.ndarray, np.ndarray, int, tuple]:
         """The selected entries that the classes allow, those they leave to the
         one-by-one judgement, how many stack entries from the top their verdicts
@@ -891,6 +893,17 @@ class FastMasker(Masker):
             # changed, so what was spread from them is not looked up again
             entry = self._verdicts.renewed(slot, entry, stack, judge.ranked_layout())
         per_class[:-1][judged] = verdicts[judged]
+        span = int(spans[judged].max()) if judged.any() else 0
+        # Places with the same answers for the classes present spread them over the
+        # same selection alike: kept by a digest of both (the selection's ``packed``
+        # bits where given), as selections and verdicts recur at new places.
+        key = None if packed is None else (kind, hashlib.blake2b(packed + per_class.tobytes(), digest_size=16).digest())
+        found = self._answered.get(key) if key is not None else None
+        if found is not None:
+            self._answered[key] = self._answered.pop(key)  # most recently used last
+            size = self.index.size
+            undecided = np.zeros(size, dtype=bool) if found[1] is None else np.unpackbits(found[1], count=size).view(bool)
+            return np.unpackbits(found[0], count=size).view(bool), undecided, span, entry
         answers = per_class.take(self._cls[kind])
         allowed = answers == 1
         allowed &= selection
@@ -898,8 +911,12 @@ class FastMasker(Masker):
             undecided = answers == 2
             undecided &= selection
         else:  # nearly always: the selection leaves nothing to the one-by-one judgement
-            undecided = np.zeros_like(selection)
-        return allowed, undecided, int(spans[judged].max()) if judged.any() else 0, entry
+            undecided = None
+        if key is not None:
+            self._answered[key] = (np.packbits(allowed), None if undecided is None else np.packbits(undecided))
+            if len(self._answered) > SPREADS:
+                del self._answered[next(iter(self._answered))]
+        return allowed, np.zeros_like(selection) if undecided is None else undecided, span, entry
 
     def _lone_names(self, kind: str) -> np.ndarray:
         """The entries whose text after the continuation of ``kind`` is one
