@@ -107,7 +107,7 @@ typedef struct {
     /* the context of first tokens (ClassJudge._first) */
     int cursor_col;      /* -1: unknown (after a line comment) */
     int gap, field_target, expression_end, after_type, after_lpar, first_item, declared;
-    int ncrit, crit[64]; /* the indents layout compares columns with, sorted */
+    int ncrit, *crit;    /* the indents layout compares columns with, sorted */
     Group *groups;
     Answer *answers;     /* by (bucket, type) */
     int nbuckets;
@@ -437,6 +437,10 @@ static int Core_init(Core *c, PyObject *args, PyObject *kw) {
         !(c->alt_types = int_array(a[2], NULL)))
         return -1;
     c->nrests = (int)nr; c->nclasses = (int)nk;
+    for (int i = 0; i < c->nclasses; i++)
+        if (c->cls_rest[i] >= c->nrests) { PyErr_SetString(PyExc_ValueError, "a class's rest out of range"); return -1; }
+    for (int i = 1; i < c->nrests; i++)
+        if (c->rest_parent[i] < 0 || c->rest_parent[i] >= i) { PyErr_SetString(PyExc_ValueError, "a rest's parent out of range"); return -1; }
     PyObject *g[6];
     Py_ssize_t ng;
     if (!PyArg_ParseTuple(groups, "OOOOOO", &g[0], &g[1], &g[2], &g[3], &g[4], &g[5]) ||
@@ -542,16 +546,16 @@ static PyObject *Core_judge(Core *c, PyObject *args) {
     j->cursor_col = ctx[0]; j->gap = ctx[1]; j->field_target = ctx[2]; j->expression_end = ctx[3];
     j->after_type = ctx[4]; j->after_lpar = ctx[5]; j->first_item = ctx[6]; j->declared = ctx[7];
     /* the indents of the open blocks, 1 and the pending block's minimum, sorted (ClassJudge.critical) */
-    int crit[66], ncrit = 0;
+    if (!(j->crit = PyMem_Malloc((s->nl + 2) * sizeof(int)))) { PyErr_NoMemory(); goto fail; }
+    int *crit = j->crit, ncrit = 0;
     crit[ncrit++] = 1;
     if (s->pend_kind >= 0) crit[ncrit++] = s->pend_min;
-    for (int i = 0; i < s->nl && ncrit < 66; i++)
+    for (int i = 0; i < s->nl; i++)
         if (IS_BLOCK(s->layout[i].kind)) crit[ncrit++] = s->layout[i].indent;
-    if (ncrit > 64) { PyErr_SetString(PyExc_ValueError, "too many open blocks"); goto fail; }
-    for (int i = 1; i < ncrit; i++)  /* insertion sort, then unique */
+    for (int i = 1; i < ncrit; i++)  /* insertion sort, then unique (in place) */
         for (int k = i; k > 0 && crit[k - 1] > crit[k]; k--) { int tmp = crit[k]; crit[k] = crit[k - 1]; crit[k - 1] = tmp; }
     for (int i = 0; i < ncrit; i++)
-        if (j->ncrit == 0 || j->crit[j->ncrit - 1] != crit[i]) j->crit[j->ncrit++] = crit[i];
+        if (j->ncrit == 0 || crit[j->ncrit - 1] != crit[i]) crit[j->ncrit++] = crit[i];
     j->nbuckets = 2 * j->ncrit + 2;
     if (!(j->groups = PyMem_Calloc(c->ngroups ? c->ngroups : 1, sizeof(Group))) ||
         !(j->answers = PyMem_Calloc((size_t)j->nbuckets * c->ntypes, sizeof(Answer)))) {
@@ -588,6 +592,7 @@ static void Judge_dealloc(Judge *j) {
     PyMem_Free(j->slots);
     PyMem_Free(j->groups);
     PyMem_Free(j->answers);
+    PyMem_Free(j->crit);
     state_free(&j->base);
     state_free(&j->scratch);
     Py_XDECREF(j->keep); Py_XDECREF(j->other); Py_XDECREF(j->awaited);

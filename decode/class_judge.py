@@ -383,12 +383,13 @@ class Spelled:
         self.sequels = {i: (self.rests.ids[tuple(rest)], tail, fragile,
                             any(t == "LOWER" for _, t in rest) or tail is not None and any("LOWER" in a for a in tail[1]))
                         for i, (rest, tail, fragile) in classes.items()}
-        self.core = _compiled_core(self) if compiled else None
+        # the compiled core, and its numbers of the token types (the last, "?",
+        # stands for every type the parse table does not know: it rejects them alike)
+        self.core, self._types = _compiled_core(self) if compiled else (None, {})
 
     def type_id(self, ttype: str) -> int:
-        """The compiled core's number for a token type (one number for all the
-        types the parse table does not know, which it rejects alike)."""
-        return self._types.get(ttype, self._unknown)
+        """The compiled core's number for a token type."""
+        return self._types.get(ttype, len(self._types) - 1)
 
     def judge(self, judge: "ClassJudge"):
         """The compiled counterpart of ``judge``: its base state, its names and
@@ -404,23 +405,23 @@ class Spelled:
                                awaited_name(base), context)
 
 
-def _compiled_core(spelled: Spelled):
-    """The compiled core of ``spelled``'s classes, or None where the extension
-    is not built (the judge then feeds the Python machines)."""
+def _compiled_core(spelled: Spelled) -> tuple[object | None, dict[str, int]]:
+    """The compiled core of ``spelled``'s classes and its numbers of the token
+    types; (None, {}) where the extension is not built (the judge then feeds the
+    Python machines)."""
     try:
         from . import _fastjudge
     except ImportError:
-        return None
+        return None, {}
     t = tables()
     terms = sorted({term for row in t.actions for term in row})
     nonterms = sorted({nt for row in t.gotos for nt in row})
     rests, sequels = spelled.rests, spelled.sequels
     tails = [sequels[c][1] for c in sorted(sequels) if sequels[c][1] is not None]
-    named = {ttype for last in rests.last if last for ttype in [last[1]]}
+    named = {last[1] for last in rests.last if last}
     named |= {ttype for tail in tails for alternative in tail[1] for ttype in alternative}
     types = terms + sorted(named - set(terms)) + ["?"]
-    spelled._types = {ttype: i for i, ttype in enumerate(types)}
-    spelled._unknown = len(types) - 1
+    ids = {ttype: i for i, ttype in enumerate(types)}
     nt_id = {nt: i for i, nt in enumerate(nonterms)}
     rules: dict[tuple, int] = {}
     act = [0] * (len(t.actions) * len(terms))
@@ -442,7 +443,6 @@ def _compiled_core(spelled: Spelled):
     def place(pos: tuple) -> tuple[int, int, int]:
         return (0, pos[1], 0) if pos[0] == "same" else (1, pos[1], pos[2])
 
-    ids = spelled._types
     lasts = [((("same", 0), "?") if last is None else last) for last in rests.last]
     rest_table = (rests.parent, [ids[ttype] for _, ttype in lasts], *zip(*(place(pos) for pos, _ in lasts)))
     size = max(sequels, default=-1) + 1
@@ -465,10 +465,11 @@ def _compiled_core(spelled: Spelled):
     for where, group_types, flags in spelled.groups:
         for column, value in zip(group_table, (int(where[0] == "nl"), where[1], len(group_table[4]), len(group_types))):
             column.append(value)
-        group_table[4].extend(ids.get(ttype, spelled._unknown) for ttype in group_types)
+        group_table[4].extend(ids.get(ttype, ids["?"]) for ttype in group_types)
         group_table[5].append(sum(1 << i for i, flag in enumerate(flags) if flag))
-    return _fastjudge.Core(len(terms), types, act, gotos, len(nonterms), [p for p, _ in rules], [n for _, n in rules],
+    core = _fastjudge.Core(len(terms), types, act, gotos, len(nonterms), [p for p, _ in rules], [n for _, n in rules],
                            rest_table, tuple(cls), tuple(tail_table), tuple(alternatives), tuple(group_table))
+    return core, ids
 
 
 def one_char(body: str) -> bool:

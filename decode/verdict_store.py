@@ -26,13 +26,16 @@ SUFFIX, LAYOUT_SUFFIX, VERDICTS, SPANS, LAYOUT_SPANS, SERIAL = range(6)
 
 class VerdictStore:
     """Slots of verdict entries (see the module docstring), ``size`` verdicts each;
-    a slot maps each entry's pair of suffixes to it (``_Slot``)."""
+    a slot maps each entry's pair of suffixes to it."""
 
     def __init__(self, size: int, slots: int = 20_000, depths: int = 64) -> None:
         self.size = size
         self.slots = slots    # a full store starts again empty
         self.depths = depths  # a place seen at many depths that each read deep: keep the latest
-        self._slots: dict[tuple, _Slot] = {}
+        self._slots: dict[tuple, dict[tuple, tuple]] = {}
+        # per slot, the pairs of suffix lengths its entries have, deepest first
+        # (a tuple, kept as entries come and go: a lookup tries each)
+        self._depths: dict[tuple, tuple] = {}
         self._serials = itertools.count()
 
     def __len__(self) -> int:
@@ -47,17 +50,17 @@ class VerdictStore:
         if slot is None:
             if len(self._slots) >= self.slots:
                 self._slots.clear()
-            slot = self._slots[slot_key] = _Slot()
+                self._depths.clear()
+            slot = self._slots[slot_key] = {}
         # the entries of a slot read a few depths: one lookup per pair of depths,
         # the deepest first (where several entries match, it knows the most)
-        entries = slot.entries
-        for depth, layout_depth in slot.depths:
-            found = entries.get((tuple(stack[-depth:]), tuple(layout[len(layout) - layout_depth:])))
+        for depth, layout_depth in self._depths.get(slot_key, ()):
+            found = slot.get((tuple(stack[-depth:]), tuple(layout[len(layout) - layout_depth:])))
             if found is not None:
                 return found
         # the entry that shares the most of the stack, then of the layout
         nearest, best = None, (0, 0)
-        shares = [(_common_suffix(stack, entry[SUFFIX]), entry) for entry in entries.values()]
+        shares = [(_common_suffix(stack, entry[SUFFIX]), entry) for entry in slot.values()]
         most = max((n for n, _ in shares), default=0)
         for n, entry in shares:
             if n == most and n:
@@ -73,67 +76,34 @@ class VerdictStore:
             verdicts[keep] = known[keep]
             spans[keep] = reads[keep]
             layout_spans[keep] = layout_reads[keep]
-        return self._put(slot, self._made(stack, layout, verdicts, spans, layout_spans))
+        return self._put(slot_key, slot, self._made(stack, layout, verdicts, spans, layout_spans))
 
     def renewed(self, slot_key: tuple, entry: tuple, stack: list, layout: list) -> tuple:
         """The entry that stands for ``entry`` once its verdicts changed (judged in
         place, at ``stack`` and ``layout``): the suffixes as deep as they now read,
         and a new serial (what was made of the old verdicts is not looked up again)."""
-        slot = self._slots.get(slot_key)
-        if slot is None:
-            slot = self._slots[slot_key] = _Slot()
+        slot = self._slots.setdefault(slot_key, {})
         if self.holds(slot_key, entry):
-            slot.remove((entry[SUFFIX], entry[LAYOUT_SUFFIX]))
-        return self._put(slot, self._made(stack, layout, entry[VERDICTS], entry[SPANS], entry[LAYOUT_SPANS]))
+            del slot[entry[SUFFIX], entry[LAYOUT_SUFFIX]]
+        return self._put(slot_key, slot, self._made(stack, layout, entry[VERDICTS], entry[SPANS], entry[LAYOUT_SPANS]))
 
     def holds(self, slot_key: tuple, entry: tuple) -> bool:
         """Does ``entry`` still stand in its slot (not renewed since)?"""
         slot = self._slots.get(slot_key)
-        return slot is not None and slot.entries.get((entry[SUFFIX], entry[LAYOUT_SUFFIX])) is entry
+        return slot is not None and slot.get((entry[SUFFIX], entry[LAYOUT_SUFFIX])) is entry
 
-    def _put(self, slot: "_Slot", entry: tuple) -> tuple:
-        key = (entry[SUFFIX], entry[LAYOUT_SUFFIX])
-        if key in slot.entries:
-            slot.remove(key)  # the latest last
-        slot.add(key, entry)
-        if len(slot.entries) > self.depths:
-            slot.remove(next(iter(slot.entries)))
+    def _put(self, slot_key: tuple, slot: dict, entry: tuple) -> tuple:
+        slot.pop((entry[SUFFIX], entry[LAYOUT_SUFFIX]), None)  # the latest last
+        slot[entry[SUFFIX], entry[LAYOUT_SUFFIX]] = entry
+        if len(slot) > self.depths:
+            del slot[next(iter(slot))]
+        # a tuple of tuples: nothing here for the garbage collector to walk
+        self._depths[slot_key] = tuple(sorted({(len(a), len(b)) for a, b in slot}, reverse=True))
         return entry
 
     def _made(self, stack, layout, verdicts, spans, layout_spans) -> tuple:
         return (tuple(stack[-max(1, int(spans.max())):]), tuple(layout[len(layout) - int(layout_spans.max()):]),
                 verdicts, spans, layout_spans, next(self._serials))
-
-
-class _Slot:
-    """A slot's entries by their pair of suffixes, oldest first, and the pairs of
-    suffix lengths they have, deepest first (kept as entries come and go: a
-    lookup tries each)."""
-
-    __slots__ = ("entries", "_counts", "depths")
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple, tuple] = {}
-        self._counts: dict[tuple[int, int], int] = {}
-        self.depths: list[tuple[int, int]] = []
-
-    def add(self, key: tuple, entry: tuple) -> None:
-        self.entries[key] = entry
-        pair = (len(key[0]), len(key[1]))
-        n = self._counts.get(pair, 0)
-        self._counts[pair] = n + 1
-        if not n:
-            self.depths = sorted(self._counts, reverse=True)
-
-    def remove(self, key: tuple) -> None:
-        del self.entries[key]
-        pair = (len(key[0]), len(key[1]))
-        n = self._counts[pair] - 1
-        if n:
-            self._counts[pair] = n
-        else:
-            del self._counts[pair]
-            self.depths = sorted(self._counts, reverse=True)
 
 
 def _common_suffix(stack: list, suffix: tuple) -> int:
