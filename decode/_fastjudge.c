@@ -450,7 +450,7 @@ static int Core_init(Core *c, PyObject *args, PyObject *kw) {
         return -1;
     c->ngroups = (int)ng;
     for (int i = 0; i < c->ngroups; i++)
-        if (c->g_ntypes[i] + 2 > MAXC) { PyErr_SetString(PyExc_ValueError, "a group with too many types"); return -1; }
+        if (c->g_ntypes[i] + 4 > MAXC) { PyErr_SetString(PyExc_ValueError, "a group with too many types"); return -1; }  /* _first adds up to 4 */
     if (!(c->x = PyUnicode_FromString("x")) || !(c->assoc[0] = PyUnicode_FromString("left")) ||
         !(c->assoc[1] = PyUnicode_FromString("right")) || !(c->assoc[2] = PyUnicode_FromString("non")))
         return -1;
