@@ -380,8 +380,7 @@ class Spelled:
         self.rests = Rests(rest for rest, _, _ in classes.values())
         # per class: its rest's number, tail, whether fragile, and whether a name
         # (which an awaited definition name would decide by value) comes in it
-        self.sequels = {i: (self.rests.ids[tuple(rest)], tail, fragile,
-                            any(t == "LOWER" for _, t in rest) or tail is not None and any("LOWER" in a for a in tail[1]))
+        self.sequels = {i: (self.rests.ids[tuple(rest)], tail, fragile, _names_in(rest, tail))
                         for i, (rest, tail, fragile) in classes.items()}
         # the compiled core, and its numbers of the token types (the last, "?",
         # stands for every type the parse table does not know: it rejects them alike)
@@ -403,6 +402,12 @@ class Spelled:
                    prev in EXPRESSION_ENDERS, prev == "TYPE", prev == "LPAR", bool(lexer.first), bool(lexer.declared))
         return self.core.judge(layout.stack, layout.pending, base.recognizer.stack, blocks, rules.top, judge.other,
                                awaited_name(base), context)
+
+
+def _names_in(rest: list, tail: tuple | None) -> bool:
+    """Does a name come in a class's tokens after the first (``rest``) or in its
+    unfinished lexeme's alternatives (``tail``)?"""
+    return any(t == "LOWER" for _, t in rest) or tail is not None and any("LOWER" in a for a in tail[1])
 
 
 def _compiled_core(spelled: Spelled) -> tuple[object | None, dict[str, int]]:

@@ -451,11 +451,12 @@ class FastMasker(Masker):
 
     def _terminated(self, state, ttype, kind, selection, mask, individual) -> None:
         # within one mask, a state is finished as the same type for several kinds
-        # (`Html.X` as QUPPER: a name that ends, or goes on past a dot): once
+        # (`Html.X` as QUPPER: a name that ends, or goes on past a dot): once (the
+        # state is kept with it, so that its id is not reused during the mask)
         key = (id(state), ttype)
         found = self._finished.get(key)
         if found is None:
-            found = self._finished[key] = (state, self._complete_pending(state, ttype))  # the state kept: its id stays its
+            found = self._finished[key] = (state, self._complete_pending(state, ttype))
         if found[1] is not None:
             self._judge(state, found[1], kind, selection, mask, individual)
 
@@ -875,7 +876,8 @@ class FastMasker(Masker):
         consulted (0: none needed one), and the entry: the verdicts of classes met
         for the first time under ``entry`` (of those ``present`` in the selection)
         are judged now and kept in its arrays, and then a new entry (a new serial,
-        the suffix they read) stands for it in ``slot``."""
+        the suffix they read) stands for it in ``slot``. ``packed``: the
+        selection's bits (None where it is not to be remembered)."""
         # Work per class, then spread the answers over the selected entries with one
         # gather: 1 allowed (trivia and empty suffixes are), 0 not, 2 judged one by one.
         judged = present & self._judged_class
@@ -902,7 +904,8 @@ class FastMasker(Masker):
         if found is not None:
             self._answered[key] = self._answered.pop(key)  # most recently used last
             size = self.index.size
-            undecided = np.zeros(size, dtype=bool) if found[1] is None else np.unpackbits(found[1], count=size).view(bool)
+            undecided = (np.zeros(size, dtype=bool) if found[1] is None
+                         else np.unpackbits(found[1], count=size).view(bool))
             return np.unpackbits(found[0], count=size).view(bool), undecided, span, entry
         answers = per_class.take(self._cls[kind])
         allowed = answers == 1

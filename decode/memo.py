@@ -53,10 +53,11 @@ def pending_key(state: ElmParseState, cap: int) -> object:
     """The held-back lexeme as far as masks can tell it apart. Its text by default;
     for the common lexemes whose value no rule reads, what their future depends
     on: the column after a name and the reserved or awaited words it may still
-    become (and its length, where there are such words), a comment's nesting depth and its last characters, the column after a
-    string and whether an escape is open. (Its start column is in
-    ``context_key``.) Columns from ``cap`` on are one (see ``column_cap``): the
-    names `Json.` and `Decode.` that end past every block's indent are alike."""
+    become (and its length, where there are such words), a comment's nesting
+    depth and its last characters, the column after a string and whether an
+    escape is open. (Its start column is in ``context_key``.) Columns from
+    ``cap`` on are one (see ``column_cap``): the names `Json.` and `Decode.` that
+    end past every block's indent are alike."""
     lexer = state.lexer
     p = lexer.buffer[lexer.pos:]
     if not p:
