@@ -1,4 +1,4 @@
-/* The class judge's token feeding in compiled code (see decode/class_judge.py).
+/* The class judge in compiled code (see decode/class_judge.py).
  *
  * A full mask judges hundreds of lexical classes at a new place by feeding their
  * tokens through copies of the layout post-lexer, the LALR recognizer and the item

@@ -3,6 +3,8 @@
 A class's verdict depends only on where its first token falls among the open
 layout blocks (a column bucket) and on the token types: the judge answers each
 (bucket, type) question once, and shares the states after common token prefixes.
+The same judgement runs in C where the extension ``_fastjudge`` is built (see
+``Spelled``); this module's is the reference, over the Python machines.
 """
 
 from __future__ import annotations
